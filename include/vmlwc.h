@@ -1,0 +1,82 @@
+/* vmlwc public API: light-weight contexts for Linux processes on KVM. */
+#ifndef VMLWC_H
+#define VMLWC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMLWC_VERSION_MAJOR 0
+#define VMLWC_VERSION_MINOR 1
+#define VMLWC_VERSION_PATCH 0
+
+#if defined(VMLWC_BUILDING) && defined(__GNUC__)
+#define VMLWC_API __attribute__((visibility("default")))
+#else
+#define VMLWC_API
+#endif
+
+struct vmlwc_config {
+	size_t pool_bytes;  /* frame pool ceiling; 0 -> default */
+	unsigned flags;     /* must be 0 */
+};
+
+/* Enter the guest. 0 inside the guest; -1 and errno with the process untouched. */
+VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg);
+/* 1 when the calling thread runs in the guest. */
+VMLWC_API int vmlwc_active(void);
+VMLWC_API const char *vmlwc_version(void);
+/* Human-readable reason for the last vmlwc_init failure of this thread ("" if none). */
+VMLWC_API const char *vmlwc_strerror(void);
+
+struct vmlwc_stats {
+	uint64_t vm_exits;        /* returns of KVM_RUN to the library (exits to user space) */
+	uint64_t hv_exits;        /* all exits into the hypervisor: KVM binary stat "exits" */
+	uint64_t emulated_insns;  /* KVM binary stat "insn_emulation" */
+	uint64_t hypercalls, syscalls_redirected, lwc_switches, lwc_creates,
+		 cow_faults, page_faults;
+};
+VMLWC_API int vmlwc_stats(struct vmlwc_stats *st);
+
+struct lwc_rspec {
+	unsigned flags;  /* one resource type | one option */
+	union {
+		struct { uintptr_t start, end; } mem;  /* page-aligned, end exclusive */
+		struct { int from, to; } fds;          /* inclusive; -1,-1 = the whole table */
+	} u;
+};
+
+#define LWC_MEM 0x1
+#define LWC_FILES 0x2
+#define LWC_CRED 0x4
+#define LWC_COPY 0x0
+#define LWC_SHARE 0x8
+#define LWC_UNMAP 0x10
+#define LWC_MAY_OVERLAY 0x20
+#define LWC_TRAP_SYSCALL 0x80
+#define LWC_MAX_ARGS 8
+#define LWC_SWITCHED (-2)
+
+struct lwc_msg {
+	int src;
+	int nargs;
+	long args[LWC_MAX_ARGS];
+};
+
+VMLWC_API int lwc_create(const struct lwc_rspec *specs, int nspecs, int flags, struct lwc_msg *in);
+VMLWC_API int lwc_switch(int to, const long *args, int nargs, struct lwc_msg *in);
+VMLWC_API int lwc_switch_discard(int to, const long *args, int nargs);
+VMLWC_API int lwc_self(void);
+VMLWC_API int lwc_close(int lwc);
+VMLWC_API int lwc_overlay(int from, const struct lwc_rspec *specs, int nspecs);
+VMLWC_API int lwc_restrict(int lwc, const struct lwc_rspec *specs, int nspecs);
+VMLWC_API long lwc_syscall(int lwc, unsigned mask, long nr, const long args[6]);
+VMLWC_API int lwc_limit_syscalls(const long *allowed, int n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

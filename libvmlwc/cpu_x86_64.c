@@ -1,0 +1,279 @@
+/* x86-64 guest CPU state: CPUID, GDT/TSS/IDT, control registers, segments and MSRs. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "internal.h"
+
+#define CR0_PE (1UL << 0)
+#define CR0_MP (1UL << 1)
+#define CR0_ET (1UL << 4)
+#define CR0_NE (1UL << 5)
+#define CR0_WP (1UL << 16)
+#define CR0_AM (1UL << 18)
+#define CR0_PG (1UL << 31)
+#define CR4_PAE (1UL << 5)
+#define CR4_PGE (1UL << 7)
+#define CR4_OSFXSR (1UL << 9)
+#define CR4_OSXMMEXCPT (1UL << 10)
+#define CR4_FSGSBASE (1UL << 16)
+#define CR4_OSXSAVE (1UL << 18)
+#define CR4_SMEP (1UL << 20)
+#define CR4_SMAP (1UL << 21)
+#define EFER_SCE (1UL << 0)
+#define EFER_LME (1UL << 8)
+#define EFER_LMA (1UL << 10)
+#define EFER_NXE (1UL << 11)
+
+#define MSR_IA32_TSC 0x10
+#define MSR_PAT 0x277
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_CSTAR 0xc0000083
+#define MSR_SFMASK 0xc0000084
+#define MSR_KERNEL_GS_BASE 0xc0000102
+
+static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn && c->entries[i].index == idx)
+			return &c->entries[i];
+	return NULL;
+}
+
+static uint64_t host_xcr0(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+int cpu_setup_cpuid(struct vm *vm)
+{
+	int n = 128;
+	struct kvm_cpuid2 *c = NULL;
+	struct kvm_cpuid_entry2 *e;
+
+	for (;;) {
+		c = calloc(1, sizeof(*c) + (size_t)n * sizeof(c->entries[0]));
+		if (!c)
+			return err_set(ENOMEM, "CPUID: out of memory");
+		c->nent = (uint32_t)n;
+		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			break;
+		free(c);
+		if (errno != E2BIG || n > 4096)
+			return err_set(errno, "KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		n *= 2;
+	}
+	if ((e = cpuid_find(c, 1, 0))) {
+		e->ecx &= ~(1u << 5); /* no VMX inside */
+		vm->has_xsave = !!(e->ecx & (1u << 26));
+		vm->has_pcid = !!(e->ecx & (1u << 17));
+		vm->has_pge = !!(e->edx & (1u << 13));
+	}
+	if ((e = cpuid_find(c, 7, 0))) {
+		vm->has_fsgsbase = !!(e->ebx & 1u);
+		vm->has_smep = !!(e->ebx & (1u << 7));
+		vm->has_smap = !!(e->ebx & (1u << 20));
+	}
+	if ((e = cpuid_find(c, 0x80000001, 0))) {
+		e->ecx &= ~(1u << 2); /* no SVM inside */
+		vm->has_nx = !!(e->edx & (1u << 20));
+	}
+	vm->maxphy = 36;
+	if ((e = cpuid_find(c, 0x80000008, 0)) && (e->eax & 0xff))
+		vm->maxphy = e->eax & 0xff;
+	if (vm->maxphy > 52)
+		vm->maxphy = 52;
+	if (vm->has_xsave) {
+		uint64_t supported = 0, host = host_xcr0();
+		if ((e = cpuid_find(c, 0xd, 0)))
+			supported = ((uint64_t)e->edx << 32) | e->eax;
+		if (host & ~supported) {
+			free(c);
+			return err_set(ENOTSUP, "host XCR0 %#lx has state components the guest cannot enable"
+				       " (KVM supports %#lx)", (unsigned long)host, (unsigned long)supported);
+		}
+		vm->xcr0 = host;
+	}
+	vm->cpuid = c;
+	return 0;
+}
+
+static void gdt_set(uint64_t *gdt, int i, uint64_t type, int dpl, int l, int db)
+{
+	gdt[i] = 0xffffUL | (0xfUL << 48) | (type << 40) | (1UL << 44) | ((uint64_t)dpl << 45) |
+		 (1UL << 47) | ((uint64_t)l << 53) | ((uint64_t)db << 54) | (1UL << 55);
+}
+
+void cpu_init_area(struct vm *vm, struct vcpu *v)
+{
+	struct vmlwc_vcpu_shared *sh = (void *)v->area;
+	uint64_t *gdt = (uint64_t *)(v->area + VMLWC_VCPU_GDT_OFF);
+	struct vmlwc_tss *tss = (void *)(v->area + VMLWC_VCPU_TSS_OFF);
+	uint64_t tss_kva = v->area_kva + VMLWC_VCPU_TSS_OFF, lim = sizeof(*tss) - 1;
+
+	(void)vm;
+	sh->kstack_top = v->area_kva + VMLWC_VCPU_KSTACK_TOP;
+	sh->self = v->area_kva;
+	sh->vcpu_index = (uint64_t)v->index;
+	memset(gdt, 0, 16 * 8);
+	gdt_set(gdt, 1, 0xb, 0, 0, 1);   /* 0x08 kernel code 32 (unused) */
+	gdt_set(gdt, 2, 0xb, 0, 1, 0);   /* 0x10 kernel code 64 */
+	gdt_set(gdt, 3, 0x3, 0, 0, 1);   /* 0x18 kernel data */
+	gdt_set(gdt, 4, 0xb, 3, 0, 1);   /* 0x23 user code 32 */
+	gdt_set(gdt, 5, 0x3, 3, 0, 1);   /* 0x2b user data */
+	gdt_set(gdt, 6, 0xb, 3, 1, 0);   /* 0x33 user code 64 */
+	gdt[8] = (lim & 0xffff) | ((tss_kva & 0xffffff) << 16) | (0xbUL << 40) | (1UL << 47) |
+		 (((tss_kva >> 24) & 0xff) << 56);
+	gdt[9] = tss_kva >> 32;
+	memset(tss, 0, sizeof(*tss));
+	tss->rsp[0] = v->area_kva + VMLWC_VCPU_KSTACK_TOP;
+	tss->ist[0] = v->area_kva + VMLWC_VCPU_IST1_TOP;
+	tss->iomap_base = sizeof(*tss); /* beyond the limit: every port closed to ring 3 */
+}
+
+void cpu_fill_idt(struct vm *vm)
+{
+	uint64_t *idt = (uint64_t *)(vm->arena.base + (vm->stub_idt - VMLWC_STUB_KVA));
+	const uint64_t *vec = (const uint64_t *)(vm->arena.base + (vm->stub_vectors - VMLWC_STUB_KVA));
+
+	for (int i = 0; i < 32; i++) {
+		uint64_t h = vec[i];
+		int dpl = i == 3 ? 3 : 0; /* int3 from ring 3 is a breakpoint, as natively */
+		int ist = (i == 2 || i == 8 || i == 18) ? 1 : 0;
+		idt[2 * i] = (h & 0xffff) | ((uint64_t)VMLWC_KCS << 16) | ((uint64_t)ist << 32) |
+			     (0xeUL << 40) | ((uint64_t)dpl << 45) | (1UL << 47) |
+			     (((h >> 16) & 0xffff) << 48);
+		idt[2 * i + 1] = h >> 32;
+	}
+}
+
+static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int dpl, int l, int db)
+{
+	memset(s, 0, sizeof(*s));
+	s->selector = sel;
+	s->limit = 0xffffffff;
+	s->type = type;
+	s->present = 1;
+	s->dpl = (uint8_t)dpl;
+	s->s = 1;
+	s->l = (uint8_t)l;
+	s->db = (uint8_t)db;
+	s->g = 1;
+}
+
+static int set_msrs(struct vcpu *v, const uint32_t *idx, const uint64_t *val, int n)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e[16];
+	} m;
+
+	memset(&m, 0, sizeof(m));
+	m.h.nmsrs = (uint32_t)n;
+	for (int i = 0; i < n; i++) {
+		m.e[i].index = idx[i];
+		m.e[i].data = val[i];
+	}
+	int r = ioctl(v->fd, KVM_SET_MSRS, &m);
+	if (r != n)
+		return err_set(EINVAL, "KVM_SET_MSRS: MSR %#x refused", r >= 0 && r < n ? idx[r] : 0);
+	return 0;
+}
+
+static uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
+}
+
+int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, uint64_t gs_base)
+{
+	struct kvm_sregs s;
+
+	if (ioctl(v->fd, KVM_SET_CPUID2, vm->cpuid) < 0)
+		return err_set(errno, "KVM_SET_CPUID2: %s", strerror(errno));
+	cpu_init_area(vm, v);
+	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
+		return err_set(errno, "KVM_GET_SREGS: %s", strerror(errno));
+	s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
+	s.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+	if (vm->has_pge)
+		s.cr4 |= CR4_PGE;
+	if (vm->has_xsave)
+		s.cr4 |= CR4_OSXSAVE;
+	if (vm->has_fsgsbase)
+		s.cr4 |= CR4_FSGSBASE;
+	if (vm->has_smep)
+		s.cr4 |= CR4_SMEP;
+	if (vm->has_smap)
+		s.cr4 |= CR4_SMAP;
+	s.efer = EFER_SCE | EFER_LME | EFER_LMA | (vm->has_nx ? EFER_NXE : 0);
+	s.cr3 = cr3;
+	/* The thread enters straight at CPL 3. */
+	seg(&s.cs, VMLWC_UCS, 0xb, 3, 1, 0);
+	seg(&s.ss, VMLWC_UDS, 0x3, 3, 0, 1);
+	seg(&s.ds, 0, 0x3, 0, 0, 1);
+	seg(&s.es, 0, 0x3, 0, 0, 1);
+	seg(&s.fs, 0, 0x3, 0, 0, 1);
+	seg(&s.gs, 0, 0x3, 0, 0, 1);
+	s.fs.base = fs_base;
+	s.gs.base = gs_base;
+	memset(&s.tr, 0, sizeof(s.tr));
+	s.tr.selector = VMLWC_TSS_SEL;
+	s.tr.base = v->area_kva + VMLWC_VCPU_TSS_OFF;
+	s.tr.limit = sizeof(struct vmlwc_tss) - 1;
+	s.tr.type = 0xb;
+	s.tr.present = 1;
+	memset(&s.ldt, 0, sizeof(s.ldt));
+	s.ldt.type = 2;
+	s.ldt.unusable = 1;
+	s.gdt.base = v->area_kva + VMLWC_VCPU_GDT_OFF;
+	s.gdt.limit = 16 * 8 - 1;
+	s.idt.base = vm->stub_idt;
+	s.idt.limit = 32 * 16 - 1;
+	if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0)
+		return err_set(errno, "KVM_SET_SREGS (cr0 %#llx cr4 %#llx efer %#llx): %s", s.cr0, s.cr4,
+			       s.efer, strerror(errno));
+	if (vm->has_xsave) {
+		struct kvm_xcrs x;
+		memset(&x, 0, sizeof(x));
+		x.nr_xcrs = 1;
+		x.xcrs[0].xcr = 0;
+		x.xcrs[0].value = vm->xcr0;
+		if (ioctl(v->fd, KVM_SET_XCRS, &x) < 0)
+			return err_set(errno, "KVM_SET_XCRS (xcr0 %#lx): %s", (unsigned long)vm->xcr0,
+				       strerror(errno));
+	}
+	{
+		uint32_t idx[] = { MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_KERNEL_GS_BASE, MSR_PAT };
+		uint64_t val[] = {
+			((uint64_t)VMLWC_UCS32 << 48) | ((uint64_t)VMLWC_KCS << 32),
+			vm->stub_syscall,
+			0,
+			0x47700, /* TF DF IF IOPL AC NT cleared on entry */
+			v->area_kva,
+			0x0007040600070406UL,
+		};
+		if (set_msrs(v, idx, val, (int)ARRAY_SIZE(idx)) < 0)
+			return -1;
+	}
+	/* Guest TSC offset 0, so the vDSO computes the host's time in the guest. */
+	if (vm->has_tsc_attr) {
+		uint64_t off = 0;
+		struct kvm_device_attr a = {
+			.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET, .addr = (uint64_t)&off
+		};
+		if (ioctl(v->fd, KVM_HAS_DEVICE_ATTR, &a) == 0 && ioctl(v->fd, KVM_SET_DEVICE_ATTR, &a) == 0)
+			return 0;
+	}
+	{
+		uint32_t idx[] = { MSR_IA32_TSC };
+		uint64_t val[] = { rdtsc() };
+		return set_msrs(v, idx, val, 1);
+	}
+}

@@ -1,0 +1,110 @@
+/* Guest exceptions: lazy fill of host mappings, native signals for ring 3, dump and abort for the stub. */
+#include <errno.h>
+#include <signal.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+#include "procmaps.h"
+
+static const char *const vec_names[32] = {
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#CSO", "#TS", "#NP",
+	"#SS", "#GP", "#PF", "#15", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+};
+
+/* The signal native code would get for a ring-3 exception, 0 for "should not happen". */
+static int vec_signal(uint64_t vec)
+{
+	switch (vec) {
+	case 0: case 16: case 19: return SIGFPE;
+	case 1: case 3: return SIGTRAP;
+	case 4: case 5: case 13: case 14: return SIGSEGV;
+	case 6: return SIGILL;
+	case 12: case 17: return SIGBUS;
+	default: return 0;
+	}
+}
+
+struct fill_ctx {
+	uint64_t addr;
+	int found, prot;
+	uint64_t start, end;
+	int special; /* [vsyscall] and other mappings the guest cannot use */
+};
+
+static int fill_find(const struct procmaps_entry *e, void *arg)
+{
+	struct fill_ctx *c = arg;
+
+	if (c->addr < e->start || c->addr >= e->end)
+		return 0;
+	c->found = 1;
+	c->prot = e->prot;
+	c->start = e->start;
+	c->end = e->end > USER_TOP ? USER_TOP : e->end;
+	return 1;
+}
+
+/*
+ * A not-present fault on a host mapping the lwC does not know (made natively by another
+ * thread, or by the stack): mirror the whole mapping and retry. 0 when filled.
+ */
+static int fault_fill(struct vcpu *v, uint64_t addr, uint64_t err)
+{
+	struct fill_ctx c = { .addr = addr };
+	struct pt_txn t;
+	uint64_t flags;
+
+	if (err & 1) /* a protection fault on a present page: the mapping says no */
+		return -1;
+	if (addr >= USER_TOP || procmaps_each(fill_find, &c) < 0 || !c.found)
+		return -1;
+	if (mem_is_protected(c.start, c.end - c.start))
+		return -1;
+	flags = pt_prot_flags(c.prot);
+	if (!flags || ((err & 2) && !(flags & PTE_W)) || ((err & 0x10) && (flags & PTE_NX)))
+		return -1;
+	if (pt_lookup(v->lwc->root, addr) & PTE_P)
+		return 0; /* another path filled it already */
+	if (memmap_ensure(c.start, c.end - c.start) < 0)
+		return -1;
+	pt_txn_begin(&t, v->lwc->root);
+	if (pt_txn_set(&t, c.start, c.end - c.start, c.start, flags) < 0)
+		return -1;
+	v->lwc->root = pt_txn_commit(&t);
+	v->pending_cr3 = v->lwc->root;
+	return 0;
+}
+
+int fault_handle(struct vcpu *v)
+{
+	struct kvm_regs *r = &v->run->s.regs.regs;
+	uint64_t cr2 = r->rax, off = r->rsp - v->area_kva;
+	struct vmlwc_fault_stack *fs;
+	int sig;
+
+	if (r->rsp < v->area_kva || off > VMLWC_VCPU_AREA_SIZE - sizeof(*fs))
+		run_panic(v, "fault port with the stack outside the vCPU area");
+	fs = (void *)(v->area + off);
+	if ((fs->f.cs & 3) != 3 || fs->vector == 8 || fs->vector == 18) {
+		trace_msg("stub fault: %s (vector %lu) error %lx rip %lx cr2 %lx rsp %lx",
+			  fs->vector < 32 && vec_names[fs->vector] ? vec_names[fs->vector] : "?",
+			  fs->vector, fs->error, fs->f.rip, cr2, fs->f.rsp);
+		run_panic(v, "exception in ring 0");
+	}
+	if (fs->vector == 14) {
+		v->npagefaults++;
+		if (fault_fill(v, cr2, fs->error) == 0) {
+			/* after pop %rax / add $16 the iret frame is the usual ring-3 one */
+			frame_return_to_user(v, fs->f.rip, fs->f.rflags);
+			return 0;
+		}
+	}
+	sig = vec_signal(fs->vector);
+	if (g_trace)
+		trace_msg("guest %s at rip %lx cr2 %lx error %lx -> signal %d",
+			  fs->vector < 32 && vec_names[fs->vector] ? vec_names[fs->vector] : "?", fs->f.rip,
+			  cr2, fs->error, sig);
+	if (!sig)
+		run_panic(v, "unexpected exception from ring 3");
+	run_die_signal(v, sig);
+}

@@ -1,0 +1,218 @@
+/* Internal interfaces shared by the host-side files of libvmlwc. */
+#ifndef VMLWC_INTERNAL_H
+#define VMLWC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include <linux/kvm.h>
+
+#include "vmlwc.h"
+#include "vmlwc_abi.h"
+
+/* Guest addresses are plain integers so the host cannot dereference one by accident. */
+typedef uint64_t gva_t;
+typedef uint64_t gpa_t;
+#define GPA_NONE ((gpa_t)-1)
+
+#define PAGE_SIZE 4096UL
+#define PAGE_ALIGN_DOWN(x) ((uint64_t)(x) & ~(PAGE_SIZE - 1))
+#define PAGE_ALIGN_UP(x) (((uint64_t)(x) + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1))
+#define USER_TOP 0x7ffffffff000UL /* first address above the last user page */
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- init-time error reporting (errors.c) ---- */
+int err_set(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- library-owned memory (arena.c) ---- */
+struct arena {
+	uintptr_t base;
+	size_t size;
+	size_t used;  /* bump pointer: pages handed out are never handed out twice */
+};
+int arena_init(struct arena *a, size_t bytes);
+void arena_fini(struct arena *a);
+void *arena_pages(struct arena *a, size_t npages); /* zeroed; NULL when exhausted */
+int arena_overlaps(const struct arena *a, uintptr_t start, size_t len);
+
+/* ---- memslots and GPA <-> HVA (memmap.c) ---- */
+#define MEMMAP_BLOCK_SHIFT 30
+#define MEMMAP_MAX_BLOCKS 1024
+int memmap_ensure(uintptr_t hva, size_t len);   /* 0 or -errno */
+gpa_t gpa_of(uintptr_t hva);                     /* GPA_NONE when outside every block */
+uintptr_t hva_of(gpa_t gpa);                     /* 0 when outside every block */
+unsigned memmap_nblocks(void);
+
+/* ---- guest page tables (pgtable.c) ---- */
+#define PTE_P (1UL << 0)
+#define PTE_W (1UL << 1)
+#define PTE_U (1UL << 2)
+#define PTE_A (1UL << 5)
+#define PTE_D (1UL << 6)
+#define PTE_PS (1UL << 7)
+#define PTE_G (1UL << 8)
+#define PTE_NX (1UL << 63)
+#define PTE_ADDR 0x000ffffffffff000UL
+
+/*
+ * Page tables are persistent: a page any CR3 may have reached is never written by the host
+ * (a shadow-paging hypervisor would keep stale shadows). A transaction copies the path to
+ * every entry it changes into fresh pages and yields a new root for the stub to load.
+ */
+struct pt_txn {
+	gpa_t root;      /* current root; a fresh copy once something changed */
+	uint32_t gen;    /* pages stamped with this generation are fresh in this txn */
+	int changed;
+	int nx_ok;       /* EFER.NXE set: NX may be used */
+};
+void pt_txn_begin(struct pt_txn *t, gpa_t root);
+/* Map [va, va+len) to host memory at hva (page-aligned) with leaf flags, or unmap (flags 0). */
+int pt_txn_set(struct pt_txn *t, uint64_t va, uint64_t len, uintptr_t hva, uint64_t flags);
+gpa_t pt_txn_commit(struct pt_txn *t);
+uint64_t pt_lookup(gpa_t root, uint64_t va);     /* leaf entry (4K or 2M), 0 when absent */
+int pt_init_kernel(void);                        /* build the shared kernel half */
+int pt_kernel_map(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags); /* init only */
+gpa_t pt_new_root(void);                         /* an empty user half over the kernel half */
+uint64_t pt_prot_flags(int prot);                /* PROT_* -> leaf flags, 0 for PROT_NONE */
+size_t pt_pages_used(void);
+
+/* ---- descriptor shadow (fdtab.c) ---- */
+struct fdtab;
+struct fdtab *fdtab_new(unsigned cap);
+int fdtab_get(const struct fdtab *t, long gfd);  /* host fd, or -EBADF */
+int fdtab_install(struct fdtab *t, int hfd, int cloexec); /* lowest free guest fd, or -EMFILE */
+int fdtab_install_at(struct fdtab *t, long gfd, int hfd);  /* replaces (closing) an old entry */
+int fdtab_close(struct fdtab *t, long gfd);      /* 0 or -EBADF */
+int fdtab_min_free(const struct fdtab *t, long from);
+int fdtab_guest_of(const struct fdtab *t, int hfd); /* reverse lookup, -1 when absent */
+unsigned fdtab_cap(const struct fdtab *t);
+int fdtab_is_cloexec(const struct fdtab *t, long gfd);
+void fdtab_set_cloexec(struct fdtab *t, long gfd, int on);
+
+/* ---- lightweight contexts ---- */
+struct lwc {
+	gpa_t root;           /* PML4 of this lwC's address space */
+	struct fdtab *fds;
+	uint64_t brk_start;   /* initial program break, for brk bounds */
+};
+
+/* ---- the VM and its vCPUs (kvm.c, cpu_x86_64.c) ---- */
+struct vcpu {
+	int index;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	int stats_fd;
+	uint64_t stat_off_exits, stat_off_insns; /* byte offsets in the stats data, -1 if absent */
+	uintptr_t area;       /* HVA of the per-vCPU area */
+	uint64_t area_kva;
+	struct lwc *lwc;
+	gpa_t pending_cr3;    /* root the stub must load before returning to ring 3 */
+	uint64_t nexits, nhypercalls, nsyscalls, npagefaults;
+	void *host_stack;
+	size_t host_stack_size;
+	char *bounce;         /* per-vCPU bounce area for non-contiguous guest buffers */
+	size_t bounce_size;
+	int tid;
+};
+
+struct vm {
+	int kvm_fd, vm_fd;
+	int run_size;
+	unsigned max_memslots;
+	unsigned maxphy;              /* guest MAXPHYADDR */
+	struct kvm_cpuid2 *cpuid;     /* what the guest sees */
+	int has_xsave, has_pge, has_nx, has_fsgsbase, has_pcid, has_smep, has_smap;
+	uint64_t xcr0;
+	int has_tsc_attr;
+	struct arena arena;
+	/* stub symbols */
+	uint64_t stub_syscall, stub_cr3_tramp, stub_idt, stub_vectors;
+	size_t stub_size;             /* bytes of arena used by the image */
+	gpa_t kernel_pml4e[512];      /* kernel-half PML4 entries shared by every root */
+	struct vcpu *vcpus[VMLWC_MAX_VCPUS];
+	unsigned nvcpus;
+	struct lwc *root_lwc;
+	int trace_fd;                 /* private dup of stderr, or -1 */
+	uint64_t protect_lo[VMLWC_MAX_VCPUS + 8], protect_hi[VMLWC_MAX_VCPUS + 8]; /* library-owned host ranges besides the arena */
+	unsigned nprotect;
+	int pid;
+};
+extern struct vm g_vm;
+
+int kvm_open_vm(struct vm *vm);
+void kvm_close_vm(struct vm *vm);
+int kvm_add_memslot(unsigned slot, gpa_t gpa, uintptr_t hva, uint64_t size);
+struct vcpu *vcpu_create(struct vm *vm);
+void vcpu_destroy(struct vcpu *v);
+int vcpu_stats_read(struct vcpu *v, uint64_t *exits, uint64_t *insns);
+int cpu_setup_cpuid(struct vm *vm);
+int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, uint64_t gs_base);
+void cpu_init_area(struct vm *vm, struct vcpu *v);
+void cpu_fill_idt(struct vm *vm);
+
+/* ---- stub loader (loader.c) ---- */
+int loader_load_stub(struct vm *vm);
+
+/* ---- entering (enter_x86_64.S) ---- */
+struct enter_ctx {
+	uint64_t rbx, rbp, r12, r13, r14, r15, rsp, rip;
+	uint64_t fcw, mxcsr;
+	uint64_t fs_base, gs_base;
+};
+/* Capture the caller, switch to host_stack and call fn(arg); returns 0 in the guest. */
+int vmlwc_enter(struct enter_ctx *ctx, void (*fn)(void *), void *arg, void *host_stack_top);
+
+/* ---- run loop and exits (run.c) ---- */
+typedef int (*exit_fn)(struct vcpu *v);  /* 0: resume the guest */
+void exit_register(unsigned reason, exit_fn fn);
+void run_init(void);
+__attribute__((noreturn)) void run_loop(struct vcpu *v);
+__attribute__((noreturn)) void run_die_signal(struct vcpu *v, int sig);
+__attribute__((noreturn)) void run_panic(struct vcpu *v, const char *why);
+void run_dump(struct vcpu *v, const char *why);
+
+/* ---- hypercalls (hypercall.c) ---- */
+typedef int (*hypercall_fn)(struct vcpu *v);
+void hypercall_register(unsigned port, hypercall_fn fn);
+int hypercall_dispatch(struct vcpu *v, unsigned port);
+void hypercall_init(void);
+/* Rewrite the ring-3 iret frame; reload CR3 first when v->pending_cr3 is set. */
+void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags);
+struct vmlwc_iret_frame *frame_user(struct vcpu *v);
+
+/* ---- guest fault handling (fault.c) ---- */
+int fault_handle(struct vcpu *v);
+
+/* ---- guest memory access (uaccess.c) ---- */
+#define UA_WRITE 1
+/* Translate [gva, gva+len) into at most max host segments; -EFAULT on any bad page. */
+int ua_translate(struct lwc *l, gva_t gva, size_t len, int flags, struct iovec *iov, int max);
+int ua_copy_in(struct lwc *l, void *dst, gva_t src, size_t len);
+int ua_copy_out(struct lwc *l, gva_t dst, const void *src, size_t len);
+long ua_strncpy_in(struct lwc *l, char *dst, gva_t src, size_t max); /* length, -EFAULT, -ENAMETOOLONG */
+/* A host pointer for the whole range when it is contiguous on the host, else NULL. */
+void *ua_direct(struct lwc *l, gva_t gva, size_t len, int flags);
+
+/* ---- syscall redirection (sys/) ---- */
+long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6]);
+void sys_init(void);
+const char *sys_name(long nr);
+
+/* ---- host-only set-up for unit tests (hostonly.c) ---- */
+struct vcpu *vmlwc_hostonly_setup(void);
+
+/* ---- protected memory ---- */
+int mem_is_protected(uint64_t start, uint64_t len);
+
+/* ---- tracing (trace.c) ---- */
+extern int g_trace;
+void trace_init(void);
+void trace_syscall(struct vcpu *v, long nr, const long a[6], long ret, uint64_t ns);
+void trace_msg(const char *fmt, ...);  /* async-signal-safe subset: %s %d %ld %lx %lu %p */
+uint64_t trace_now_ns(void);
+
+/* ---- host signal dispositions (sys/signal.c) ---- */
+void sig_init(void);
+
+#endif

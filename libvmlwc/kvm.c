@@ -1,0 +1,212 @@
+/* KVM plumbing: /dev/kvm, capability checks, the VM, memslots, vCPUs and their binary stats. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "rawsys.h"
+
+struct cap_req {
+	int cap;
+	const char *name;
+	long min;
+};
+
+/* Everything the library relies on; an absent one refuses vmlwc_init by name. */
+static const struct cap_req caps[] = {
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", 1 },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", 1 },
+	{ KVM_CAP_NR_MEMSLOTS, "KVM_CAP_NR_MEMSLOTS", 16 },
+	{ KVM_CAP_SYNC_REGS, "KVM_CAP_SYNC_REGS", KVM_SYNC_X86_REGS },
+	{ KVM_CAP_BINARY_STATS_FD, "KVM_CAP_BINARY_STATS_FD", 1 },
+};
+
+static int cap_denied(const char *name)
+{
+	/* Test hook: lets the suite prove the refusal path on a host that has everything. */
+	const char *deny = getenv("VMLWC_TEST_DENY_CAP");
+	return deny && strcmp(deny, name) == 0;
+}
+
+int kvm_open_vm(struct vm *vm)
+{
+	int v;
+	unsigned i;
+
+	vm->kvm_fd = vm->vm_fd = -1;
+	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm_fd < 0)
+		return err_set(errno, "open /dev/kvm: %s", strerror(errno));
+	v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION) {
+		err_set(ENOTSUP, "KVM_GET_API_VERSION: %d, need %d", v, KVM_API_VERSION);
+		goto fail;
+	}
+	for (i = 0; i < ARRAY_SIZE(caps); i++) {
+		long r = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap);
+		int ok = caps[i].cap == KVM_CAP_SYNC_REGS ? (r & caps[i].min) == caps[i].min
+							   : r >= (caps[i].min ? caps[i].min : 1);
+		if (!ok || cap_denied(caps[i].name)) {
+			err_set(ENOTSUP, "KVM capability %s missing (KVM_CHECK_EXTENSION returned %ld)",
+				caps[i].name, cap_denied(caps[i].name) ? 0 : r);
+			goto fail;
+		}
+		if (caps[i].cap == KVM_CAP_NR_MEMSLOTS)
+			vm->max_memslots = (unsigned)r;
+	}
+	vm->has_tsc_attr = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_VCPU_ATTRIBUTES) > 0;
+	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->run_size <= 0) {
+		err_set(ENOTSUP, "KVM_GET_VCPU_MMAP_SIZE failed");
+		goto fail;
+	}
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0) {
+		err_set(errno, "KVM_CREATE_VM: %s", strerror(errno));
+		goto fail;
+	}
+	fcntl(vm->vm_fd, F_SETFD, FD_CLOEXEC);
+	return 0;
+fail:
+	kvm_close_vm(vm);
+	return -1;
+}
+
+void kvm_close_vm(struct vm *vm)
+{
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->vm_fd = vm->kvm_fd = -1;
+}
+
+int kvm_add_memslot(unsigned slot, gpa_t gpa, uintptr_t hva, uint64_t size)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = hva,
+	};
+	long rc;
+
+	if (g_vm.vm_fd < 0)
+		return 0; /* host-only use (unit tests of the redirection layer) */
+	rc = RAW3(SYS_ioctl, g_vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+	return rc < 0 ? (int)rc : 0;
+}
+
+/* Offsets of the "exits" and "insn_emulation" counters in the vCPU's binary stats. */
+static int stats_locate(struct vcpu *v)
+{
+	struct kvm_stats_header h;
+	size_t dsz;
+	char *descs;
+	uint32_t i;
+
+	v->stat_off_exits = v->stat_off_insns = (uint64_t)-1;
+	if (pread(v->stats_fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return -1;
+	dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+	descs = malloc(dsz * h.num_desc);
+	if (!descs)
+		return -1;
+	if (pread(v->stats_fd, descs, dsz * h.num_desc, h.desc_offset) != (ssize_t)(dsz * h.num_desc)) {
+		free(descs);
+		return -1;
+	}
+	for (i = 0; i < h.num_desc; i++) {
+		struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * dsz);
+		if (strcmp(d->name, "exits") == 0)
+			v->stat_off_exits = h.data_offset + d->offset;
+		else if (strcmp(d->name, "insn_emulation") == 0)
+			v->stat_off_insns = h.data_offset + d->offset;
+	}
+	free(descs);
+	return v->stat_off_exits == (uint64_t)-1 ? -1 : 0;
+}
+
+int vcpu_stats_read(struct vcpu *v, uint64_t *exits, uint64_t *insns)
+{
+	uint64_t x = 0;
+
+	*exits = *insns = 0;
+	if (RAW4(SYS_pread64, v->stats_fd, &x, sizeof(x), v->stat_off_exits) != sizeof(x))
+		return -EIO;
+	*exits = x;
+	if (v->stat_off_insns != (uint64_t)-1 &&
+	    RAW4(SYS_pread64, v->stats_fd, &x, sizeof(x), v->stat_off_insns) == sizeof(x))
+		*insns = x;
+	return 0;
+}
+
+struct vcpu *vcpu_create(struct vm *vm)
+{
+	struct vcpu *v;
+	void *stack;
+
+	if (vm->nvcpus >= VMLWC_MAX_VCPUS) {
+		err_set(EAGAIN, "no free vCPU (%d in use)", VMLWC_MAX_VCPUS);
+		return NULL;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		err_set(ENOMEM, "vCPU: out of memory");
+		return NULL;
+	}
+	v->index = (int)vm->nvcpus;
+	v->stats_fd = -1;
+	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, v->index);
+	if (v->fd < 0) {
+		err_set(errno, "KVM_CREATE_VCPU: %s", strerror(errno));
+		goto fail;
+	}
+	fcntl(v->fd, F_SETFD, FD_CLOEXEC);
+	v->run_size = (size_t)vm->run_size;
+	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		v->run = NULL;
+		err_set(errno, "mmap of kvm_run: %s", strerror(errno));
+		goto fail;
+	}
+	v->stats_fd = ioctl(v->fd, KVM_GET_STATS_FD, 0);
+	if (v->stats_fd < 0 || stats_locate(v) < 0) {
+		err_set(ENOTSUP, "KVM_GET_STATS_FD: no \"exits\" counter for the vCPU");
+		goto fail;
+	}
+	fcntl(v->stats_fd, F_SETFD, FD_CLOEXEC);
+	v->host_stack_size = 256 * 1024;
+	stack = arena_pages(&vm->arena, v->host_stack_size / PAGE_SIZE);
+	if (!stack) {
+		err_set(ENOMEM, "arena exhausted (host stack)");
+		goto fail;
+	}
+	v->host_stack = stack;
+	v->area = vm->arena.base + VMLWC_VCPU_AREA_OFF + (uintptr_t)v->index * VMLWC_VCPU_AREA_SIZE;
+	v->area_kva = VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF + (uint64_t)v->index * VMLWC_VCPU_AREA_SIZE;
+	vm->protect_lo[vm->nprotect] = (uint64_t)v->run;
+	vm->protect_hi[vm->nprotect++] = (uint64_t)v->run + PAGE_ALIGN_UP(v->run_size);
+	vm->vcpus[vm->nvcpus++] = v;
+	return v;
+fail:
+	vcpu_destroy(v);
+	return NULL;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (!v)
+		return;
+	if (v->run)
+		munmap(v->run, v->run_size);
+	if (v->stats_fd >= 0)
+		close(v->stats_fd);
+	if (v->fd >= 0)
+		close(v->fd);
+	free(v);
+}

@@ -1,0 +1,248 @@
+/* Guest page tables: the shared kernel half, persistent (path-copying) user halves, walks. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+static uint32_t *page_gen;     /* generation stamp of each arena page */
+static uint32_t gen_counter = 1;
+static gpa_t kernel_root;      /* template root: only the kernel half is filled */
+static size_t pages_used;
+
+static uint64_t *tbl(gpa_t gpa)
+{
+	return (uint64_t *)hva_of(gpa & PTE_ADDR);
+}
+
+static uint32_t *gen_of(gpa_t gpa)
+{
+	return &page_gen[(hva_of(gpa) - g_vm.arena.base) / PAGE_SIZE];
+}
+
+static gpa_t page_new(uint32_t gen)
+{
+	void *p = arena_pages(&g_vm.arena, 1);
+	gpa_t g;
+
+	if (!p)
+		return GPA_NONE;
+	g = gpa_of((uintptr_t)p);
+	*gen_of(g) = gen;
+	pages_used++;
+	return g;
+}
+
+size_t pt_pages_used(void)
+{
+	return pages_used;
+}
+
+/* A page of this transaction: itself when already fresh, else a fresh copy. */
+static gpa_t fresh(struct pt_txn *t, gpa_t old)
+{
+	gpa_t n;
+
+	if (*gen_of(old) == t->gen)
+		return old;
+	n = page_new(t->gen);
+	if (n == GPA_NONE)
+		return GPA_NONE;
+	memcpy(tbl(n), tbl(old), PAGE_SIZE);
+	/* The old page stays untouched: a loaded CR3 may still reach it. */
+	return n;
+}
+
+void pt_txn_begin(struct pt_txn *t, gpa_t root)
+{
+	t->root = root;
+	t->gen = ++gen_counter;
+	t->changed = 0;
+	t->nx_ok = g_vm.has_nx;
+}
+
+/* Pointer to the leaf entry of va in fresh pages, creating levels when create is set. */
+static uint64_t *walk_fresh(struct pt_txn *t, uint64_t va, int create, int *err)
+{
+	gpa_t r = fresh(t, t->root);
+	uint64_t *table;
+	int level;
+
+	if (r == GPA_NONE)
+		goto nomem;
+	t->root = r;
+	t->changed = 1;
+	table = tbl(r);
+	for (level = 3; level >= 1; level--) {
+		unsigned idx = (va >> (12 + 9 * level)) & 511;
+		uint64_t e = table[idx];
+		gpa_t child;
+
+		if (!(e & PTE_P)) {
+			if (!create)
+				return NULL;
+			child = page_new(t->gen);
+			if (child == GPA_NONE)
+				goto nomem;
+			table[idx] = child | PTE_P | PTE_W | PTE_U;
+		} else if (e & PTE_PS) {
+			*err = -EINVAL; /* user halves only use 4 KiB pages */
+			return NULL;
+		} else {
+			child = fresh(t, e & PTE_ADDR);
+			if (child == GPA_NONE)
+				goto nomem;
+			table[idx] = child | (e & ~PTE_ADDR);
+		}
+		table = tbl(child);
+	}
+	return &table[(va >> 12) & 511];
+nomem:
+	*err = -ENOMEM;
+	return NULL;
+}
+
+int pt_txn_set(struct pt_txn *t, uint64_t va, uint64_t len, uintptr_t hva, uint64_t flags)
+{
+	uint64_t end = va + len, *pt = NULL, pt_va = 1;
+	int err = 0;
+
+	if ((va | len | hva) & (PAGE_SIZE - 1) || end > USER_TOP || end < va)
+		return -EINVAL;
+	if (!t->nx_ok)
+		flags &= ~PTE_NX;
+	for (; va < end; va += PAGE_SIZE, hva += PAGE_SIZE) {
+		uint64_t want = 0;
+
+		if (flags) {
+			gpa_t g = gpa_of(hva);
+			if (g == GPA_NONE)
+				return -EFAULT;
+			want = g | flags;
+		}
+		if (pt && (va >> 21) == pt_va) {
+			pt[(va >> 12) & 511] = want;
+			continue;
+		}
+		if (!flags && !(pt_lookup(t->root, va) & PTE_P)) {
+			/* nothing to unmap; skip the rest of this page table quickly */
+			continue;
+		}
+		uint64_t *e = walk_fresh(t, va, flags != 0, &err);
+		if (!e) {
+			if (err)
+				return err;
+			continue;
+		}
+		*e = want;
+		pt = e - ((va >> 12) & 511);
+		pt_va = va >> 21;
+	}
+	return 0;
+}
+
+gpa_t pt_txn_commit(struct pt_txn *t)
+{
+	return t->root;
+}
+
+uint64_t pt_lookup(gpa_t root, uint64_t va)
+{
+	uint64_t *table = tbl(root), e = 0, uw = PTE_U | PTE_W, nx = 0;
+	int level;
+
+	if (!table)
+		return 0;
+	for (level = 3; level >= 0; level--) {
+		e = table[(va >> (12 + 9 * level)) & 511];
+		if (!(e & PTE_P))
+			return 0;
+		uw &= e;
+		nx |= e & PTE_NX;
+		if (level == 0 || (level <= 2 && (e & PTE_PS)))
+			break;
+		table = tbl(e & PTE_ADDR);
+		if (!table)
+			return 0;
+	}
+	return (e & ~(PTE_U | PTE_W | PTE_NX)) | uw | nx;
+}
+
+uint64_t pt_prot_flags(int prot)
+{
+	uint64_t f;
+
+	if (!(prot & (PROT_READ | PROT_WRITE | PROT_EXEC)))
+		return 0;
+	/* A and D preset: no assist for the first access on a shadow-paging hypervisor. */
+	f = PTE_P | PTE_U | PTE_A;
+	if (prot & PROT_WRITE)
+		f |= PTE_W | PTE_D;
+	if (!(prot & PROT_EXEC))
+		f |= PTE_NX;
+	return f;
+}
+
+/* Kernel-half mapping at init time, before any CR3 has pointed at these tables. */
+static int kmap(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags, int large)
+{
+	uint64_t step = large ? (2UL << 20) : PAGE_SIZE;
+	uint64_t end = kva + len;
+
+	if (!g_vm.has_nx)
+		flags &= ~PTE_NX;
+	for (; kva < end; kva += step, hva += step) {
+		uint64_t *table = tbl(kernel_root);
+		int level, last = large ? 1 : 0;
+
+		for (level = 3; level > last; level--) {
+			unsigned idx = (kva >> (12 + 9 * level)) & 511;
+			if (!(table[idx] & PTE_P)) {
+				gpa_t c = page_new(0);
+				if (c == GPA_NONE)
+					return -ENOMEM;
+				table[idx] = c | PTE_P | PTE_W;
+			}
+			table = tbl(table[idx] & PTE_ADDR);
+		}
+		gpa_t g = gpa_of(hva);
+		if (g == GPA_NONE)
+			return -EFAULT;
+		table[(kva >> (12 + 9 * last)) & 511] =
+			g | flags | PTE_P | PTE_A | (large ? PTE_PS : 0) | (g_vm.has_pge ? PTE_G : 0);
+	}
+	return 0;
+}
+
+int pt_kernel_map(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags)
+{
+	return kmap(kva, hva, len, flags, 0);
+}
+
+int pt_init_kernel(void)
+{
+	struct arena *a = &g_vm.arena;
+	size_t meta = (a->size / PAGE_SIZE) * sizeof(uint32_t);
+	int r;
+
+	page_gen = arena_pages(a, PAGE_ALIGN_UP(meta) / PAGE_SIZE);
+	if (!page_gen)
+		return -ENOMEM;
+	kernel_root = page_new(0);
+	if (kernel_root == GPA_NONE)
+		return -ENOMEM;
+	/* Direct map of the arena (page tables, frames), supervisor-only, never executable. */
+	r = kmap(VMLWC_PHYSMAP_KVA + gpa_of(a->base), a->base, a->size & ~((2UL << 20) - 1),
+		 PTE_W | PTE_D | PTE_NX, 1);
+	return r;
+}
+
+gpa_t pt_new_root(void)
+{
+	gpa_t r = page_new(0);
+
+	if (r == GPA_NONE)
+		return r;
+	memcpy(tbl(r) + 256, tbl(kernel_root) + 256, 256 * sizeof(uint64_t));
+	return r;
+}

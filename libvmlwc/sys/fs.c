@@ -1,0 +1,6 @@
+/* Redirected syscalls: fs family (placeholder until written). */
+#include "sys.h"
+
+void sys_fs_register(void)
+{
+}

@@ -1,0 +1,6 @@
+/* Redirected syscalls: proc family (placeholder). */
+#include "sys.h"
+
+void sys_proc_register(void)
+{
+}

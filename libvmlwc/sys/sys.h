@@ -1,0 +1,89 @@
+/* Syscall redirection: argument kinds, the per-syscall descriptor table and the marshalling API. */
+#ifndef VMLWC_SYS_H
+#define VMLWC_SYS_H
+
+#include "../internal.h"
+
+/* How the host treats each argument of a redirected syscall. */
+enum sys_argk {
+	A_VAL = 0,    /* passed through unchanged */
+	A_FD,         /* guest descriptor -> host fd through the lwC's table */
+	A_DIRFD,      /* A_FD, or AT_FDCWD */
+	A_PATH,       /* NUL-terminated string, at most PATH_MAX */
+	A_IN,         /* struct of .size bytes read by the kernel */
+	A_OUT,        /* struct of .size bytes written by the kernel (copied out when ret >= 0) */
+	A_INOUT,      /* both */
+	A_BUF_IN,     /* buffer; its length is argument .size */
+	A_BUF_OUT,    /* buffer of argument .size bytes, ret bytes written */
+	A_ADDR_OUT,   /* sockaddr buffer whose socklen_t* is argument .size (value-result) */
+	A_IOV_IN,     /* struct iovec array read by the kernel; its count is argument .size */
+	A_IOV_OUT,    /* struct iovec array written by the kernel */
+	A_FD_OPT,     /* A_FD, or -1 passed through */
+};
+
+#define ARG_OPT 1 /* NULL is allowed and passed as NULL */
+
+struct sys_arg {
+	unsigned char kind;
+	unsigned char flags;
+	unsigned short size;
+};
+
+enum sys_retk {
+	R_VAL = 0,  /* plain value or -errno */
+	R_FD,       /* a new host fd: installed in the lwC's table, the guest number returned */
+};
+
+struct sys_call;
+typedef long (*sys_fn)(struct sys_call *c);
+
+struct sys_desc {
+	const char *name;
+	sys_fn fn;                 /* custom handler; NULL = generic executor with .arg */
+	struct sys_arg arg[6];
+	unsigned char ret;
+	unsigned char cloexec_arg; /* R_FD: 1 + index of a flags argument holding O_CLOEXEC-like bit */
+	long cloexec_bit;
+};
+
+#define SYS_MAX_BOUNCE 4096
+
+/* One redirected call in flight. */
+struct sys_call {
+	struct vcpu *v;
+	struct lwc *l;
+	long nr;
+	long a[6];     /* as the guest passed them */
+	long h[6];     /* translated for the host */
+	const struct sys_desc *d;
+	/* bounce storage, one slot per argument */
+	char bounce[6][SYS_MAX_BOUNCE] __attribute__((aligned(16)));
+	int bounced[6];
+	long len[6];   /* A_ADDR_OUT: socklen in; bounced buffer lengths */
+	uint32_t slen[6];  /* host socklen_t for A_ADDR_OUT */
+	struct iovec iov[1024]; /* the host side of one iovec argument */
+};
+
+#define SYS_NR_MAX 512
+void sys_register(long nr, const struct sys_desc *d);
+
+/* Families register their descriptors here. */
+void sys_fs_register(void);
+void sys_net_register(void);
+void sys_poll_register(void);
+void sys_mm_register(void);
+void sys_time_register(void);
+void sys_proc_register(void);
+void sys_signal_register(void);
+
+/* Marshalling helpers for custom handlers. */
+long sys_generic(struct sys_call *c);          /* run c->d->arg marshalling + raw syscall nr */
+long sys_raw(long nr, const long h[6]);
+long sys_install_fd(struct sys_call *c, long hret, int cloexec); /* R_FD for custom handlers */
+int sys_fd(struct sys_call *c, long gfd);      /* host fd or -EBADF */
+/* iovec array at gva with cnt entries -> host iovecs in out (max entries); count or -errno */
+int sys_iov(struct sys_call *c, gva_t gva, long cnt, int write, struct iovec *out, int max);
+
+#define DESC(...) ((const struct sys_desc){ __VA_ARGS__ })
+#define ARG(k, ...) { .kind = (k), ##__VA_ARGS__ }
+#endif

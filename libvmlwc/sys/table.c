@@ -1,0 +1,317 @@
+/* Syscall redirection core: the descriptor table, dispatch and the generic marshalling executor. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+
+#include "sys.h"
+#include "rawsys.h"
+#include "syscall_names.h"
+
+static const struct sys_desc *table[SYS_NR_MAX];
+static struct sys_desc storage[SYS_NR_MAX];
+
+void sys_register(long nr, const struct sys_desc *d)
+{
+	if (nr < 0 || nr >= SYS_NR_MAX)
+		return;
+	storage[nr] = *d;
+	table[nr] = &storage[nr];
+}
+
+const char *sys_name(long nr)
+{
+	if (nr >= 0 && nr < SYS_NR_MAX && table[nr] && table[nr]->name)
+		return table[nr]->name;
+	if (nr >= 0 && nr < (long)ARRAY_SIZE(syscall_names) && syscall_names[nr])
+		return syscall_names[nr];
+	if (nr == VMLWC_SYS_STATS)
+		return "vmlwc_stats";
+	return NULL;
+}
+
+long sys_raw(long nr, const long h[6])
+{
+	return raw_syscall6(nr, h[0], h[1], h[2], h[3], h[4], h[5]);
+}
+
+int sys_fd(struct sys_call *c, long gfd)
+{
+	return fdtab_get(c->l->fds, gfd);
+}
+
+long sys_install_fd(struct sys_call *c, long hret, int cloexec)
+{
+	int g;
+
+	if (hret < 0)
+		return hret;
+	g = fdtab_install(c->l->fds, (int)hret, cloexec);
+	if (g < 0)
+		RAW1(SYS_close, hret);
+	return g;
+}
+
+/* Bounce space for one call: per-argument slots first, then the per-vCPU area. */
+static void *bounce_get(struct sys_call *c, int i, size_t len, size_t *used)
+{
+	if (len <= SYS_MAX_BOUNCE)
+		return c->bounce[i];
+	if (*used + len > c->v->bounce_size)
+		return NULL;
+	void *p = c->v->bounce + *used;
+	*used += (len + 15) & ~15UL;
+	return p;
+}
+
+int sys_iov(struct sys_call *c, gva_t gva, long cnt, int write, struct iovec *out, int max)
+{
+	struct iovec g;
+	int n = 0;
+
+	if (cnt < 0 || cnt > 1024)
+		return -EINVAL;
+	for (long i = 0; i < cnt; i++) {
+		if (ua_copy_in(c->l, &g, gva + (gva_t)i * sizeof(g), sizeof(g)) < 0)
+			return -EFAULT;
+		if (g.iov_len == 0)
+			continue;
+		if ((ssize_t)g.iov_len < 0)
+			return -EINVAL;
+		int k = ua_translate(c->l, (gva_t)g.iov_base, g.iov_len, write ? UA_WRITE : 0, out + n, max - n);
+		if (k == -E2BIG)
+			break; /* too fragmented: a shorter transfer, as readv/writev may do */
+		if (k < 0)
+			return k;
+		n += k;
+	}
+	return n;
+}
+
+static int opt_null(const struct sys_arg *sa, long v)
+{
+	return (sa->flags & ARG_OPT) && v == 0;
+}
+
+long sys_generic(struct sys_call *c)
+{
+	const struct sys_desc *d = c->d;
+	size_t used = 0;
+	long r;
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		const struct sys_arg *sa = &d->arg[i];
+		long a = c->a[i];
+
+		c->bounced[i] = 0;
+		switch (sa->kind) {
+		case A_VAL:
+			c->h[i] = a;
+			break;
+		case A_FD_OPT:
+			if ((int)a == -1) {
+				c->h[i] = -1;
+				break;
+			}
+			/* fall through */
+		case A_FD:
+		case A_DIRFD:
+			if (sa->kind == A_DIRFD && (int)a == AT_FDCWD) {
+				c->h[i] = AT_FDCWD;
+				break;
+			}
+			r = sys_fd(c, (int)a);
+			if (r < 0)
+				return r;
+			c->h[i] = r;
+			break;
+		case A_PATH:
+			if (opt_null(sa, a)) {
+				c->h[i] = 0;
+				break;
+			}
+			r = ua_strncpy_in(c->l, c->bounce[i], (gva_t)a, PATH_MAX);
+			if (r < 0)
+				return r;
+			c->h[i] = (long)c->bounce[i];
+			break;
+		case A_IN:
+		case A_INOUT:
+		case A_OUT:
+			if (opt_null(sa, a)) {
+				c->h[i] = 0;
+				break;
+			}
+			if (sa->kind != A_OUT) {
+				if (ua_copy_in(c->l, c->bounce[i], (gva_t)a, sa->size) < 0)
+					return -EFAULT;
+			} else {
+				struct iovec tmp[2];
+				if (ua_translate(c->l, (gva_t)a, sa->size, UA_WRITE, tmp, 2) < 0)
+					return -EFAULT;
+				memset(c->bounce[i], 0, sa->size);
+			}
+			c->h[i] = (long)c->bounce[i];
+			c->bounced[i] = sa->kind != A_IN;
+			break;
+		case A_BUF_IN:
+		case A_BUF_OUT: {
+			int w = sa->kind == A_BUF_OUT ? UA_WRITE : 0;
+			size_t len = (size_t)c->a[sa->size];
+			void *p;
+
+			if (opt_null(sa, a)) {
+				c->h[i] = 0;
+				break;
+			}
+			p = ua_direct(c->l, (gva_t)a, len, w);
+			if (p) {
+				c->h[i] = (long)p;
+				break;
+			}
+			/* Not contiguous on the host: bounce, or shorten as partial I/O may. */
+			struct iovec probe[1];
+			int k = ua_translate(c->l, (gva_t)a, len, w, probe, 1);
+			if (k < 0 && k != -E2BIG)
+				return -EFAULT;
+			if (len > c->v->bounce_size)
+				len = c->v->bounce_size;
+			p = bounce_get(c, i, len, &used);
+			if (!p)
+				return -ENOMEM;
+			if (!w && ua_copy_in(c->l, p, (gva_t)a, len) < 0)
+				return -EFAULT;
+			c->h[i] = (long)p;
+			c->h[sa->size] = (long)len;
+			c->len[i] = (long)len;
+			c->bounced[i] = w;
+			break;
+		}
+		default:
+			break; /* second pass */
+		}
+	}
+	for (i = 0; i < 6; i++) {
+		const struct sys_arg *sa = &d->arg[i];
+		long a = c->a[i];
+
+		if (sa->kind == A_ADDR_OUT) {
+			uint32_t sl;
+			if (a == 0) {
+				c->h[i] = 0;
+				c->h[sa->size] = 0;
+				continue;
+			}
+			if (ua_copy_in(c->l, &sl, (gva_t)c->a[sa->size], sizeof(sl)) < 0)
+				return -EFAULT;
+			if ((int32_t)sl < 0)
+				return -EINVAL;
+			c->len[i] = sl > SYS_MAX_BOUNCE ? SYS_MAX_BOUNCE : sl;
+			struct iovec tmp[2];
+			if (c->len[i] && ua_translate(c->l, (gva_t)a, (size_t)c->len[i], UA_WRITE, tmp, 2) < 0)
+				return -EFAULT;
+			c->h[i] = (long)c->bounce[i];
+			c->slen[sa->size] = (uint32_t)c->len[i];
+			c->h[sa->size] = (long)&c->slen[sa->size];
+			c->bounced[i] = 1;
+		} else if (sa->kind == A_IOV_IN || sa->kind == A_IOV_OUT) {
+			int n = sys_iov(c, (gva_t)a, c->a[sa->size], sa->kind == A_IOV_OUT, c->iov,
+					(int)ARRAY_SIZE(c->iov));
+			if (n < 0)
+				return n;
+			c->h[i] = (long)c->iov;
+			c->h[sa->size] = n;
+		}
+	}
+	r = sys_raw(c->nr, c->h);
+	if (r < 0)
+		return r;
+	for (i = 0; i < 6; i++) {
+		const struct sys_arg *sa = &d->arg[i];
+		if (!c->bounced[i])
+			continue;
+		switch (sa->kind) {
+		case A_OUT:
+		case A_INOUT:
+			if (ua_copy_out(c->l, (gva_t)c->a[i], c->bounce[i], sa->size) < 0)
+				return -EFAULT;
+			break;
+		case A_BUF_OUT:
+			if (r > 0 && ua_copy_out(c->l, (gva_t)c->a[i], (void *)c->h[i],
+						 (size_t)(r < c->len[i] ? r : c->len[i])) < 0)
+				return -EFAULT;
+			break;
+		case A_ADDR_OUT: {
+			uint32_t out = c->slen[sa->size];
+			size_t n = out < (uint32_t)c->len[i] ? out : (size_t)c->len[i];
+			if (ua_copy_out(c->l, (gva_t)c->a[i], c->bounce[i], n) < 0 ||
+			    ua_copy_out(c->l, (gva_t)c->a[sa->size], &out, sizeof(out)) < 0)
+				return -EFAULT;
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	if (d->ret == R_FD) {
+		int cloexec = d->cloexec_arg && (c->a[d->cloexec_arg - 1] & d->cloexec_bit);
+		return sys_install_fd(c, r, cloexec);
+	}
+	return r;
+}
+
+static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
+{
+	if (nr == VMLWC_SYS_STATS) {
+		struct vmlwc_stats st;
+		memset(&st, 0, sizeof(st));
+		for (unsigned i = 0; i < g_vm.nvcpus; i++) {
+			struct vcpu *x = g_vm.vcpus[i];
+			uint64_t ex, in;
+			if (vcpu_stats_read(x, &ex, &in) == 0) {
+				st.hv_exits += ex;
+				st.emulated_insns += in;
+			}
+			st.vm_exits += x->nexits;
+			st.hypercalls += x->nhypercalls;
+			st.syscalls_redirected += x->nsyscalls;
+			st.page_faults += x->npagefaults;
+		}
+		(void)v;
+		return ua_copy_out(l, (gva_t)a[0], &st, sizeof(st)) < 0 ? -EFAULT : 0;
+	}
+	return -ENOSYS;
+}
+
+long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6])
+{
+	struct sys_call c;
+
+	if (nr >= VMLWC_SYS_BASE && nr < VMLWC_SYS_BASE + 64)
+		return sys_private(v, l, nr, a);
+	if (nr < 0 || nr >= SYS_NR_MAX || !table[nr]) {
+		if (g_trace) {
+			const char *n = sys_name(nr);
+			trace_msg("unsupported syscall %ld (%s): ENOSYS", nr, n ? n : "unknown");
+		}
+		return -ENOSYS;
+	}
+	c.v = v;
+	c.l = l;
+	c.nr = nr;
+	memcpy(c.a, a, sizeof(c.a));
+	c.d = table[nr];
+	return c.d->fn ? c.d->fn(&c) : sys_generic(&c);
+}
+
+void sys_init(void)
+{
+	sys_fs_register();
+	sys_net_register();
+	sys_poll_register();
+	sys_mm_register();
+	sys_time_register();
+	sys_proc_register();
+	sys_signal_register();
+}

@@ -1,0 +1,6 @@
+/* Redirected syscalls: time family (placeholder until written). */
+#include "sys.h"
+
+void sys_time_register(void)
+{
+}

@@ -1,0 +1,116 @@
+/* Guest pointers: translation through the calling lwC's page table, with user/write checks. */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Host address of the page holding gva, or 0 when the lwC may not access it this way. */
+static uintptr_t page_hva(struct lwc *l, gva_t gva, int flags)
+{
+	uint64_t e;
+
+	if (gva >= USER_TOP)
+		return 0;
+	e = pt_lookup(l->root, gva);
+	if (!(e & PTE_P) || !(e & PTE_U))
+		return 0;
+	if ((flags & UA_WRITE) && !(e & PTE_W))
+		return 0;
+	uintptr_t h = hva_of(e & PTE_ADDR);
+	return h ? h + (gva & (PAGE_SIZE - 1)) : 0;
+}
+
+int ua_translate(struct lwc *l, gva_t gva, size_t len, int flags, struct iovec *iov, int max)
+{
+	int n = 0;
+
+	if (gva + len < gva)
+		return -EFAULT;
+	while (len) {
+		size_t chunk = PAGE_SIZE - (gva & (PAGE_SIZE - 1));
+		uintptr_t h = page_hva(l, gva, flags);
+
+		if (!h)
+			return -EFAULT;
+		if (chunk > len)
+			chunk = len;
+		if (n && (uintptr_t)iov[n - 1].iov_base + iov[n - 1].iov_len == h) {
+			iov[n - 1].iov_len += chunk;
+		} else {
+			if (n == max)
+				return -E2BIG;
+			iov[n].iov_base = (void *)h;
+			iov[n].iov_len = chunk;
+			n++;
+		}
+		gva += chunk;
+		len -= chunk;
+	}
+	return n;
+}
+
+void *ua_direct(struct lwc *l, gva_t gva, size_t len, int flags)
+{
+	struct iovec iov;
+
+	if (len == 0)
+		return (void *)page_hva(l, gva, flags) ?: (void *)1; /* nothing is read or written */
+	if (ua_translate(l, gva, len, flags, &iov, 1) != 1)
+		return NULL;
+	return iov.iov_base;
+}
+
+static int copy(struct lwc *l, gva_t gva, void *host, size_t len, int out)
+{
+	while (len) {
+		size_t chunk = PAGE_SIZE - (gva & (PAGE_SIZE - 1));
+		uintptr_t h = page_hva(l, gva, out ? UA_WRITE : 0);
+
+		if (!h)
+			return -EFAULT;
+		if (chunk > len)
+			chunk = len;
+		if (out)
+			memcpy((void *)h, host, chunk);
+		else
+			memcpy(host, (void *)h, chunk);
+		gva += chunk;
+		host = (char *)host + chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
+int ua_copy_in(struct lwc *l, void *dst, gva_t src, size_t len)
+{
+	return copy(l, src, dst, len, 0);
+}
+
+int ua_copy_out(struct lwc *l, gva_t dst, const void *src, size_t len)
+{
+	return copy(l, dst, (void *)src, len, 1);
+}
+
+long ua_strncpy_in(struct lwc *l, char *dst, gva_t src, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max) {
+		size_t chunk = PAGE_SIZE - (src & (PAGE_SIZE - 1));
+		uintptr_t h = page_hva(l, src, 0);
+		const char *s = (const char *)h;
+
+		if (!h)
+			return -EFAULT;
+		if (chunk > max - n)
+			chunk = max - n;
+		for (size_t i = 0; i < chunk; i++) {
+			dst[n] = s[i];
+			if (!s[i])
+				return (long)n;
+			n++;
+		}
+		src += chunk;
+	}
+	return -ENAMETOOLONG;
+}

@@ -1,0 +1,330 @@
+/* Public entry points: vmlwc_init moves the calling thread into the guest; version and stats. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <asm/prctl.h>
+#include <sys/syscall.h>
+
+#include "internal.h"
+#include "procmaps.h"
+#include "rawsys.h"
+
+#define ARENA_FIXED (64UL << 20)      /* stub window, page tables, stacks, shadows */
+#define POOL_DEFAULT (1UL << 30)      /* frame pool ceiling, lazily backed */
+#define STACK_PREGROW (8UL << 20)
+#define STACK_GUARD_GAP (1UL << 20)
+
+struct vm g_vm = { .kvm_fd = -1, .vm_fd = -1, .trace_fd = -1 };
+static __thread int tls_active;
+static int vm_live;
+
+VMLWC_API const char *vmlwc_version(void)
+{
+#define S_(x) #x
+#define S(x) S_(x)
+	return S(VMLWC_VERSION_MAJOR) "." S(VMLWC_VERSION_MINOR) "." S(VMLWC_VERSION_PATCH);
+}
+
+VMLWC_API int vmlwc_active(void)
+{
+	return tls_active;
+}
+
+int mem_is_protected(uint64_t start, uint64_t len)
+{
+	if (arena_overlaps(&g_vm.arena, start, len))
+		return 1;
+	for (unsigned i = 0; i < g_vm.nprotect; i++)
+		if (start < g_vm.protect_hi[i] && start + len > g_vm.protect_lo[i])
+			return 1;
+	return 0;
+}
+
+/* ---- building the root lwC ---- */
+
+struct build_ctx {
+	struct pt_txn t;
+	int err;
+	uint64_t prev_end, stack_lo, stack_hi, below_stack;
+};
+
+static int build_one(const struct procmaps_entry *e, void *arg)
+{
+	struct build_ctx *b = arg;
+	uint64_t start = e->start, end = e->end > USER_TOP ? USER_TOP : e->end;
+	uint64_t flags = pt_prot_flags(e->prot);
+	int r;
+
+	if (start >= end || !flags || mem_is_protected(start, end - start))
+		return 0;
+	r = memmap_ensure(start, end - start);
+	if (r == 0)
+		r = pt_txn_set(&b->t, start, end - start, start, flags);
+	if (r < 0) {
+		b->err = r;
+		return 1;
+	}
+	return 0;
+}
+
+static int find_stack(const struct procmaps_entry *e, void *arg)
+{
+	struct build_ctx *b = arg;
+
+	if (strcmp(e->path, "[stack]") == 0) {
+		b->stack_lo = e->start;
+		b->stack_hi = e->end;
+		b->below_stack = b->prev_end;
+		return 1;
+	}
+	b->prev_end = e->end;
+	return 0;
+}
+
+/* KVM cannot grow a stack: extend the main thread's stack mapping now, within its limit. */
+static void stack_pregrow(void)
+{
+	struct build_ctx b = { .prev_end = 0 };
+	struct rlimit rl;
+	uint64_t want, floor;
+
+	if (procmaps_each(find_stack, &b) < 0 || !b.stack_lo)
+		return;
+	if (getrlimit(RLIMIT_STACK, &rl) < 0)
+		return;
+	want = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > STACK_PREGROW ? STACK_PREGROW : rl.rlim_cur;
+	if (b.stack_hi - b.stack_lo + 2 * PAGE_SIZE >= want)
+		return;
+	want = b.stack_hi - want + 2 * PAGE_SIZE;
+	floor = b.below_stack + STACK_GUARD_GAP + PAGE_SIZE;
+	if (want < floor)
+		want = floor;
+	for (uint64_t a = PAGE_ALIGN_DOWN(b.stack_lo) - PAGE_SIZE; a >= want; a -= PAGE_SIZE)
+		(void)*(volatile char *)a;
+}
+
+static int fdtab_fill(struct fdtab *t)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int self;
+
+	if (!d)
+		return err_set(errno, "opendir /proc/self/fd: %s", strerror(errno));
+	self = dirfd(d);
+	while ((de = readdir(d))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		int flags;
+
+		if (*end || de->d_name[0] == '.' || fd == self)
+			continue;
+		if (fd == g_vm.kvm_fd || fd == g_vm.vm_fd || fd == g_vm.trace_fd)
+			continue;
+		int lib = 0;
+		for (unsigned i = 0; i < g_vm.nvcpus; i++)
+			lib |= fd == g_vm.vcpus[i]->fd || fd == g_vm.vcpus[i]->stats_fd;
+		if (lib)
+			continue;
+		if ((unsigned long)fd >= fdtab_cap(t)) {
+			closedir(d);
+			return err_set(EMFILE, "fd %ld above the descriptor shadow's capacity", fd);
+		}
+		flags = fcntl((int)fd, F_GETFD);
+		fdtab_install_at(t, fd, (int)fd);
+		fdtab_set_cloexec(t, fd, flags >= 0 && (flags & FD_CLOEXEC));
+	}
+	closedir(d);
+	return 0;
+}
+
+static struct lwc *root_build(void)
+{
+	struct lwc *l = arena_pages(&g_vm.arena, 1);
+	struct build_ctx b;
+	struct rlimit rl;
+	unsigned cap = 1024;
+	gpa_t root;
+	int r;
+
+	if (!l) {
+		err_set(ENOMEM, "arena exhausted (lwC)");
+		return NULL;
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		cap = rl.rlim_cur > 65536 ? 65536 : (unsigned)rl.rlim_cur;
+	l->fds = fdtab_new(cap);
+	if (!l->fds) {
+		err_set(ENOMEM, "arena exhausted (descriptor shadow)");
+		return NULL;
+	}
+	if (fdtab_fill(l->fds) < 0)
+		return NULL;
+	root = pt_new_root();
+	if (root == GPA_NONE) {
+		err_set(ENOMEM, "arena exhausted (page tables)");
+		return NULL;
+	}
+	memset(&b, 0, sizeof(b));
+	pt_txn_begin(&b.t, root);
+	r = procmaps_each(build_one, &b);
+	if (r < 0 || b.err < 0) {
+		err_set(r < 0 ? -r : -b.err, "building the root page table from /proc/self/maps: %s",
+			strerror(r < 0 ? -r : -b.err));
+		return NULL;
+	}
+	l->root = pt_txn_commit(&b.t);
+	l->brk_start = (uint64_t)RAW1(SYS_brk, 0);
+	return l;
+}
+
+/* ---- entering ---- */
+
+static struct enter_ctx enter_ctx;
+static long enter_err;
+
+__attribute__((noreturn)) void vmlwc_resume_native(struct enter_ctx *ctx, long ret);
+
+static void enter_guest(void *arg)
+{
+	struct vcpu *v = arg;
+	struct kvm_regs r;
+
+	memset(&r, 0, sizeof(r));
+	r.rip = enter_ctx.rip;
+	r.rsp = enter_ctx.rsp;
+	r.rbx = enter_ctx.rbx;
+	r.rbp = enter_ctx.rbp;
+	r.r12 = enter_ctx.r12;
+	r.r13 = enter_ctx.r13;
+	r.r14 = enter_ctx.r14;
+	r.r15 = enter_ctx.r15;
+	r.rcx = enter_ctx.fcw;
+	r.rdx = enter_ctx.mxcsr;
+	r.rflags = 0x202;
+	if (RAW3(SYS_ioctl, v->fd, KVM_SET_REGS, &r) < 0) {
+		enter_err = EIO;
+		vmlwc_resume_native(&enter_ctx, -1);
+	}
+	v->tid = (int)RAW0(SYS_gettid);
+	run_loop(v);
+}
+
+static void init_undo(struct vcpu *v)
+{
+	if (v) {
+		g_vm.vcpus[--g_vm.nvcpus] = NULL;
+		g_vm.nprotect--;
+		vcpu_destroy(v);
+	}
+	if (g_vm.trace_fd >= 0)
+		close(g_vm.trace_fd);
+	g_vm.trace_fd = -1;
+	kvm_close_vm(&g_vm);
+	arena_fini(&g_vm.arena);
+	free(g_vm.cpuid);
+	g_vm.cpuid = NULL;
+}
+
+VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
+{
+	size_t pool = POOL_DEFAULT;
+	struct vcpu *v = NULL;
+	uint64_t fs_base = 0, gs_base = 0;
+	int e;
+
+	if (tls_active || vm_live)
+		return err_set(EBUSY, "vmlwc_init: already initialised");
+	if (cfg && cfg->flags)
+		return err_set(EINVAL, "vmlwc_init: unknown flags %#x in vmlwc_config", cfg->flags);
+	if (cfg && cfg->pool_bytes)
+		pool = PAGE_ALIGN_UP(cfg->pool_bytes);
+	g_vm.trace_fd = -1;
+	g_vm.pid = getpid();
+	if (kvm_open_vm(&g_vm) < 0)
+		return -1;
+	if (cpu_setup_cpuid(&g_vm) < 0)
+		goto fail;
+	if (arena_init(&g_vm.arena, ARENA_FIXED + pool) < 0) {
+		err_set(ENOMEM, "arena: mmap of %zu bytes failed", ARENA_FIXED + pool);
+		goto fail;
+	}
+	if ((e = memmap_ensure(g_vm.arena.base, g_vm.arena.size)) < 0) {
+		err_set(-e, "KVM_SET_USER_MEMORY_REGION for the arena: %s", strerror(-e));
+		goto fail;
+	}
+	/* the first 2 MiB of the arena are the stub window */
+	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE)) {
+		err_set(ENOMEM, "arena too small");
+		goto fail;
+	}
+	if ((e = pt_init_kernel()) < 0) {
+		err_set(-e, "kernel half of the guest page tables: %s", strerror(-e));
+		goto fail;
+	}
+	if (loader_load_stub(&g_vm) < 0)
+		goto fail;
+	if (pt_kernel_map(VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF, g_vm.arena.base + VMLWC_VCPU_AREA_OFF,
+			  (uint64_t)VMLWC_MAX_VCPUS * VMLWC_VCPU_AREA_SIZE, PTE_W | PTE_D | PTE_NX) < 0) {
+		err_set(ENOMEM, "mapping the vCPU areas");
+		goto fail;
+	}
+	cpu_fill_idt(&g_vm);
+	trace_init();
+	v = vcpu_create(&g_vm);
+	if (!v)
+		goto fail;
+	v->bounce_size = 1UL << 20;
+	v->bounce = arena_pages(&g_vm.arena, v->bounce_size / PAGE_SIZE);
+	if (!v->bounce) {
+		err_set(ENOMEM, "arena exhausted (bounce buffer)");
+		goto fail;
+	}
+	stack_pregrow();
+	g_vm.root_lwc = root_build();
+	if (!g_vm.root_lwc)
+		goto fail;
+	v->lwc = g_vm.root_lwc;
+	RAW2(SYS_arch_prctl, ARCH_GET_FS, &fs_base);
+	RAW2(SYS_arch_prctl, ARCH_GET_GS, &gs_base);
+	if (cpu_setup_vcpu(&g_vm, v, v->lwc->root, fs_base, gs_base) < 0)
+		goto fail;
+	sys_init();
+	hypercall_init();
+	run_init();
+	sig_init();
+	tls_active = 1;
+	vm_live = 1;
+	if (vmlwc_enter(&enter_ctx, enter_guest, v, (char *)v->host_stack + v->host_stack_size) == 0)
+		return 0; /* in the guest */
+	tls_active = 0;
+	vm_live = 0;
+	err_set((int)enter_err, "KVM_SET_REGS failed while entering");
+fail:
+	e = errno;
+	init_undo(v);
+	errno = e;
+	return -1;
+}
+
+VMLWC_API int vmlwc_stats(struct vmlwc_stats *st)
+{
+	long r;
+
+	if (!tls_active) {
+		errno = ENODEV;
+		return -1;
+	}
+	r = RAW1(VMLWC_SYS_STATS, st);
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return 0;
+}
