@@ -44,6 +44,13 @@ static int fill_find(const struct procmaps_entry *e, void *arg)
 	return 1;
 }
 
+static long fill_range(uint64_t a, uint64_t n, void *arg)
+{
+	struct root_build_ctx *b = arg;
+
+	return pt_txn_set(&b->t, a, n, a, b->flags);
+}
+
 /*
  * A not-present fault on a host mapping the lwC does not know (made natively by another
  * thread, or by the stack): mirror the whole mapping and retry. 0 when filled.
@@ -51,14 +58,13 @@ static int fill_find(const struct procmaps_entry *e, void *arg)
 static int fault_fill(struct vcpu *v, uint64_t addr, uint64_t err)
 {
 	struct fill_ctx c = { .addr = addr };
-	struct pt_txn t;
 	uint64_t flags;
 
 	if (err & 1) /* a protection fault on a present page: the mapping says no */
 		return -1;
 	if (addr >= USER_TOP || procmaps_each(fill_find, &c) < 0 || !c.found)
 		return -1;
-	if (mem_is_protected(c.start, c.end - c.start))
+	if (mem_is_protected(PAGE_ALIGN_DOWN(addr), PAGE_SIZE))
 		return -1;
 	flags = pt_prot_flags(c.prot);
 	if (!flags || ((err & 2) && !(flags & PTE_W)) || ((err & 0x10) && (flags & PTE_NX)))
@@ -67,10 +73,11 @@ static int fault_fill(struct vcpu *v, uint64_t addr, uint64_t err)
 		return 0; /* another path filled it already */
 	if (memmap_ensure(c.start, c.end - c.start) < 0)
 		return -1;
-	pt_txn_begin(&t, v->lwc->root);
-	if (pt_txn_set(&t, c.start, c.end - c.start, c.start, flags) < 0)
+	struct root_build_ctx b = { .flags = flags };
+	pt_txn_begin(&b.t, v->lwc->root);
+	if (mem_each_unprotected(c.start, c.end - c.start, fill_range, &b) < 0)
 		return -1;
-	v->lwc->root = pt_txn_commit(&t);
+	v->lwc->root = pt_txn_commit(&b.t);
 	v->pending_cr3 = v->lwc->root;
 	return 0;
 }

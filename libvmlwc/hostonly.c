@@ -4,22 +4,9 @@
 
 #include "internal.h"
 #include "procmaps.h"
+#include "rawsys.h"
 
 static struct vcpu test_vcpu;
-
-static int add_one(const struct procmaps_entry *e, void *arg)
-{
-	struct pt_txn *t = arg;
-	uint64_t end = e->end > USER_TOP ? USER_TOP : e->end;
-	uint64_t flags = pt_prot_flags(e->prot);
-
-	if (e->start >= end || !flags || mem_is_protected(e->start, end - e->start))
-		return 0;
-	if (memmap_ensure(e->start, end - e->start) < 0 ||
-	    pt_txn_set(t, e->start, end - e->start, e->start, flags) < 0)
-		return 1;
-	return 0;
-}
 
 /*
  * Builds the root lwC over the current process without entering a guest, and returns a
@@ -28,7 +15,7 @@ static int add_one(const struct procmaps_entry *e, void *arg)
 struct vcpu *vmlwc_hostonly_setup(void)
 {
 	struct lwc *l;
-	struct pt_txn t;
+	struct root_build_ctx b;
 	gpa_t root;
 
 	g_vm.kvm_fd = g_vm.vm_fd = -1;
@@ -36,6 +23,7 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	g_vm.maxphy = 48;
 	g_vm.max_memslots = 512;
 	g_vm.has_nx = 1;
+	mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store));
 	if (arena_init(&g_vm.arena, 64UL << 20) < 0 || memmap_ensure(g_vm.arena.base, g_vm.arena.size) < 0)
 		return NULL;
 	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE) || pt_init_kernel() < 0)
@@ -48,11 +36,12 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	for (int fd = 0; fd < 3; fd++)
 		fdtab_install_at(l->fds, fd, fd);
 	root = pt_new_root();
-	pt_txn_begin(&t, root);
-	if (procmaps_each(add_one, &t) < 0)
+	memset(&b, 0, sizeof(b));
+	pt_txn_begin(&b.t, root);
+	if (procmaps_each(root_map_entry, &b) < 0 || b.err < 0)
 		return NULL;
-	l->root = pt_txn_commit(&t);
-	l->brk_start = 0;
+	l->root = pt_txn_commit(&b.t);
+	l->brk_start = l->brk_cur = (uint64_t)raw_syscall6(__NR_brk, 0, 0, 0, 0, 0, 0);
 	test_vcpu.lwc = l;
 	test_vcpu.bounce_size = 1UL << 20;
 	test_vcpu.bounce = arena_pages(&g_vm.arena, test_vcpu.bounce_size / PAGE_SIZE);

@@ -6,7 +6,7 @@
 /* User-controllable RFLAGS bits: CF PF AF ZF SF TF DF OF RF AC ID; IF is always set. */
 #define USER_RFLAGS 0x250dd5UL
 
-static hypercall_fn hc_table[VMLWC_NR_PORTS];
+#define hc_table g_vm.hc_table
 
 void hypercall_register(unsigned port, hypercall_fn fn)
 {

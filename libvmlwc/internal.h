@@ -89,11 +89,55 @@ unsigned fdtab_cap(const struct fdtab *t);
 int fdtab_is_cloexec(const struct fdtab *t, long gfd);
 void fdtab_set_cloexec(struct fdtab *t, long gfd, int on);
 
+/* ---- syscall descriptors (kinds in sys/sys.h) ---- */
+struct sys_arg {
+	unsigned char kind;
+	unsigned char flags;
+	unsigned short size;
+};
+struct sys_call;
+typedef long (*sys_fn)(struct sys_call *c);
+struct sys_desc {
+	const char *name;
+	sys_fn fn;                 /* custom handler; NULL = generic executor with .arg */
+	struct sys_arg arg[6];
+	unsigned char ret;
+	unsigned char cloexec_arg; /* R_FD: 1 + index of a flags argument holding O_CLOEXEC-like bit */
+	long cloexec_bit;
+};
+#define SYS_NR_MAX 512
+
+/* struct sigaction as the kernel's x86-64 rt_sigaction takes it */
+struct ksigaction {
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+struct memblock {
+	uintptr_t hva;
+	gpa_t gpa;
+};
+
 /* ---- lightweight contexts ---- */
 struct lwc {
 	gpa_t root;           /* PML4 of this lwC's address space */
 	struct fdtab *fds;
 	uint64_t brk_start;   /* initial program break, for brk bounds */
+	uint64_t brk_cur;     /* current program break as this lwC's page table knows it */
+};
+
+struct vcpu;
+typedef int (*exit_fn)(struct vcpu *v);  /* 0: resume the guest */
+typedef int (*hypercall_fn)(struct vcpu *v);
+#define MAX_EXIT 64
+
+/* ---- entering (enter_x86_64.S) ---- */
+struct enter_ctx {
+	uint64_t rbx, rbp, r12, r13, r14, r15, rsp, rip;
+	uint64_t fcw, mxcsr;
+	uint64_t fs_base, gs_base;
 };
 
 /* ---- the VM and its vCPUs (kvm.c, cpu_x86_64.c) ---- */
@@ -137,8 +181,40 @@ struct vm {
 	uint64_t protect_lo[VMLWC_MAX_VCPUS + 8], protect_hi[VMLWC_MAX_VCPUS + 8]; /* library-owned host ranges besides the arena */
 	unsigned nprotect;
 	int pid;
+	int live;
+	int trace;
+	struct enter_ctx enter_ctx;
+	long enter_err;
+	/* memmap.c */
+	struct memblock blocks[MEMMAP_MAX_BLOCKS];
+	unsigned short by_gpa[MEMMAP_MAX_BLOCKS];
+	unsigned nblocks;
+	/* pgtable.c */
+	uint32_t *page_gen;
+	uint32_t gen_counter;
+	gpa_t kernel_root;
+	size_t pt_pages;
+	/* dispatch tables */
+	exit_fn exit_table[MAX_EXIT];
+	hypercall_fn hc_table[VMLWC_NR_PORTS];
+	const struct sys_desc *sys_table[SYS_NR_MAX];
+	struct sys_desc sys_storage[SYS_NR_MAX];
+	/* signals */
+	struct ksigaction guest_act[65];
+	uint64_t held_signals;
+	uint8_t guest_sigaltstack[24];
 };
-extern struct vm g_vm;
+
+/*
+ * All mutable host state lives in this one page-aligned object, which no guest page table
+ * maps: the application's memory (heap, the library's .data) is the guest's to scribble on.
+ */
+union vm_store {
+	struct vm vm;
+	char pad[(sizeof(struct vm) + 4095) & ~4095UL];
+};
+extern union vm_store g_vm_store;
+#define g_vm (g_vm_store.vm)
 
 int kvm_open_vm(struct vm *vm);
 void kvm_close_vm(struct vm *vm);
@@ -154,17 +230,10 @@ void cpu_fill_idt(struct vm *vm);
 /* ---- stub loader (loader.c) ---- */
 int loader_load_stub(struct vm *vm);
 
-/* ---- entering (enter_x86_64.S) ---- */
-struct enter_ctx {
-	uint64_t rbx, rbp, r12, r13, r14, r15, rsp, rip;
-	uint64_t fcw, mxcsr;
-	uint64_t fs_base, gs_base;
-};
 /* Capture the caller, switch to host_stack and call fn(arg); returns 0 in the guest. */
 int vmlwc_enter(struct enter_ctx *ctx, void (*fn)(void *), void *arg, void *host_stack_top);
 
 /* ---- run loop and exits (run.c) ---- */
-typedef int (*exit_fn)(struct vcpu *v);  /* 0: resume the guest */
 void exit_register(unsigned reason, exit_fn fn);
 void run_init(void);
 __attribute__((noreturn)) void run_loop(struct vcpu *v);
@@ -173,7 +242,6 @@ __attribute__((noreturn)) void run_panic(struct vcpu *v, const char *why);
 void run_dump(struct vcpu *v, const char *why);
 
 /* ---- hypercalls (hypercall.c) ---- */
-typedef int (*hypercall_fn)(struct vcpu *v);
 void hypercall_register(unsigned port, hypercall_fn fn);
 int hypercall_dispatch(struct vcpu *v, unsigned port);
 void hypercall_init(void);
@@ -199,14 +267,28 @@ long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6]);
 void sys_init(void);
 const char *sys_name(long nr);
 
+/* ---- the root lwC (vmlwc.c) ---- */
+struct root_build_ctx {
+	struct pt_txn t;
+	int err;
+	uint64_t flags;
+	uint64_t prev_end, stack_lo, stack_hi, below_stack;
+};
+struct procmaps_entry;
+int root_map_entry(const struct procmaps_entry *e, void *arg); /* procmaps_each callback */
+
 /* ---- host-only set-up for unit tests (hostonly.c) ---- */
 struct vcpu *vmlwc_hostonly_setup(void);
 
 /* ---- protected memory ---- */
 int mem_is_protected(uint64_t start, uint64_t len);
+void mem_protect_add(uint64_t start, uint64_t len);
+/* Calls fn on each maximal page range of [start, start+len) outside library memory. */
+long mem_each_unprotected(uint64_t start, uint64_t len, long (*fn)(uint64_t a, uint64_t n, void *arg),
+			  void *arg);
 
 /* ---- tracing (trace.c) ---- */
-extern int g_trace;
+#define g_trace (g_vm.trace)
 void trace_init(void);
 void trace_syscall(struct vcpu *v, long nr, const long a[6], long ret, uint64_t ns);
 void trace_msg(const char *fmt, ...);  /* async-signal-safe subset: %s %d %ld %lx %lu %p */

@@ -154,9 +154,10 @@ struct vcpu *vcpu_create(struct vm *vm)
 		err_set(EAGAIN, "no free vCPU (%d in use)", VMLWC_MAX_VCPUS);
 		return NULL;
 	}
-	v = calloc(1, sizeof(*v));
+	/* in the arena: no guest can reach the host's view of its vCPU */
+	v = arena_pages(&vm->arena, PAGE_ALIGN_UP(sizeof(*v)) / PAGE_SIZE);
 	if (!v) {
-		err_set(ENOMEM, "vCPU: out of memory");
+		err_set(ENOMEM, "arena exhausted (vCPU)");
 		return NULL;
 	}
 	v->index = (int)vm->nvcpus;
@@ -189,8 +190,7 @@ struct vcpu *vcpu_create(struct vm *vm)
 	v->host_stack = stack;
 	v->area = vm->arena.base + VMLWC_VCPU_AREA_OFF + (uintptr_t)v->index * VMLWC_VCPU_AREA_SIZE;
 	v->area_kva = VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF + (uint64_t)v->index * VMLWC_VCPU_AREA_SIZE;
-	vm->protect_lo[vm->nprotect] = (uint64_t)v->run;
-	vm->protect_hi[vm->nprotect++] = (uint64_t)v->run + PAGE_ALIGN_UP(v->run_size);
+	mem_protect_add((uint64_t)v->run, PAGE_ALIGN_UP(v->run_size));
 	vm->vcpus[vm->nvcpus++] = v;
 	return v;
 fail:
@@ -208,5 +208,6 @@ void vcpu_destroy(struct vcpu *v)
 		close(v->stats_fd);
 	if (v->fd >= 0)
 		close(v->fd);
-	free(v);
+	v->fd = v->stats_fd = -1;
+	v->run = NULL;
 }

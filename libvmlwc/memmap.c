@@ -6,15 +6,10 @@
 
 #define BLOCK (1UL << MEMMAP_BLOCK_SHIFT)
 
-struct block {
-	uintptr_t hva;
-	gpa_t gpa;
-};
-
-/* Sorted by hva; by_gpa holds indices sorted by gpa. */
-static struct block blocks[MEMMAP_MAX_BLOCKS];
-static unsigned short by_gpa[MEMMAP_MAX_BLOCKS];
-static unsigned nblocks;
+/* g_vm.blocks is sorted by hva; g_vm.by_gpa holds indices sorted by gpa. */
+#define blocks g_vm.blocks
+#define by_gpa g_vm.by_gpa
+#define nblocks g_vm.nblocks
 
 static int find_hva(uintptr_t hva)
 {
@@ -38,7 +33,7 @@ static int find_gpa(gpa_t gpa)
 
 	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
-		const struct block *b = &blocks[by_gpa[mid]];
+		const struct memblock *b = &blocks[by_gpa[mid]];
 		if (gpa < b->gpa)
 			hi = mid;
 		else if (gpa >= b->gpa + BLOCK)

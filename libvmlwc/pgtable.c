@@ -5,10 +5,10 @@
 
 #include "internal.h"
 
-static uint32_t *page_gen;     /* generation stamp of each arena page */
-static uint32_t gen_counter = 1;
-static gpa_t kernel_root;      /* template root: only the kernel half is filled */
-static size_t pages_used;
+#define page_gen g_vm.page_gen       /* generation stamp of each arena page */
+#define gen_counter g_vm.gen_counter
+#define kernel_root g_vm.kernel_root /* template root: only the kernel half is filled */
+#define pages_used g_vm.pt_pages
 
 static uint64_t *tbl(gpa_t gpa)
 {

@@ -7,9 +7,7 @@
 #include "internal.h"
 #include "rawsys.h"
 
-#define MAX_EXIT 64
-
-static exit_fn exit_table[MAX_EXIT];
+#define exit_table g_vm.exit_table
 
 _Static_assert(offsetof(struct enter_ctx, fcw) == 64, "used by enter_x86_64.S");
 _Static_assert(offsetof(struct enter_ctx, mxcsr) == 72, "used by enter_x86_64.S");

@@ -9,7 +9,6 @@
 #include "internal.h"
 #include "rawsys.h"
 
-int g_trace;
 
 void trace_init(void)
 {

@@ -20,9 +20,10 @@
 #define STACK_PREGROW (8UL << 20)
 #define STACK_GUARD_GAP (1UL << 20)
 
-struct vm g_vm = { .kvm_fd = -1, .vm_fd = -1, .trace_fd = -1 };
+union vm_store g_vm_store __attribute__((aligned(4096))) = {
+	.vm = { .kvm_fd = -1, .vm_fd = -1, .trace_fd = -1, .gen_counter = 1 },
+};
 static __thread int tls_active;
-static int vm_live;
 
 VMLWC_API const char *vmlwc_version(void)
 {
@@ -36,6 +37,14 @@ VMLWC_API int vmlwc_active(void)
 	return tls_active;
 }
 
+void mem_protect_add(uint64_t start, uint64_t len)
+{
+	if (g_vm.nprotect < ARRAY_SIZE(g_vm.protect_lo)) {
+		g_vm.protect_lo[g_vm.nprotect] = start;
+		g_vm.protect_hi[g_vm.nprotect++] = start + len;
+	}
+}
+
 int mem_is_protected(uint64_t start, uint64_t len)
 {
 	if (arena_overlaps(&g_vm.arena, start, len))
@@ -46,28 +55,52 @@ int mem_is_protected(uint64_t start, uint64_t len)
 	return 0;
 }
 
+long mem_each_unprotected(uint64_t start, uint64_t len, long (*fn)(uint64_t a, uint64_t n, void *arg),
+			  void *arg)
+{
+	uint64_t end = start + len, a = start;
+
+	while (a < end) {
+		uint64_t b = a;
+		while (b < end && !mem_is_protected(b, PAGE_SIZE))
+			b += PAGE_SIZE;
+		if (b > a) {
+			long r = fn(a, b - a, arg);
+			if (r < 0)
+				return r;
+		}
+		while (b < end && mem_is_protected(b, PAGE_SIZE))
+			b += PAGE_SIZE;
+		a = b;
+	}
+	return 0;
+}
+
 /* ---- building the root lwC ---- */
 
-struct build_ctx {
-	struct pt_txn t;
-	int err;
-	uint64_t prev_end, stack_lo, stack_hi, below_stack;
-};
+#define build_ctx root_build_ctx
 
-static int build_one(const struct procmaps_entry *e, void *arg)
+static long build_range(uint64_t a, uint64_t n, void *arg)
 {
 	struct build_ctx *b = arg;
-	uint64_t start = e->start, end = e->end > USER_TOP ? USER_TOP : e->end;
-	uint64_t flags = pt_prot_flags(e->prot);
-	int r;
+	long r = memmap_ensure(a, n);
 
-	if (start >= end || !flags || mem_is_protected(start, end - start))
+	return r < 0 ? r : pt_txn_set(&b->t, a, n, a, b->flags);
+}
+
+/* Mirror one host mapping, minus library memory, into the user half. */
+int root_map_entry(const struct procmaps_entry *e, void *arg)
+{
+	struct build_ctx *b = arg;
+	uint64_t end = e->end > USER_TOP ? USER_TOP : e->end;
+	long r;
+
+	b->flags = pt_prot_flags(e->prot);
+	if (e->start >= end || !b->flags)
 		return 0;
-	r = memmap_ensure(start, end - start);
-	if (r == 0)
-		r = pt_txn_set(&b->t, start, end - start, start, flags);
+	r = mem_each_unprotected(e->start, end - e->start, build_range, b);
 	if (r < 0) {
-		b->err = r;
+		b->err = (int)r;
 		return 1;
 	}
 	return 0;
@@ -173,21 +206,21 @@ static struct lwc *root_build(void)
 	}
 	memset(&b, 0, sizeof(b));
 	pt_txn_begin(&b.t, root);
-	r = procmaps_each(build_one, &b);
+	r = procmaps_each(root_map_entry, &b);
 	if (r < 0 || b.err < 0) {
 		err_set(r < 0 ? -r : -b.err, "building the root page table from /proc/self/maps: %s",
 			strerror(r < 0 ? -r : -b.err));
 		return NULL;
 	}
 	l->root = pt_txn_commit(&b.t);
-	l->brk_start = (uint64_t)RAW1(SYS_brk, 0);
+	l->brk_start = l->brk_cur = (uint64_t)RAW1(SYS_brk, 0);
 	return l;
 }
 
 /* ---- entering ---- */
 
-static struct enter_ctx enter_ctx;
-static long enter_err;
+#define enter_err g_vm.enter_err
+#define vm_live g_vm.live
 
 __attribute__((noreturn)) void vmlwc_resume_native(struct enter_ctx *ctx, long ret);
 
@@ -197,20 +230,20 @@ static void enter_guest(void *arg)
 	struct kvm_regs r;
 
 	memset(&r, 0, sizeof(r));
-	r.rip = enter_ctx.rip;
-	r.rsp = enter_ctx.rsp;
-	r.rbx = enter_ctx.rbx;
-	r.rbp = enter_ctx.rbp;
-	r.r12 = enter_ctx.r12;
-	r.r13 = enter_ctx.r13;
-	r.r14 = enter_ctx.r14;
-	r.r15 = enter_ctx.r15;
-	r.rcx = enter_ctx.fcw;
-	r.rdx = enter_ctx.mxcsr;
+	r.rip = g_vm.enter_ctx.rip;
+	r.rsp = g_vm.enter_ctx.rsp;
+	r.rbx = g_vm.enter_ctx.rbx;
+	r.rbp = g_vm.enter_ctx.rbp;
+	r.r12 = g_vm.enter_ctx.r12;
+	r.r13 = g_vm.enter_ctx.r13;
+	r.r14 = g_vm.enter_ctx.r14;
+	r.r15 = g_vm.enter_ctx.r15;
+	r.rcx = g_vm.enter_ctx.fcw;
+	r.rdx = g_vm.enter_ctx.mxcsr;
 	r.rflags = 0x202;
 	if (RAW3(SYS_ioctl, v->fd, KVM_SET_REGS, &r) < 0) {
 		enter_err = EIO;
-		vmlwc_resume_native(&enter_ctx, -1);
+		vmlwc_resume_native(&g_vm.enter_ctx, -1);
 	}
 	v->tid = (int)RAW0(SYS_gettid);
 	run_loop(v);
@@ -220,7 +253,6 @@ static void init_undo(struct vcpu *v)
 {
 	if (v) {
 		g_vm.vcpus[--g_vm.nvcpus] = NULL;
-		g_vm.nprotect--;
 		vcpu_destroy(v);
 	}
 	if (g_vm.trace_fd >= 0)
@@ -228,6 +260,8 @@ static void init_undo(struct vcpu *v)
 	g_vm.trace_fd = -1;
 	kvm_close_vm(&g_vm);
 	arena_fini(&g_vm.arena);
+	g_vm.nprotect = 0;
+	g_vm.nblocks = 0;
 	free(g_vm.cpuid);
 	g_vm.cpuid = NULL;
 }
@@ -255,6 +289,8 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		err_set(ENOMEM, "arena: mmap of %zu bytes failed", ARENA_FIXED + pool);
 		goto fail;
 	}
+	g_vm.nprotect = 0;
+	mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store));
 	if ((e = memmap_ensure(g_vm.arena.base, g_vm.arena.size)) < 0) {
 		err_set(-e, "KVM_SET_USER_MEMORY_REGION for the arena: %s", strerror(-e));
 		goto fail;
@@ -301,7 +337,7 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	sig_init();
 	tls_active = 1;
 	vm_live = 1;
-	if (vmlwc_enter(&enter_ctx, enter_guest, v, (char *)v->host_stack + v->host_stack_size) == 0)
+	if (vmlwc_enter(&g_vm.enter_ctx, enter_guest, v, (char *)v->host_stack + v->host_stack_size) == 0)
 		return 0; /* in the guest */
 	tls_active = 0;
 	vm_live = 0;

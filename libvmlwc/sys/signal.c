@@ -1,10 +1,128 @@
-/* Redirected syscalls: signal family (placeholder). */
+/* Signal dispositions: recorded per process for the guest; only default/ignore reach the host. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
 #include "sys.h"
+#include "rawsys.h"
+
+#define NSIG_K 64
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
+
+#define guest_act g_vm.guest_act
+#define held g_vm.held_signals /* signals for a guest handler, not delivered yet */
+
+/* The library's host handler: guest handlers never run in host context. */
+static void sig_hold(int sig)
+{
+	__atomic_or_fetch(&held, 1UL << (sig - 1), __ATOMIC_RELAXED);
+	if (g_trace)
+		trace_msg("signal %d for a guest handler: held (delivery into the guest is not"
+			  " implemented yet)", sig);
+}
+
+extern void vmlwc_sig_restorer(void);
+__asm__(".text\n.hidden vmlwc_sig_restorer\nvmlwc_sig_restorer:\n\tmovq $15, %rax\n\tsyscall\n\thlt\n");
+
+static long host_install(int sig, const struct ksigaction *g)
+{
+	struct ksigaction h = *g;
+
+	if (g->handler > 1) {
+		h.handler = (uint64_t)sig_hold;
+		h.flags = (g->flags & SA_RESTART) | SA_RESTORER;
+		h.restorer = (uint64_t)vmlwc_sig_restorer;
+	} else {
+		h.flags = g->flags & ~(uint64_t)SA_SIGINFO;
+		h.restorer = (uint64_t)vmlwc_sig_restorer;
+		h.flags |= SA_RESTORER;
+	}
+	return RAW4(SYS_rt_sigaction, sig, &h, 0, 8);
+}
+
+static long sys_rt_sigaction(struct sys_call *c)
+{
+	int sig = (int)c->a[0];
+	struct ksigaction act, old;
+	long r;
+
+	if (c->a[3] != 8)
+		return -EINVAL;
+	if (sig < 1 || sig > NSIG_K)
+		return -EINVAL;
+	if (c->a[1] && ua_copy_in(c->l, &act, (gva_t)c->a[1], sizeof(act)) < 0)
+		return -EFAULT;
+	if (c->a[2]) {
+		struct iovec tmp[2];
+		if (ua_translate(c->l, (gva_t)c->a[2], sizeof(old), UA_WRITE, tmp, 2) < 0)
+			return -EFAULT;
+	}
+	old = guest_act[sig];
+	if (c->a[1]) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			return -EINVAL;
+		r = host_install(sig, &act);
+		if (r < 0)
+			return r;
+		guest_act[sig] = act;
+	}
+	if (c->a[2] && ua_copy_out(c->l, (gva_t)c->a[2], &old, sizeof(old)) < 0)
+		return -EFAULT;
+	return 0;
+}
+
+static long sys_sigaltstack(struct sys_call *c)
+{
+	uint8_t *guest_ss = g_vm.guest_sigaltstack;
+	uint8_t ss[24];
+
+	/* Recorded for the guest; the host thread keeps its own signal stack. */
+	if (c->a[0] && ua_copy_in(c->l, ss, (gva_t)c->a[0], sizeof(ss)) < 0)
+		return -EFAULT;
+	if (c->a[1] && ua_copy_out(c->l, (gva_t)c->a[1], guest_ss, sizeof(g_vm.guest_sigaltstack)) < 0)
+		return -EFAULT;
+	if (c->a[0])
+		memcpy(guest_ss, ss, sizeof(ss));
+	return 0;
+}
+
+static long sys_rt_sigreturn(struct sys_call *c)
+{
+	(void)c;
+	if (g_trace)
+		trace_msg("rt_sigreturn without a guest signal frame: SIGSEGV");
+	run_die_signal(c->v, SIGSEGV);
+}
+
+/* At init: the host's handlers become the library's, the application's become the guest's. */
+void sig_init(void)
+{
+	for (int sig = 1; sig <= NSIG_K; sig++) {
+		struct ksigaction cur;
+
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (RAW4(SYS_rt_sigaction, sig, 0, &cur, 8) < 0)
+			continue;
+		guest_act[sig] = cur;
+		if (cur.handler > 1)
+			host_install(sig, &cur);
+	}
+}
 
 void sys_signal_register(void)
 {
-}
-
-void sig_init(void)
-{
+	sys_register(__NR_rt_sigaction, &DESC(.name = "rt_sigaction", .fn = sys_rt_sigaction));
+	sys_register(__NR_rt_sigprocmask, &DESC(.name = "rt_sigprocmask",
+		.arg = { ARG(A_VAL), ARG(A_IN, ARG_OPT, 8), ARG(A_OUT, ARG_OPT, 8), ARG(A_VAL) }));
+	sys_register(__NR_rt_sigpending, &DESC(.name = "rt_sigpending",
+		.arg = { ARG(A_OUT, .size = 8), ARG(A_VAL) }));
+	sys_register(__NR_rt_sigsuspend, &DESC(.name = "rt_sigsuspend",
+		.arg = { ARG(A_IN, .size = 8), ARG(A_VAL) }));
+	sys_register(__NR_rt_sigtimedwait, &DESC(.name = "rt_sigtimedwait",
+		.arg = { ARG(A_IN, .size = 8), ARG(A_OUT, ARG_OPT, 128), ARG(A_IN, ARG_OPT, 16), ARG(A_VAL) }));
+	sys_register(__NR_sigaltstack, &DESC(.name = "sigaltstack", .fn = sys_sigaltstack));
+	sys_register(__NR_rt_sigreturn, &DESC(.name = "rt_sigreturn", .fn = sys_rt_sigreturn));
 }

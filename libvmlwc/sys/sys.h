@@ -23,27 +23,9 @@ enum sys_argk {
 
 #define ARG_OPT 1 /* NULL is allowed and passed as NULL */
 
-struct sys_arg {
-	unsigned char kind;
-	unsigned char flags;
-	unsigned short size;
-};
-
 enum sys_retk {
 	R_VAL = 0,  /* plain value or -errno */
 	R_FD,       /* a new host fd: installed in the lwC's table, the guest number returned */
-};
-
-struct sys_call;
-typedef long (*sys_fn)(struct sys_call *c);
-
-struct sys_desc {
-	const char *name;
-	sys_fn fn;                 /* custom handler; NULL = generic executor with .arg */
-	struct sys_arg arg[6];
-	unsigned char ret;
-	unsigned char cloexec_arg; /* R_FD: 1 + index of a flags argument holding O_CLOEXEC-like bit */
-	long cloexec_bit;
 };
 
 #define SYS_MAX_BOUNCE 4096
@@ -64,7 +46,6 @@ struct sys_call {
 	struct iovec iov[1024]; /* the host side of one iovec argument */
 };
 
-#define SYS_NR_MAX 512
 void sys_register(long nr, const struct sys_desc *d);
 
 /* Families register their descriptors here. */

@@ -8,8 +8,8 @@
 #include "rawsys.h"
 #include "syscall_names.h"
 
-static const struct sys_desc *table[SYS_NR_MAX];
-static struct sys_desc storage[SYS_NR_MAX];
+#define table g_vm.sys_table
+#define storage g_vm.sys_storage
 
 void sys_register(long nr, const struct sys_desc *d)
 {

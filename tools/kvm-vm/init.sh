@@ -66,5 +66,6 @@ stty -opost <&4
 chroot /mnt /usr/bin/env -i /bin/bash /run/vmlwc-ctl/cmd.sh </dev/null >&3 2>&4
 echo $? >/ctl/status
 exec 3>&- 4>&-   # last close of the ttys waits for the UART to drain
+echo 0 >/proc/sys/kernel/printk  # silence "reboot: Power down"
 sync
 poweroff -f
