@@ -46,6 +46,7 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	test_vcpu.bounce_size = 1UL << 20;
 	test_vcpu.bounce = arena_pages(&g_vm.arena, test_vcpu.bounce_size / PAGE_SIZE);
 	g_vm.root_lwc = l;
+	policy_init();
 	sys_init();
 	return &test_vcpu;
 }

@@ -181,6 +181,7 @@ struct vm {
 	uint64_t protect_lo[VMLWC_MAX_VCPUS + 8], protect_hi[VMLWC_MAX_VCPUS + 8]; /* library-owned host ranges besides the arena */
 	unsigned nprotect;
 	int pid;
+	uint64_t proc_dev, anon_dev; /* st_dev of procfs and of anonymous inodes (KVM objects) */
 	int live;
 	int trace;
 	struct enter_ctx enter_ctx;
@@ -279,6 +280,10 @@ int root_map_entry(const struct procmaps_entry *e, void *arg); /* procmaps_each 
 
 /* ---- host-only set-up for unit tests (hostonly.c) ---- */
 struct vcpu *vmlwc_hostonly_setup(void);
+
+/* ---- what a guest may hold a descriptor to (policy.c) ---- */
+void policy_init(void);
+int policy_fd_allowed(int hfd); /* 0, or -EACCES for /proc/<pid>/mem, KVM objects, /dev/kvm */
 
 /* ---- protected memory ---- */
 int mem_is_protected(uint64_t start, uint64_t len);

@@ -331,6 +331,7 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	RAW2(SYS_arch_prctl, ARCH_GET_GS, &gs_base);
 	if (cpu_setup_vcpu(&g_vm, v, v->lwc->root, fs_base, gs_base) < 0)
 		goto fail;
+	policy_init();
 	sys_init();
 	hypercall_init();
 	run_init();

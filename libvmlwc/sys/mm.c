@@ -57,6 +57,8 @@ static long sys_mmap(struct sys_call *c)
 		int fd = sys_fd(c, (int)c->a[4]);
 		if (fd < 0)
 			return fd;
+		if (policy_fd_allowed(fd) < 0)
+			return -EACCES;
 		h[4] = fd;
 	}
 	r = sys_raw(__NR_mmap, h);

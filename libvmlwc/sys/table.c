@@ -46,6 +46,11 @@ long sys_install_fd(struct sys_call *c, long hret, int cloexec)
 
 	if (hret < 0)
 		return hret;
+	g = policy_fd_allowed((int)hret);
+	if (g < 0) {
+		RAW1(SYS_close, hret);
+		return g;
+	}
 	g = fdtab_install(c->l->fds, (int)hret, cloexec);
 	if (g < 0)
 		RAW1(SYS_close, hret);

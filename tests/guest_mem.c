@@ -1,0 +1,124 @@
+/* Guest memory: large allocations, the mmap family kept in step, library memory out of reach. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "guest_common.h"
+
+Test(mem, malloc_256mib_touched, .timeout = 120)
+{
+	size_t n = 256UL << 20;
+
+	ENTER();
+	unsigned char *p = malloc(n);
+	cr_assert_not_null(p);
+	for (size_t i = 0; i < n; i += 4096)
+		p[i] = (unsigned char)(i >> 12);
+	for (size_t i = 0; i < n; i += 4096)
+		cr_assert_eq(p[i], (unsigned char)(i >> 12), "page %zu", i >> 12);
+	free(p);
+}
+
+Test(mem, mmap_munmap_mprotect_mremap, .timeout = 60)
+{
+	ENTER();
+	char *p = mmap(NULL, 8 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(p, MAP_FAILED);
+	memset(p, 7, 8 << 20);
+	cr_assert_eq(mprotect(p, 4096, PROT_READ), 0);
+	cr_expect_eq(p[0], 7);
+	char *q = mremap(p, 8 << 20, 16 << 20, MREMAP_MAYMOVE);
+	cr_assert_neq(q, MAP_FAILED);
+	cr_expect_eq(q[(8 << 20) - 1], 7);
+	q[(16 << 20) - 1] = 9;
+	cr_expect_eq(q[(16 << 20) - 1], 9);
+	cr_assert_eq(munmap(q, 16 << 20), 0);
+	void *b = sbrk(0);
+	cr_assert_neq(sbrk(1 << 20), (void *)-1);
+	memset(b, 3, 1 << 20);
+	cr_expect_eq(((char *)b)[(1 << 20) - 1], 3);
+}
+
+static void touch_unmapped(void)
+{
+	char *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	p[0] = 1;
+	munmap(p, 4096);
+	*(volatile char *)p = 2;
+}
+
+static void write_readonly(void)
+{
+	char *p = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	*(volatile char *)p = 2;
+}
+
+Test(mem, unmapped_and_readonly_fault_sigsegv, .timeout = 60)
+{
+	int st = run_child(touch_unmapped);
+	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x", st);
+	st = run_child(write_readonly);
+	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x", st);
+}
+
+Test(mem, file_mmap, .timeout = 60)
+{
+	char path[] = "/tmp/vmlwc-mmap-XXXXXX";
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0);
+	ENTER();
+	cr_assert_eq(ftruncate(fd, 2 << 20), 0);
+	char *p = mmap(NULL, 2 << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	cr_assert_neq(p, MAP_FAILED);
+	strcpy(p + (1 << 20), "through the mapping");
+	cr_assert_eq(msync(p, 2 << 20, MS_SYNC), 0);
+	char buf[32] = { 0 };
+	cr_assert_eq(pread(fd, buf, 19, 1 << 20), 19);
+	cr_expect_str_eq(buf, "through the mapping");
+	cr_assert_eq(pwrite(fd, "back", 4, 0), 4);
+	cr_expect_eq(memcmp(p, "back", 4), 0);
+	munmap(p, 2 << 20);
+	close(fd);
+	unlink(path);
+}
+
+/* Every mapping the guest cannot touch is refused to the mmap family and to syscalls. */
+Test(mem, library_memory_out_of_reach, .timeout = 120)
+{
+	ENTER();
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int refused = 0, pfd[2];
+
+	cr_assert_not_null(f);
+	cr_assert_eq(pipe(pfd), 0);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3 || lo >= 0x800000000000UL)
+			continue;
+		if (perms[0] != 'r')
+			continue;
+		errno = 0;
+		if (madvise((void *)lo, hi - lo, MADV_NORMAL) == 0)
+			continue;
+		cr_expect_eq(errno, ENOMEM, "madvise on %s", line);
+		if (errno != ENOMEM)
+			continue;
+		refused++;
+		/* the host refuses to read it on the guest's behalf too */
+		errno = 0;
+		cr_expect_eq(write(pfd[1], (void *)lo, 1), -1, "write from library memory %s", line);
+		cr_expect_eq(errno, EFAULT);
+		cr_expect_eq(mprotect((void *)lo, 4096, PROT_READ | PROT_WRITE), -1);
+		void *m = mmap((void *)lo, 4096, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		cr_expect_eq(m, MAP_FAILED, "MAP_FIXED over library memory at %lx", lo);
+		cr_expect_eq(munmap((void *)lo, 4096), 0); /* a hole in the guest's view: no effect */
+	}
+	fclose(f);
+	cr_expect_geq(refused, 1, "no library region found in /proc/self/maps");
+}

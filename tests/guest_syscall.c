@@ -1,0 +1,103 @@
+/* Redirection edge cases: bad pointers, unknown syscalls, time. */
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <sched.h>
+#include <sys/random.h>
+
+#include "guest_common.h"
+
+Test(syscall, efault_and_process_goes_on, .timeout = 60)
+{
+	int p[2];
+	char buf[16];
+
+	ENTER();
+	cr_assert_eq(pipe(p), 0);
+	cr_expect_eq(write(p[1], "x", 1), 1);
+	void *volatile low = (void *)16;
+	cr_expect_eq(read(p[0], low, 1), -1);
+	cr_expect_eq(errno, EFAULT);
+	void *volatile null = NULL;
+	cr_expect_eq(write(p[1], null, 1), -1);
+	cr_expect_eq(errno, EFAULT);
+	cr_expect_eq(write(p[1], (void *)0xffffffff80000000UL, 8), -1);
+	cr_expect_eq(errno, EFAULT);
+	cr_expect_eq(write(p[1], (void *)0xffff888000000000UL, 8), -1);
+	cr_expect_eq(errno, EFAULT);
+	char *gone = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(gone, MAP_FAILED);
+	cr_assert_eq(munmap(gone, 8192), 0);
+	cr_expect_eq(write(p[1], gone, 8), -1);
+	cr_expect_eq(errno, EFAULT);
+	char *ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_expect_eq(read(p[0], ro, 1), -1, "read into a read-only page");
+	cr_expect_eq(errno, EFAULT);
+	struct stat sb;
+	cr_expect_eq(stat((const char *)low, &sb), -1);
+	cr_expect_eq(errno, EFAULT);
+	/* the byte is still there: nothing was consumed by the failed calls */
+	cr_expect_eq(read(p[0], buf, 1), 1);
+	cr_expect_eq(buf[0], 'x');
+}
+
+Test(syscall, enosys_for_unknown, .timeout = 60)
+{
+	ENTER();
+	errno = 0;
+	cr_expect_eq(syscall(999), -1);
+	cr_expect_eq(errno, ENOSYS);
+	errno = 0;
+	cr_expect_eq(syscall(SYS_io_uring_setup, 8, NULL), -1);
+	cr_expect_eq(errno, ENOSYS);
+	cr_expect_eq(getppid() > 0, 1);
+}
+
+Test(syscall, time_is_right, .timeout = 60)
+{
+	struct timespec before, vdso, sys, after;
+
+	clock_gettime(CLOCK_REALTIME, &before);
+	ENTER();
+	clock_gettime(CLOCK_REALTIME, &vdso);
+	syscall(SYS_clock_gettime, CLOCK_REALTIME, &sys);
+	clock_gettime(CLOCK_MONOTONIC, &after);
+	double d = (vdso.tv_sec - before.tv_sec) + (vdso.tv_nsec - before.tv_nsec) / 1e9;
+	cr_expect(d >= 0 && d < 30, "wall clock in the guest moved by %f s since entering", d);
+	double s = (sys.tv_sec - vdso.tv_sec) + (sys.tv_nsec - vdso.tv_nsec) / 1e9;
+	cr_expect(s >= -0.01 && s < 5, "vDSO and redirected clock_gettime differ by %f s", s);
+	struct timespec m1, m2, nap = { 0, 20 * 1000 * 1000 };
+	clock_gettime(CLOCK_MONOTONIC, &m1);
+	cr_expect_eq(nanosleep(&nap, NULL), 0);
+	clock_gettime(CLOCK_MONOTONIC, &m2);
+	double slept = (m2.tv_sec - m1.tv_sec) + (m2.tv_nsec - m1.tv_nsec) / 1e9;
+	cr_expect(slept >= 0.019, "monotonic time advanced %f s over a 20 ms sleep", slept);
+	struct timeval tv;
+	cr_expect_eq(gettimeofday(&tv, NULL), 0);
+	cr_expect(tv.tv_sec >= before.tv_sec);
+	cr_expect(time(NULL) >= before.tv_sec);
+}
+
+Test(syscall, identity_and_misc, .timeout = 60)
+{
+	pid_t pid = getpid(), ppid = getppid();
+	char host[256], guest[256];
+
+	gethostname(host, sizeof(host));
+	ENTER();
+	cr_expect_eq(getpid(), pid);
+	cr_expect_eq(getppid(), ppid);
+	cr_expect_eq(syscall(SYS_gettid), pid);
+	gethostname(guest, sizeof(guest));
+	cr_expect_str_eq(guest, host);
+	unsigned char r[64] = { 0 };
+	cr_expect_eq(getrandom(r, sizeof(r), 0), (ssize_t)sizeof(r));
+	int nz = 0;
+	for (unsigned i = 0; i < sizeof(r); i++)
+		nz += r[i] != 0;
+	cr_expect_gt(nz, 32);
+	cr_expect_eq(sched_yield(), 0);
+}
