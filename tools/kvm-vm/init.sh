@@ -7,6 +7,9 @@ export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+case " $(cat /proc/cmdline) " in *" vmlwc.verbose "*) VERBOSE=1 ;; *) VERBOSE= ;; esac
+log() { [ -z "$VERBOSE" ] || echo "init: [$(cut -d' ' -f1 /proc/uptime)] $*" >/dev/console; }
+log start
 
 fail() {
 	echo "vmlwc-kvm-vm init: $*" >/dev/console
@@ -30,17 +33,20 @@ for m in virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_p
 	load $m
 done
 
+log "virtio/9p modules loaded"
 P9="trans=virtio,version=9p2000.L,msize=512000"
 mkdir -p /ctl /mnt
 mount -t 9p -o "$P9,cache=none" vmctl /ctl || fail "mount vmctl failed"
 . /ctl/config.sh || fail "cannot read config.sh"
 
+log "vmctl mounted"
 load irqbypass
 load ccp
 load kvm $VMLWC_KVM_PARAMS
 load kvm_amd $VMLWC_KVM_AMD_PARAMS
 [ -e /dev/kvm ] || mknod /dev/kvm c 10 232
 
+log "kvm modules loaded"
 mount -t 9p -o "$P9,ro,cache=loose" hostroot /mnt || fail "mount hostroot failed"
 mount -t proc proc /mnt/proc
 mount -t sysfs sysfs /mnt/sys
@@ -63,8 +69,10 @@ mount --bind /ctl /mnt/run/vmlwc-ctl
 exec 3>/dev/ttyS0 4>/dev/ttyS1
 stty -opost <&3
 stty -opost <&4
+log "running command"
 chroot /mnt /usr/bin/env -i /bin/bash /run/vmlwc-ctl/cmd.sh </dev/null >&3 2>&4
 echo $? >/ctl/status
+log "command exited"
 exec 3>&- 4>&-   # last close of the ttys waits for the UART to drain
 echo 0 >/proc/sys/kernel/printk  # silence "reboot: Power down"
 sync
