@@ -1,0 +1,19 @@
+#!/bin/bash
+# Installs the Debian packages vmlwc needs to build and test (idempotent; root or sudo).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libelf-dev libcriterion-dev linux-libc-dev)
+# Without a usable /dev/kvm the suite runs in a QEMU VM with nested KVM: it needs these too.
+if ! { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }; then
+	pkgs+=(qemu-system-x86 linux-image-amd64 busybox-static)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+sudo=
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+echo "tools/deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
