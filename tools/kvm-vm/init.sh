@@ -47,7 +47,7 @@ load kvm_amd $VMLWC_KVM_AMD_PARAMS
 [ -e /dev/kvm ] || mknod /dev/kvm c 10 232
 
 log "kvm modules loaded"
-mount -t 9p -o "$P9,ro,cache=loose" hostroot /mnt || fail "mount hostroot failed"
+mount -t 9p -o "$P9,${VMLWC_ROOT_OPTS:-ro,cache=loose}" hostroot /mnt || fail "mount hostroot failed"
 mount -t proc proc /mnt/proc
 mount -t sysfs sysfs /mnt/sys
 mount -t devtmpfs devtmpfs /mnt/dev
