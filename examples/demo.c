@@ -69,10 +69,9 @@ int main(void)
 	char buf[64] = { 0 };
 	if (read(fd, buf, sizeof(buf) - 1) <= 0)
 		return 1;
-	printf("  file opened before entering now holds:\n    %s", buf);
-	for (char *p = buf; *p; p++)
-		if (*p == '\n' && p[1])
-			printf("    ");
+	printf("  file opened before entering now holds:\n");
+	for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+		printf("    %s\n", line);
 	close(fd);
 	unlink(path);
 	guest = time_getppid(n, 15);

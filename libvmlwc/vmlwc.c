@@ -273,8 +273,11 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	uint64_t fs_base = 0, gs_base = 0;
 	int e;
 
-	if (tls_active || vm_live)
-		return err_set(EBUSY, "vmlwc_init: already initialised");
+	/* In the guest, host state is unmapped: decide from this thread's TLS alone. */
+	if (tls_active)
+		return err_set(EBUSY, "vmlwc_init: this thread already runs in the guest");
+	if (__atomic_load_n(&vm_live, __ATOMIC_ACQUIRE))
+		return err_set(EBUSY, "vmlwc_init: the process already entered the guest");
 	if (cfg && cfg->flags)
 		return err_set(EINVAL, "vmlwc_init: unknown flags %#x in vmlwc_config", cfg->flags);
 	if (cfg && cfg->pool_bytes)

@@ -29,8 +29,8 @@ Test(enter, keeps_heap_stack_tls_fpu, .timeout = 60)
 
 	strcpy(heap, "survives");
 	tls_value = 777;
-	_MM_SET_ROUNDING_MODE(_MM_ROUND_TOWARD_ZERO);
-	fesetround(FE_UPWARD);
+	fesetround(FE_UPWARD); /* x87 and SSE */
+	_MM_SET_ROUNDING_MODE(_MM_ROUND_TOWARD_ZERO); /* SSE only */
 	ENTER();
 	cr_expect_str_eq(heap, "survives");
 	cr_expect_eq(stack_value, 0x5a5a5a5a);

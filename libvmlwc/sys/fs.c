@@ -1,6 +1,552 @@
-/* Redirected syscalls: fs family (placeholder until written). */
+/* Redirected syscalls: files and descriptors (I/O, paths, open, dup, pipe, fcntl, ioctl). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <linux/close_range.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+
 #include "sys.h"
+#include "rawsys.h"
+
+/* Sizes of the kernel's structures on x86-64. */
+#define SZ_STAT 144
+#define SZ_STATX 256
+#define SZ_STATFS 120
+#define SZ_TIMESPEC2 32   /* utimensat: struct timespec[2] */
+#define SZ_ITIMERSPEC 32
+#define SZ_FLOCK 32
+#define SZ_TERMIOS 36     /* the kernel's struct termios (glibc's own is 60 bytes, never copied) */
+#define SZ_TERMIOS2 44
+#define SZ_WINSIZE 8
+
+_Static_assert(sizeof(struct stat) == SZ_STAT, "struct stat");
+_Static_assert(sizeof(struct statx) == SZ_STATX, "struct statx");
+_Static_assert(sizeof(struct statfs) == SZ_STATFS, "struct statfs");
+_Static_assert(sizeof(struct itimerspec) == SZ_ITIMERSPEC, "struct itimerspec");
+_Static_assert(sizeof(struct flock) == SZ_FLOCK, "struct flock");
+
+/* The kernel's open flag bits where glibc's differ (O_LARGEFILE is 0 in glibc on x86-64). */
+#define K_O_LARGEFILE 0100000
+#define K_O_TMPFILE_BIT 020000000
+#define OPEN_VALID (O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK | \
+		    O_DSYNC | O_SYNC | O_ASYNC | O_DIRECT | K_O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW | \
+		    O_NOATIME | O_CLOEXEC | O_PATH | O_TMPFILE)
+#define OPEN_PATH_VALID (O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC)
+
+/* Terminal ioctls missing from glibc's headers (they need the kernel's struct termios2). */
+#define K_TCGETS2 0x802C542AU
+#define K_TCSETS2 0x402C542BU
+#define K_TCSETSW2 0x402C542CU
+#define K_TCSETSF2 0x402C542DU
+
+static long run_desc(struct sys_call *c, const struct sys_desc *d)
+{
+	c->d = d;
+	return sys_generic(c);
+}
+
+/* Decimal digits of v at p; returns the number written (buffer of at least 11 bytes). */
+static int put_uint(char *p, unsigned v)
+{
+	char tmp[12];
+	int n = 0, i = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		p[i++] = tmp[--n];
+	return i;
+}
+
+/* "/proc/self/fd/<h>" into buf (at least 32 bytes). */
+static void proc_fd_path(char *buf, int h)
+{
+	static const char pre[] = "/proc/self/fd/";
+	int n = (int)sizeof(pre) - 1;
+
+	memcpy(buf, pre, (size_t)n);
+	n += put_uint(buf + n, (unsigned)h);
+	buf[n] = 0;
+}
+
+/*
+ * A host fd on /proc/<pid>/mem or /proc/<pid>/task/<tid>/mem: writing it bypasses page
+ * protections in the whole process (library memory included), so no lwC may hold one.
+ */
+static int is_proc_mem(int hfd)
+{
+	struct statfs sf;
+	char link[32], target[512];
+	long n;
+
+	if (RAW2(SYS_fstatfs, hfd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC)
+		return 0;
+	proc_fd_path(link, hfd);
+	n = RAW3(SYS_readlink, link, target, sizeof(target));
+	if (n < 4)
+		return 1; /* a procfs file we cannot name: refuse rather than guess */
+	return memcmp(target + n - 4, "/mem", 4) == 0;
+}
+
+/*
+ * The guest's own descriptors by path: /proc/self/fd/N, /proc/thread-self/fd/N, /dev/fd/N and
+ * /dev/std{in,out,err} name guest descriptor N. Returns N, or -1 when path is none of these.
+ */
+static long guest_fd_path(const char *path)
+{
+	static const char *const pre[] = { "/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/" };
+	static const char *const std[] = { "/dev/stdin", "/dev/stdout", "/dev/stderr" };
+	const char *p = NULL;
+	long n = 0;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(std); i++)
+		if (strcmp(path, std[i]) == 0)
+			return (long)i;
+	for (unsigned i = 0; i < ARRAY_SIZE(pre) && !p; i++) {
+		size_t k = strlen(pre[i]);
+		if (strncmp(path, pre[i], k) == 0)
+			p = path + k;
+	}
+	if (!p || *p < '0' || *p > '9')
+		return -1;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9' || n > INT_MAX / 10)
+			return -1;
+		n = n * 10 + (*p - '0');
+	}
+	return n;
+}
+
+/*
+ * open/openat/creat/openat2. Paths are resolved without procfs magic links (RESOLVE_NO_MAGICLINKS),
+ * which would otherwise reopen host descriptors outside the lwC's table (/proc/self/fd/N names a
+ * HOST fd); the guest's own /proc/self/fd/N and /dev/std* are reopened through its table instead.
+ */
+static long open_common(struct sys_call *c, long gdir, gva_t upath, struct open_how *how, size_t howsz)
+{
+	char *path = c->bounce[5];
+	char link[32];
+	long dfd = AT_FDCWD, h, g;
+
+	h = ua_strncpy_in(c->l, path, upath, PATH_MAX);
+	if (h < 0)
+		return h;
+	g = path[0] == '/' && !how->resolve ? guest_fd_path(path) : -1;
+	if (g >= 0) {
+		h = sys_fd(c, g);
+		if (h < 0)
+			return -ENOENT; /* as natively for a closed descriptor */
+		proc_fd_path(link, (int)h);
+		h = RAW4(SYS_openat, AT_FDCWD, link, how->flags, how->mode);
+	} else {
+		/* The directory fd matters only for relative paths (natively ignored otherwise). */
+		if (path[0] != '/' && (int)gdir != AT_FDCWD) {
+			dfd = sys_fd(c, (int)gdir);
+			if (dfd < 0)
+				return dfd;
+		}
+		how->resolve |= RESOLVE_NO_MAGICLINKS;
+		h = RAW4(SYS_openat2, dfd, path, how, howsz);
+	}
+	if (h < 0)
+		return h;
+	if (is_proc_mem((int)h)) {
+		RAW1(SYS_close, h);
+		return -EACCES;
+	}
+	return sys_install_fd(c, h, (how->flags & O_CLOEXEC) != 0);
+}
+
+/* open(2)'s flag and mode handling (the kernel's build_open_how), for openat2. */
+static long open_flags(struct sys_call *c, long gdir, gva_t upath, long flags, long mode)
+{
+	struct open_how how = { 0 };
+
+	how.flags = (uint64_t)((unsigned)flags & OPEN_VALID) | K_O_LARGEFILE;
+	if (how.flags & O_PATH)
+		how.flags &= OPEN_PATH_VALID | K_O_LARGEFILE;
+	if (how.flags & (O_CREAT | K_O_TMPFILE_BIT))
+		how.mode = (uint64_t)mode & 07777;
+	return open_common(c, gdir, upath, &how, sizeof(how));
+}
+
+static long sys_open(struct sys_call *c)
+{
+	return open_flags(c, AT_FDCWD, (gva_t)c->a[0], c->a[1], c->a[2]);
+}
+
+static long sys_openat(struct sys_call *c)
+{
+	return open_flags(c, c->a[0], (gva_t)c->a[1], c->a[2], c->a[3]);
+}
+
+static long sys_creat(struct sys_call *c)
+{
+	return open_flags(c, AT_FDCWD, (gva_t)c->a[0], O_CREAT | O_WRONLY | O_TRUNC, c->a[1]);
+}
+
+static long sys_openat2(struct sys_call *c)
+{
+	struct open_how how;
+	size_t size = (size_t)c->a[3];
+
+	if (size < sizeof(how))
+		return -EINVAL;
+	if (size > PAGE_SIZE)
+		return -E2BIG;
+	/* Extension fields must be zero (the kernel's copy_struct_from_user); none is known. */
+	if (ua_copy_in(c->l, c->bounce[4], (gva_t)c->a[2], size) < 0)
+		return -EFAULT;
+	for (size_t i = sizeof(how); i < size; i++)
+		if (c->bounce[4][i])
+			return -E2BIG;
+	memcpy(&how, c->bounce[4], sizeof(how));
+	if (how.flags >> 32)
+		return -EINVAL;
+	return open_common(c, c->a[0], (gva_t)c->a[1], &how, sizeof(how));
+}
+
+static long sys_close(struct sys_call *c)
+{
+	return fdtab_close(c->l->fds, (int)c->a[0]);
+}
+
+static long sys_close_range(struct sys_call *c)
+{
+	unsigned first = (unsigned)c->a[0], last = (unsigned)c->a[1];
+	unsigned flags = (unsigned)c->a[2], cap = fdtab_cap(c->l->fds);
+
+	if (flags & ~(unsigned)(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC))
+		return -EINVAL;
+	if (first > last)
+		return -EINVAL;
+	/* UNSHARE: the lwC's table is its own already. */
+	for (unsigned long g = first; g <= last && g < cap; g++) {
+		if (flags & CLOSE_RANGE_CLOEXEC)
+			fdtab_set_cloexec(c->l->fds, (long)g, 1);
+		else
+			fdtab_close(c->l->fds, (long)g);
+	}
+	return 0;
+}
+
+/* A host duplicate of h installed at guest number g (closing what g held). */
+static long dup_into(struct sys_call *c, int h, long g, int cloexec)
+{
+	long h2 = RAW3(SYS_fcntl, h, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+
+	if (h2 < 0)
+		return h2;
+	g = fdtab_install_at(c->l->fds, g, (int)h2);
+	if (g < 0) {
+		RAW1(SYS_close, h2);
+		return g;
+	}
+	fdtab_set_cloexec(c->l->fds, g, cloexec);
+	return g;
+}
+
+static long sys_dup2(struct sys_call *c)
+{
+	long oldfd = (int)c->a[0], newfd = (int)c->a[1];
+	int h = sys_fd(c, oldfd);
+
+	if (h < 0)
+		return h;
+	if (oldfd == newfd)
+		return newfd;
+	if (newfd < 0 || (unsigned long)newfd >= fdtab_cap(c->l->fds))
+		return -EBADF;
+	return dup_into(c, h, newfd, 0);
+}
+
+static long sys_dup3(struct sys_call *c)
+{
+	long oldfd = (int)c->a[0], newfd = (int)c->a[1], flags = (int)c->a[2];
+	int h;
+
+	if (flags & ~O_CLOEXEC)
+		return -EINVAL;
+	if (oldfd == newfd)
+		return -EINVAL;
+	if (newfd < 0 || (unsigned long)newfd >= fdtab_cap(c->l->fds))
+		return -EBADF;
+	h = sys_fd(c, oldfd);
+	if (h < 0)
+		return h;
+	return dup_into(c, h, newfd, (flags & O_CLOEXEC) != 0);
+}
+
+/* Both ends of a new host pipe in the guest table, their guest numbers copied to out. */
+static long install_pair(struct sys_call *c, gva_t out, const int hfd[2], int cloexec)
+{
+	struct fdtab *t = c->l->fds;
+	int g[2];
+
+	g[0] = fdtab_install(t, hfd[0], cloexec);
+	if (g[0] < 0) {
+		RAW1(SYS_close, hfd[0]);
+		RAW1(SYS_close, hfd[1]);
+		return g[0];
+	}
+	g[1] = fdtab_install(t, hfd[1], cloexec);
+	if (g[1] < 0) {
+		fdtab_close(t, g[0]);
+		RAW1(SYS_close, hfd[1]);
+		return g[1];
+	}
+	if (ua_copy_out(c->l, out, g, sizeof(g)) < 0) {
+		fdtab_close(t, g[0]);
+		fdtab_close(t, g[1]);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static long sys_pipe2(struct sys_call *c)
+{
+	int hfd[2];
+	long flags = c->nr == SYS_pipe ? 0 : (int)c->a[1];
+	long r = RAW2(SYS_pipe2, hfd, flags);
+
+	if (r < 0)
+		return r;
+	return install_pair(c, (gva_t)c->a[0], hfd, (flags & O_CLOEXEC) != 0);
+}
+
+static long sys_fcntl(struct sys_call *c)
+{
+	struct fdtab *t = c->l->fds;
+	long gfd = (int)c->a[0];
+	unsigned cmd = (unsigned)c->a[1];
+	unsigned long arg = (unsigned long)c->a[2];
+	int h = sys_fd(c, gfd);
+	long g;
+
+	if (h < 0)
+		return h;
+	switch (cmd) {
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		if (arg >= fdtab_cap(t))
+			return -EINVAL;
+		g = fdtab_min_free(t, (long)arg);
+		if (g < 0)
+			return g;
+		return dup_into(c, h, g, cmd == F_DUPFD_CLOEXEC);
+	case F_GETFD:
+		return fdtab_is_cloexec(t, gfd) ? FD_CLOEXEC : 0;
+	case F_SETFD:
+		fdtab_set_cloexec(t, gfd, (arg & FD_CLOEXEC) != 0);
+		return 0;
+	case F_GETFL:
+	case F_SETFL:
+	case F_GETPIPE_SZ:
+	case F_SETPIPE_SZ:
+	case F_ADD_SEALS:
+	case F_GET_SEALS:
+		return RAW3(SYS_fcntl, h, cmd, arg);
+	case F_GETLK:
+	case F_OFD_GETLK:
+		return run_desc(c, &DESC(.name = "fcntl",
+			.arg = { ARG(A_FD), ARG(A_VAL), ARG(A_INOUT, .size = SZ_FLOCK) }));
+	case F_SETLK:
+	case F_SETLKW:
+	case F_OFD_SETLK:
+	case F_OFD_SETLKW:
+		return run_desc(c, &DESC(.name = "fcntl",
+			.arg = { ARG(A_FD), ARG(A_VAL), ARG(A_IN, .size = SZ_FLOCK) }));
+	default:
+		return -EINVAL;
+	}
+}
+
+/* ioctl requests passed to the host, and what their argument is. */
+struct ioctl_arg {
+	unsigned req;
+	unsigned char kind;  /* A_VAL, A_IN or A_OUT */
+	unsigned char size;
+};
+
+static const struct ioctl_arg ioctl_args[] = {
+	{ TCGETS, A_OUT, SZ_TERMIOS },
+	{ TCSETS, A_IN, SZ_TERMIOS },
+	{ TCSETSW, A_IN, SZ_TERMIOS },
+	{ TCSETSF, A_IN, SZ_TERMIOS },
+	{ K_TCGETS2, A_OUT, SZ_TERMIOS2 },
+	{ K_TCSETS2, A_IN, SZ_TERMIOS2 },
+	{ K_TCSETSW2, A_IN, SZ_TERMIOS2 },
+	{ K_TCSETSF2, A_IN, SZ_TERMIOS2 },
+	{ TIOCGWINSZ, A_OUT, SZ_WINSIZE },
+	{ TIOCSWINSZ, A_IN, SZ_WINSIZE },
+	{ TIOCGPGRP, A_OUT, sizeof(int) },
+	{ TIOCSPGRP, A_IN, sizeof(int) },
+	{ TIOCGSID, A_OUT, sizeof(int) },
+	{ TIOCGPTN, A_OUT, sizeof(int) },
+	{ TIOCSPTLCK, A_IN, sizeof(int) },
+	{ TIOCOUTQ, A_OUT, sizeof(int) },
+	{ FIONREAD, A_OUT, sizeof(int) },
+	{ FIONBIO, A_IN, sizeof(int) },
+	{ FIOASYNC, A_IN, sizeof(int) },
+	{ TCFLSH, A_VAL, 0 },
+	{ TCXONC, A_VAL, 0 },
+	{ TCSBRK, A_VAL, 0 },
+	{ TCSBRKP, A_VAL, 0 },
+	{ TIOCSCTTY, A_VAL, 0 },
+	{ TIOCNOTTY, A_VAL, 0 },
+};
+
+static long sys_ioctl(struct sys_call *c)
+{
+	long gfd = (int)c->a[0];
+	unsigned req = (unsigned)c->a[1];
+	int h = sys_fd(c, gfd);
+
+	if (h < 0)
+		return h;
+	if (req == FIOCLEX || req == FIONCLEX) {
+		fdtab_set_cloexec(c->l->fds, gfd, req == FIOCLEX);
+		return 0;
+	}
+	for (unsigned i = 0; i < ARRAY_SIZE(ioctl_args); i++) {
+		const struct ioctl_arg *k = &ioctl_args[i];
+		if (k->req != req)
+			continue;
+		struct sys_desc d = { .name = "ioctl",
+			.arg = { ARG(A_FD), ARG(A_VAL), ARG(k->kind, .size = k->size) } };
+		return run_desc(c, &d);
+	}
+	if (g_trace)
+		trace_msg("ioctl: request %lx on fd %ld is not supported: ENOTTY", (unsigned long)req, gfd);
+	return -ENOTTY;
+}
+
+#define FD ARG(A_FD)
+#define DIRFD ARG(A_DIRFD)
+#define PATH ARG(A_PATH)
+#define PATH_OPT ARG(A_PATH, .flags = ARG_OPT)
+#define VAL ARG(A_VAL)
 
 void sys_fs_register(void)
 {
+	/* data */
+	sys_register(SYS_read, &DESC(.name = "read", .arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL }));
+	sys_register(SYS_write, &DESC(.name = "write", .arg = { FD, ARG(A_BUF_IN, .size = 2), VAL }));
+	sys_register(SYS_pread64, &DESC(.name = "pread64",
+		.arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL, VAL }));
+	sys_register(SYS_pwrite64, &DESC(.name = "pwrite64",
+		.arg = { FD, ARG(A_BUF_IN, .size = 2), VAL, VAL }));
+	sys_register(SYS_readv, &DESC(.name = "readv", .arg = { FD, ARG(A_IOV_OUT, .size = 2), VAL }));
+	sys_register(SYS_writev, &DESC(.name = "writev", .arg = { FD, ARG(A_IOV_IN, .size = 2), VAL }));
+	sys_register(SYS_preadv, &DESC(.name = "preadv",
+		.arg = { FD, ARG(A_IOV_OUT, .size = 2), VAL, VAL, VAL }));
+	sys_register(SYS_pwritev, &DESC(.name = "pwritev",
+		.arg = { FD, ARG(A_IOV_IN, .size = 2), VAL, VAL, VAL }));
+	sys_register(SYS_preadv2, &DESC(.name = "preadv2",
+		.arg = { FD, ARG(A_IOV_OUT, .size = 2), VAL, VAL, VAL, VAL }));
+	sys_register(SYS_pwritev2, &DESC(.name = "pwritev2",
+		.arg = { FD, ARG(A_IOV_IN, .size = 2), VAL, VAL, VAL, VAL }));
+	sys_register(SYS_lseek, &DESC(.name = "lseek", .arg = { FD, VAL, VAL }));
+	sys_register(SYS_sendfile, &DESC(.name = "sendfile",
+		.arg = { FD, FD, ARG(A_INOUT, .flags = ARG_OPT, .size = 8), VAL }));
+	sys_register(SYS_copy_file_range, &DESC(.name = "copy_file_range",
+		.arg = { FD, ARG(A_INOUT, .flags = ARG_OPT, .size = 8), FD,
+			 ARG(A_INOUT, .flags = ARG_OPT, .size = 8), VAL, VAL }));
+	sys_register(SYS_getdents64, &DESC(.name = "getdents64",
+		.arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL }));
+	sys_register(SYS_fsync, &DESC(.name = "fsync", .arg = { FD }));
+	sys_register(SYS_fdatasync, &DESC(.name = "fdatasync", .arg = { FD }));
+	sys_register(SYS_syncfs, &DESC(.name = "syncfs", .arg = { FD }));
+	sys_register(SYS_sync, &DESC(.name = "sync"));
+	sys_register(SYS_flock, &DESC(.name = "flock", .arg = { FD, VAL }));
+	sys_register(SYS_fallocate, &DESC(.name = "fallocate", .arg = { FD, VAL, VAL, VAL }));
+	sys_register(SYS_fadvise64, &DESC(.name = "fadvise64", .arg = { FD, VAL, VAL, VAL }));
+	sys_register(SYS_ftruncate, &DESC(.name = "ftruncate", .arg = { FD, VAL }));
+	sys_register(SYS_truncate, &DESC(.name = "truncate", .arg = { PATH, VAL }));
+
+	/* metadata */
+	sys_register(SYS_stat, &DESC(.name = "stat", .arg = { PATH, ARG(A_OUT, .size = SZ_STAT) }));
+	sys_register(SYS_lstat, &DESC(.name = "lstat", .arg = { PATH, ARG(A_OUT, .size = SZ_STAT) }));
+	sys_register(SYS_fstat, &DESC(.name = "fstat", .arg = { FD, ARG(A_OUT, .size = SZ_STAT) }));
+	sys_register(SYS_newfstatat, &DESC(.name = "newfstatat",
+		.arg = { DIRFD, PATH_OPT, ARG(A_OUT, .size = SZ_STAT), VAL }));
+	sys_register(SYS_statx, &DESC(.name = "statx",
+		.arg = { DIRFD, PATH_OPT, VAL, VAL, ARG(A_OUT, .size = SZ_STATX) }));
+	sys_register(SYS_statfs, &DESC(.name = "statfs",
+		.arg = { PATH, ARG(A_OUT, .size = SZ_STATFS) }));
+	sys_register(SYS_fstatfs, &DESC(.name = "fstatfs",
+		.arg = { FD, ARG(A_OUT, .size = SZ_STATFS) }));
+	sys_register(SYS_access, &DESC(.name = "access", .arg = { PATH, VAL }));
+	sys_register(SYS_faccessat, &DESC(.name = "faccessat", .arg = { DIRFD, PATH, VAL }));
+	sys_register(SYS_faccessat2, &DESC(.name = "faccessat2", .arg = { DIRFD, PATH, VAL, VAL }));
+	sys_register(SYS_readlink, &DESC(.name = "readlink",
+		.arg = { PATH, ARG(A_BUF_OUT, .size = 2), VAL }));
+	sys_register(SYS_readlinkat, &DESC(.name = "readlinkat",
+		.arg = { DIRFD, PATH, ARG(A_BUF_OUT, .size = 3), VAL }));
+	sys_register(SYS_chmod, &DESC(.name = "chmod", .arg = { PATH, VAL }));
+	sys_register(SYS_fchmod, &DESC(.name = "fchmod", .arg = { FD, VAL }));
+	sys_register(SYS_fchmodat, &DESC(.name = "fchmodat", .arg = { DIRFD, PATH, VAL }));
+	sys_register(SYS_chown, &DESC(.name = "chown", .arg = { PATH, VAL, VAL }));
+	sys_register(SYS_lchown, &DESC(.name = "lchown", .arg = { PATH, VAL, VAL }));
+	sys_register(SYS_fchown, &DESC(.name = "fchown", .arg = { FD, VAL, VAL }));
+	sys_register(SYS_fchownat, &DESC(.name = "fchownat", .arg = { DIRFD, PATH, VAL, VAL, VAL }));
+	sys_register(SYS_utimensat, &DESC(.name = "utimensat",
+		.arg = { DIRFD, PATH_OPT, ARG(A_IN, .flags = ARG_OPT, .size = SZ_TIMESPEC2), VAL }));
+
+	/* namespace */
+	sys_register(SYS_mkdir, &DESC(.name = "mkdir", .arg = { PATH, VAL }));
+	sys_register(SYS_mkdirat, &DESC(.name = "mkdirat", .arg = { DIRFD, PATH, VAL }));
+	sys_register(SYS_rmdir, &DESC(.name = "rmdir", .arg = { PATH }));
+	sys_register(SYS_unlink, &DESC(.name = "unlink", .arg = { PATH }));
+	sys_register(SYS_unlinkat, &DESC(.name = "unlinkat", .arg = { DIRFD, PATH, VAL }));
+	sys_register(SYS_rename, &DESC(.name = "rename", .arg = { PATH, PATH }));
+	sys_register(SYS_renameat, &DESC(.name = "renameat", .arg = { DIRFD, PATH, DIRFD, PATH }));
+	sys_register(SYS_renameat2, &DESC(.name = "renameat2",
+		.arg = { DIRFD, PATH, DIRFD, PATH, VAL }));
+	sys_register(SYS_link, &DESC(.name = "link", .arg = { PATH, PATH }));
+	sys_register(SYS_linkat, &DESC(.name = "linkat", .arg = { DIRFD, PATH, DIRFD, PATH, VAL }));
+	sys_register(SYS_symlink, &DESC(.name = "symlink", .arg = { PATH, PATH }));
+	sys_register(SYS_symlinkat, &DESC(.name = "symlinkat", .arg = { PATH, DIRFD, PATH }));
+	sys_register(SYS_getcwd, &DESC(.name = "getcwd", .arg = { ARG(A_BUF_OUT, .size = 1), VAL }));
+	sys_register(SYS_chdir, &DESC(.name = "chdir", .arg = { PATH }));
+	sys_register(SYS_fchdir, &DESC(.name = "fchdir", .arg = { FD }));
+	sys_register(SYS_umask, &DESC(.name = "umask", .arg = { VAL }));
+
+	/* new descriptors */
+	sys_register(SYS_open, &DESC(.name = "open", .fn = sys_open));
+	sys_register(SYS_openat, &DESC(.name = "openat", .fn = sys_openat));
+	sys_register(SYS_openat2, &DESC(.name = "openat2", .fn = sys_openat2));
+	sys_register(SYS_creat, &DESC(.name = "creat", .fn = sys_creat));
+	sys_register(SYS_close, &DESC(.name = "close", .fn = sys_close));
+	sys_register(SYS_close_range, &DESC(.name = "close_range", .fn = sys_close_range));
+	sys_register(SYS_dup, &DESC(.name = "dup", .arg = { FD }, .ret = R_FD));
+	sys_register(SYS_dup2, &DESC(.name = "dup2", .fn = sys_dup2));
+	sys_register(SYS_dup3, &DESC(.name = "dup3", .fn = sys_dup3));
+	sys_register(SYS_pipe, &DESC(.name = "pipe", .fn = sys_pipe2));
+	sys_register(SYS_pipe2, &DESC(.name = "pipe2", .fn = sys_pipe2));
+	sys_register(SYS_fcntl, &DESC(.name = "fcntl", .fn = sys_fcntl));
+	sys_register(SYS_ioctl, &DESC(.name = "ioctl", .fn = sys_ioctl));
+	sys_register(SYS_memfd_create, &DESC(.name = "memfd_create", .arg = { PATH, VAL },
+		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = MFD_CLOEXEC));
+	sys_register(SYS_eventfd, &DESC(.name = "eventfd", .arg = { VAL }, .ret = R_FD));
+	sys_register(SYS_eventfd2, &DESC(.name = "eventfd2", .arg = { VAL, VAL },
+		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = EFD_CLOEXEC));
+	sys_register(SYS_timerfd_create, &DESC(.name = "timerfd_create", .arg = { VAL, VAL },
+		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = TFD_CLOEXEC));
+	sys_register(SYS_timerfd_settime, &DESC(.name = "timerfd_settime",
+		.arg = { FD, VAL, ARG(A_IN, .size = SZ_ITIMERSPEC),
+			 ARG(A_OUT, .flags = ARG_OPT, .size = SZ_ITIMERSPEC) }));
+	sys_register(SYS_timerfd_gettime, &DESC(.name = "timerfd_gettime",
+		.arg = { FD, ARG(A_OUT, .size = SZ_ITIMERSPEC) }));
 }
