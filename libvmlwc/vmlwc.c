@@ -163,8 +163,8 @@ static int fdtab_fill(struct fdtab *t)
 		int lib = 0;
 		for (unsigned i = 0; i < g_vm.nvcpus; i++)
 			lib |= fd == g_vm.vcpus[i]->fd || fd == g_vm.vcpus[i]->stats_fd;
-		if (lib)
-			continue;
+		if (lib || policy_fd_allowed((int)fd) < 0)
+			continue; /* never in a table: see policy.c */
 		if ((unsigned long)fd >= fdtab_cap(t)) {
 			closedir(d);
 			return err_set(EMFILE, "fd %ld above the descriptor shadow's capacity", fd);
@@ -246,6 +246,8 @@ static void enter_guest(void *arg)
 		vmlwc_resume_native(&g_vm.enter_ctx, -1);
 	}
 	v->tid = (int)RAW0(SYS_gettid);
+	/* past the last failure point: the host's signal handlers become the library's */
+	sig_init();
 	run_loop(v);
 }
 
@@ -326,6 +328,7 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		goto fail;
 	}
 	stack_pregrow();
+	policy_init();
 	g_vm.root_lwc = root_build();
 	if (!g_vm.root_lwc)
 		goto fail;
@@ -334,11 +337,9 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	RAW2(SYS_arch_prctl, ARCH_GET_GS, &gs_base);
 	if (cpu_setup_vcpu(&g_vm, v, v->lwc->root, fs_base, gs_base) < 0)
 		goto fail;
-	policy_init();
 	sys_init();
 	hypercall_init();
 	run_init();
-	sig_init();
 	tls_active = 1;
 	vm_live = 1;
 	if (vmlwc_enter(&g_vm.enter_ctx, enter_guest, v, (char *)v->host_stack + v->host_stack_size) == 0)
