@@ -37,6 +37,7 @@
 /* Private syscall numbers of the library (never valid Linux numbers). */
 #define VMLWC_SYS_BASE   0x7f564d00
 #define VMLWC_SYS_STATS  (VMLWC_SYS_BASE + 0)
+#define VMLWC_SYS_TEST_STUB_FAULT (VMLWC_SYS_BASE + 1) /* only with VMLWC_TEST_HOOKS=1 */
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>

@@ -65,8 +65,12 @@ static int hc_syscall(struct vcpu *v)
 	long nr = (long)r->rax, ret;
 	uint64_t t0 = 0;
 
-	/* Only ring 3 syscalls land here with this stack shape: anything else is a stub bug. */
-	if ((f->cs & 3) != 3 || r->rsp != v->area_kva + VMLWC_FRAME_ON_KSTACK - 8)
+	/*
+	 * Only ring-3 syscalls land here with this stack shape: anything else is a stub bug.
+	 * On PVM the frame is the #PF at LSTAR, whose CS may already be STAR's kernel selector.
+	 */
+	if (((f->cs & 3) != 3 && f->rip != g_vm.stub_syscall) ||
+	    r->rsp != v->area_kva + VMLWC_FRAME_ON_KSTACK - 8)
 		run_panic(v, "syscall port used outside the syscall path");
 	v->nsyscalls++;
 	if (g_trace)
@@ -76,6 +80,10 @@ static int hc_syscall(struct vcpu *v)
 		trace_syscall(v, nr, a, ret, trace_now_ns() - t0);
 	r->rax = (uint64_t)ret;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	if (v->test_fault_pending) {
+		v->test_fault_pending = 0;
+		return 0;
+	}
 	frame_return_to_user(v, r->rcx, r->r11);
 	return 0;
 }

@@ -152,6 +152,7 @@ struct vcpu {
 	uint64_t area_kva;
 	struct lwc *lwc;
 	gpa_t pending_cr3;    /* root the stub must load before returning to ring 3 */
+	int test_fault_pending; /* the frame was pointed into ring 0 by a test hook */
 	uint64_t nexits, nhypercalls, nsyscalls, npagefaults;
 	void *host_stack;
 	size_t host_stack_size;
@@ -184,6 +185,7 @@ struct vm {
 	uint64_t proc_dev, anon_dev; /* st_dev of procfs and of anonymous inodes (KVM objects) */
 	int live;
 	int trace;
+	int test_hooks;       /* VMLWC_TEST_HOOKS=1 at init: private test syscalls allowed */
 	struct enter_ctx enter_ctx;
 	long enter_err;
 	/* memmap.c */

@@ -8,7 +8,12 @@
 #include <sched.h>
 #include <sys/random.h>
 
+#include <signal.h>
+#include <stdlib.h>
+
 #include "guest_common.h"
+#include "vmlwc_abi.h"
+#define VMLWC_TEST_STUB_FAULT_NR VMLWC_SYS_TEST_STUB_FAULT
 
 Test(syscall, efault_and_process_goes_on, .timeout = 60)
 {
@@ -100,4 +105,72 @@ Test(syscall, identity_and_misc, .timeout = 60)
 		nz += r[i] != 0;
 	cr_expect_gt(nz, 32);
 	cr_expect_eq(sched_yield(), 0);
+}
+
+/* Runs fn in a child with VMLWC_TRACE=1 and stderr in a file; returns the status, fills log. */
+static int traced_child(void (*fn)(void), char *log, size_t logsz, const char *hooks)
+{
+	char path[] = "/tmp/vmlwc-trace-XXXXXX";
+	int fd = mkstemp(path), st = 0;
+	pid_t p;
+
+	cr_assert_geq(fd, 0);
+	p = fork();
+	if (p == 0) {
+		setenv("VMLWC_TRACE", "1", 1);
+		if (hooks)
+			setenv("VMLWC_TEST_HOOKS", hooks, 1);
+		dup2(fd, 2);
+		if (vmlwc_init(NULL) != 0)
+			_exit(200);
+		fn();
+		_exit(0);
+	}
+	waitpid(p, &st, 0);
+	ssize_t n = pread(fd, log, logsz - 1, 0);
+	log[n > 0 ? n : 0] = 0;
+	close(fd);
+	unlink(path);
+	return st;
+}
+
+static void call_unsupported(void)
+{
+	syscall(SYS_io_uring_setup, 8, NULL);
+	syscall(SYS_getppid);
+}
+
+Test(syscall, trace_names_syscalls_and_enosys, .timeout = 60)
+{
+	static char log[65536];
+	int st = traced_child(call_unsupported, log, sizeof(log), NULL);
+
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
+	cr_expect(strstr(log, "unsupported syscall 425 (io_uring_setup): ENOSYS") != NULL, "trace:\n%s", log);
+	cr_expect(strstr(log, "] getppid(") != NULL, "trace:\n%s", log);
+	cr_expect(strstr(log, " us>") != NULL, "trace lines carry the time:\n%s", log);
+}
+
+static void stub_fault(void)
+{
+	syscall(VMLWC_TEST_STUB_FAULT_NR);
+}
+
+Test(syscall, stub_fault_dumps_and_aborts, .timeout = 60)
+{
+	static char log[65536];
+	int st = traced_child(stub_fault, log, sizeof(log), "1");
+
+	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %#x", st);
+	cr_expect(strstr(log, "stub fault: #PF") != NULL, "dump:\n%s", log);
+	cr_expect(strstr(log, "cr2 0xffffffff801ff000") != NULL, "dump names CR2:\n%s", log);
+	cr_expect(strstr(log, "rip ") != NULL && strstr(log, "rax ") != NULL, "registers:\n%s", log);
+}
+
+Test(syscall, test_hook_refused_without_opt_in, .timeout = 60)
+{
+	ENTER();
+	errno = 0;
+	cr_expect_eq(syscall(VMLWC_TEST_STUB_FAULT_NR), -1);
+	cr_expect_eq(errno, ENOSYS);
 }

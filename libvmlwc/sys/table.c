@@ -27,6 +27,8 @@ const char *sys_name(long nr)
 		return syscall_names[nr];
 	if (nr == VMLWC_SYS_STATS)
 		return "vmlwc_stats";
+	if (nr == VMLWC_SYS_TEST_STUB_FAULT)
+		return "vmlwc_test_stub_fault";
 	return NULL;
 }
 
@@ -285,6 +287,17 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		}
 		(void)v;
 		return ua_copy_out(l, (gva_t)a[0], &st, sizeof(st)) < 0 ? -EFAULT : 0;
+	}
+	if (nr == VMLWC_SYS_TEST_STUB_FAULT && g_vm.test_hooks) {
+		/* Return into ring 0 at an unmapped stub address: proves a stub fault dumps and aborts. */
+		struct vmlwc_iret_frame *f = frame_user(v);
+		f->rip = VMLWC_STUB_KVA + VMLWC_STUB_SPAN - PAGE_SIZE;
+		f->cs = VMLWC_KCS;
+		f->rflags = 0x2;
+		f->rsp = v->area_kva + VMLWC_VCPU_FRAMEB_OFF;
+		f->ss = VMLWC_KDS;
+		v->test_fault_pending = 1;
+		return 0;
 	}
 	return -ENOSYS;
 }
