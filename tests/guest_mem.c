@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include "guest_common.h"
@@ -126,4 +127,39 @@ Test(mem, library_memory_out_of_reach, .timeout = 120)
 	}
 	fclose(f);
 	cr_expect_geq(refused, 1, "no library region found in /proc/self/maps");
+}
+
+/* A thread that existed before vmlwc_init keeps running natively; its new mappings fill lazily. */
+static int req[2], rep[2];
+
+static void *native_mapper(void *arg)
+{
+	char c;
+	(void)arg;
+	if (read(req[0], &c, 1) != 1)
+		return NULL;
+	char *p = mmap(NULL, 3 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	strcpy(p + (2 << 20), "mapped natively");
+	if (write(rep[1], &p, sizeof(p)) != sizeof(p))
+		return NULL;
+	return NULL;
+}
+
+Test(mem, native_thread_mapping_filled_lazily, .timeout = 60)
+{
+	pthread_t t;
+	char *p = NULL;
+
+	cr_assert_eq(pipe(req), 0);
+	cr_assert_eq(pipe(rep), 0);
+	cr_assert_eq(pthread_create(&t, NULL, native_mapper, NULL), 0);
+	ENTER();
+	cr_assert_eq(write(req[1], "m", 1), 1);
+	cr_assert_eq(read(rep[0], &p, sizeof(p)), (ssize_t)sizeof(p));
+	cr_expect_str_eq(p + (2 << 20), "mapped natively");
+	p[0] = 'g';
+	cr_expect_eq(p[0], 'g');
+	struct vmlwc_stats st;
+	cr_assert_eq(vmlwc_stats(&st), 0);
+	cr_expect_geq(st.page_faults, 1);
 }
