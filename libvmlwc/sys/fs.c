@@ -11,7 +11,6 @@
 #include <sys/timerfd.h>
 #include <time.h>
 #include <linux/close_range.h>
-#include <linux/magic.h>
 #include <linux/openat2.h>
 
 #include "sys.h"
@@ -81,25 +80,6 @@ static void proc_fd_path(char *buf, int h)
 }
 
 /*
- * A host fd on /proc/<pid>/mem or /proc/<pid>/task/<tid>/mem: writing it bypasses page
- * protections in the whole process (library memory included), so no lwC may hold one.
- */
-static int is_proc_mem(int hfd)
-{
-	struct statfs sf;
-	char link[32], target[512];
-	long n;
-
-	if (RAW2(SYS_fstatfs, hfd, &sf) < 0 || sf.f_type != PROC_SUPER_MAGIC)
-		return 0;
-	proc_fd_path(link, hfd);
-	n = RAW3(SYS_readlink, link, target, sizeof(target));
-	if (n < 4)
-		return 1; /* a procfs file we cannot name: refuse rather than guess */
-	return memcmp(target + n - 4, "/mem", 4) == 0;
-}
-
-/*
  * The guest's own descriptors by path: /proc/self/fd/N, /proc/thread-self/fd/N, /dev/fd/N and
  * /dev/std{in,out,err} name guest descriptor N. Returns N, or -1 when path is none of these.
  */
@@ -132,8 +112,10 @@ static long guest_fd_path(const char *path)
  * open/openat/creat/openat2. Paths are resolved without procfs magic links (RESOLVE_NO_MAGICLINKS),
  * which would otherwise reopen host descriptors outside the lwC's table (/proc/self/fd/N names a
  * HOST fd); the guest's own /proc/self/fd/N and /dev/std* are reopened through its table instead.
+ * What was opened then passes the descriptor policy in sys_install_fd (/proc/<pid>/mem, KVM).
  */
-static long open_common(struct sys_call *c, long gdir, gva_t upath, struct open_how *how, size_t howsz)
+static long open_common(struct sys_call *c, long gdir, gva_t upath, struct open_how *how,
+			size_t howsz)
 {
 	char *path = c->bounce[5];
 	char link[32];
@@ -159,23 +141,20 @@ static long open_common(struct sys_call *c, long gdir, gva_t upath, struct open_
 		how->resolve |= RESOLVE_NO_MAGICLINKS;
 		h = RAW4(SYS_openat2, dfd, path, how, howsz);
 	}
-	if (h < 0)
-		return h;
-	if (is_proc_mem((int)h)) {
-		RAW1(SYS_close, h);
-		return -EACCES;
-	}
 	return sys_install_fd(c, h, (how->flags & O_CLOEXEC) != 0);
 }
 
-/* open(2)'s flag and mode handling (the kernel's build_open_how), for openat2. */
+/*
+ * open(2)'s flag and mode handling (the kernel's build_open_how), for openat2: unknown flags are
+ * dropped rather than refused. openat2 adds O_LARGEFILE itself, except with O_PATH.
+ */
 static long open_flags(struct sys_call *c, long gdir, gva_t upath, long flags, long mode)
 {
 	struct open_how how = { 0 };
 
-	how.flags = (uint64_t)((unsigned)flags & OPEN_VALID) | K_O_LARGEFILE;
+	how.flags = (uint64_t)((unsigned)flags & OPEN_VALID);
 	if (how.flags & O_PATH)
-		how.flags &= OPEN_PATH_VALID | K_O_LARGEFILE;
+		how.flags &= OPEN_PATH_VALID;
 	if (how.flags & (O_CREAT | K_O_TMPFILE_BIT))
 		how.mode = (uint64_t)mode & 07777;
 	return open_common(c, gdir, upath, &how, sizeof(how));
@@ -294,16 +273,14 @@ static long install_pair(struct sys_call *c, gva_t out, const int hfd[2], int cl
 	struct fdtab *t = c->l->fds;
 	int g[2];
 
-	g[0] = fdtab_install(t, hfd[0], cloexec);
+	g[0] = (int)sys_install_fd(c, hfd[0], cloexec);
 	if (g[0] < 0) {
-		RAW1(SYS_close, hfd[0]);
 		RAW1(SYS_close, hfd[1]);
 		return g[0];
 	}
-	g[1] = fdtab_install(t, hfd[1], cloexec);
+	g[1] = (int)sys_install_fd(c, hfd[1], cloexec);
 	if (g[1] < 0) {
 		fdtab_close(t, g[0]);
-		RAW1(SYS_close, hfd[1]);
 		return g[1];
 	}
 	if (ua_copy_out(c->l, out, g, sizeof(g)) < 0) {
@@ -428,7 +405,8 @@ static long sys_ioctl(struct sys_call *c)
 		return run_desc(c, &d);
 	}
 	if (g_trace)
-		trace_msg("ioctl: request %lx on fd %ld is not supported: ENOTTY", (unsigned long)req, gfd);
+		trace_msg("ioctl: request %lx on fd %ld is not supported: ENOTTY",
+			  (unsigned long)req, gfd);
 	return -ENOTTY;
 }
 

@@ -71,7 +71,8 @@ static struct cmsghdr *cmsg_at(unsigned char *ctl, size_t len, size_t off)
 
 static int cmsg_has_fds(const struct cmsghdr *h)
 {
-	return h->cmsg_level == SOL_SOCKET && (h->cmsg_type == SCM_RIGHTS || h->cmsg_type == SCM_PIDFD);
+	return h->cmsg_level == SOL_SOCKET &&
+	       (h->cmsg_type == SCM_RIGHTS || h->cmsg_type == SCM_PIDFD);
 }
 
 static size_t cmsg_nfds(const struct cmsghdr *h)
@@ -128,11 +129,13 @@ static void ctl_close_guest(struct sys_call *c, unsigned char *ctl, size_t len)
 }
 
 /*
- * Incoming SCM_RIGHTS / SCM_PIDFD: each host descriptor is installed in the guest table and its
- * number rewritten. When the table is full, the rest is closed and the control data cut there
- * with MSG_CTRUNC, as the kernel does. Returns the control length to report.
+ * Incoming SCM_RIGHTS / SCM_PIDFD: each host descriptor passes the descriptor policy and is
+ * installed in the guest table, its number rewritten. When one cannot be (a full table, or a
+ * descriptor no lwC may hold), it and the rest are closed and the control data cut there with
+ * MSG_CTRUNC, as the kernel does for a full table. Returns the control length to report.
  */
-static size_t ctl_to_guest(struct sys_call *c, unsigned char *ctl, size_t len, int cloexec, int *flags)
+static size_t ctl_to_guest(struct sys_call *c, unsigned char *ctl, size_t len, int cloexec,
+			   int *flags)
 {
 	struct cmsghdr *h;
 	size_t off;
@@ -142,12 +145,12 @@ static size_t ctl_to_guest(struct sys_call *c, unsigned char *ctl, size_t len, i
 			continue;
 		int *fd = (int *)CMSG_DATA(h);
 		for (size_t i = 0; i < cmsg_nfds(h); i++) {
-			int g = fdtab_install(c->l->fds, fd[i], cloexec || h->cmsg_type == SCM_PIDFD);
+			long g = sys_install_fd(c, fd[i], cloexec || h->cmsg_type == SCM_PIDFD);
 			if (g >= 0) {
-				fd[i] = g;
+				fd[i] = (int)g;
 				continue;
 			}
-			ctl_close_host(ctl, len, off, i);
+			ctl_close_host(ctl, len, off, i + 1); /* fd[i] is closed already */
 			*flags |= MSG_CTRUNC;
 			if (i == 0)
 				return off;
@@ -223,13 +226,34 @@ static long send_one(struct sys_call *c, int hfd, gva_t um, unsigned flags)
 	return RAW3(SYS_sendmsg, hfd, &hm, flags);
 }
 
+/* recvmsg's results into the guest msghdr at um: address, control data, lengths and flags. */
+static int recv_copy_out(struct sys_call *c, gva_t um, const struct msghdr *m,
+			 const struct msghdr *hm, size_t clen)
+{
+	uint64_t controllen = clen;
+	uint32_t namelen = hm->msg_namelen;
+	size_t n = hm->msg_namelen < m->msg_namelen ? hm->msg_namelen : m->msg_namelen;
+
+	/* Like the kernel: msg_namelen is written only with a name buffer, as the full length. */
+	if (m->msg_name && (ua_copy_out(c->l, (gva_t)m->msg_name, hm->msg_name, n) < 0 ||
+			    ua_copy_out(c->l, um + offsetof(struct msghdr, msg_namelen), &namelen,
+					sizeof(namelen)) < 0))
+		return -EFAULT;
+	if (clen && ua_copy_out(c->l, (gva_t)m->msg_control, hm->msg_control, clen) < 0)
+		return -EFAULT;
+	if (ua_copy_out(c->l, um + offsetof(struct msghdr, msg_controllen), &controllen,
+			sizeof(controllen)) < 0 ||
+	    ua_copy_out(c->l, um + offsetof(struct msghdr, msg_flags), &hm->msg_flags,
+			sizeof(hm->msg_flags)) < 0)
+		return -EFAULT;
+	return 0;
+}
+
 static long recv_one(struct sys_call *c, int hfd, gva_t um, unsigned flags, int *oflags)
 {
 	unsigned char *ctl = (unsigned char *)c->v->bounce;
 	struct msghdr m, hm;
 	size_t clen = 0;
-	uint64_t cl64;
-	uint32_t u32;
 	long r;
 
 	if (ua_copy_in(c->l, &m, um, sizeof(m)) < 0)
@@ -253,17 +277,13 @@ static long recv_one(struct sys_call *c, int hfd, gva_t um, unsigned flags, int 
 	r = RAW3(SYS_recvmsg, hfd, &hm, flags);
 	if (r < 0)
 		return r;
-	clen = hm.msg_control ? ctl_to_guest(c, ctl, hm.msg_controllen, (flags & MSG_CMSG_CLOEXEC) != 0,
-					     &hm.msg_flags) : 0;
-	cl64 = clen;
-	u32 = hm.msg_namelen;
-	if ((m.msg_name && (ua_copy_out(c->l, (gva_t)m.msg_name, c->bounce[0],
-					hm.msg_namelen < m.msg_namelen ? hm.msg_namelen : m.msg_namelen) < 0 ||
-			    ua_copy_out(c->l, um + offsetof(struct msghdr, msg_namelen), &u32, 4) < 0)) ||
-	    (clen && ua_copy_out(c->l, (gva_t)m.msg_control, ctl, clen) < 0) ||
-	    ua_copy_out(c->l, um + offsetof(struct msghdr, msg_controllen), &cl64, 8) < 0 ||
-	    ua_copy_out(c->l, um + offsetof(struct msghdr, msg_flags), &hm.msg_flags, 4) < 0) {
-		ctl_close_guest(c, ctl, clen);
+	if (hm.msg_control)
+		clen = ctl_to_guest(c, ctl, hm.msg_controllen, (flags & MSG_CMSG_CLOEXEC) != 0,
+				    &hm.msg_flags);
+	else
+		clen = 0;
+	if (recv_copy_out(c, um, &m, &hm, clen) < 0) {
+		ctl_close_guest(c, ctl, clen); /* only when another thread unmapped it meanwhile */
 		return -EFAULT;
 	}
 	if (oflags)
@@ -384,16 +404,14 @@ static long sys_socketpair(struct sys_call *c)
 
 	if (r < 0)
 		return r;
-	g[0] = fdtab_install(t, hfd[0], cloexec);
+	g[0] = (int)sys_install_fd(c, hfd[0], cloexec);
 	if (g[0] < 0) {
-		RAW1(SYS_close, hfd[0]);
 		RAW1(SYS_close, hfd[1]);
 		return g[0];
 	}
-	g[1] = fdtab_install(t, hfd[1], cloexec);
+	g[1] = (int)sys_install_fd(c, hfd[1], cloexec);
 	if (g[1] < 0) {
 		fdtab_close(t, g[0]);
-		RAW1(SYS_close, hfd[1]);
 		return g[1];
 	}
 	if (ua_copy_out(c->l, (gva_t)c->a[3], g, sizeof(g)) < 0) {
@@ -515,12 +533,10 @@ static long sys_getsockopt(struct sys_call *c)
 	if (r < 0)
 		return r;
 	if (level == SOL_SOCKET && name == SO_PEERPIDFD && hl == sizeof(int)) {
-		int g = fdtab_install(c->l->fds, *(int *)buf, 1);
-		if (g < 0) {
-			RAW1(SYS_close, *(int *)buf);
+		long g = sys_install_fd(c, *(int *)buf, 1);
+		if (g < 0)
 			return g;
-		}
-		*(int *)buf = g;
+		*(int *)buf = (int)g;
 	}
 	bytes = ((size_t)hl < (size_t)len ? (size_t)hl : (size_t)len) * (size_t)unit;
 	if ((uval && bytes && ua_copy_out(c->l, uval, buf, bytes) < 0) ||

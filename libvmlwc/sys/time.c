@@ -91,7 +91,8 @@ void sys_time_register(void)
 	sys_register(SYS_gettimeofday, &DESC(.name = "gettimeofday",
 		.arg = { ARG(A_OUT, .flags = ARG_OPT, .size = SZ_TIMEVAL),
 			 ARG(A_OUT, .flags = ARG_OPT, .size = SZ_TIMEZONE) }));
-	sys_register(SYS_time, &DESC(.name = "time", .arg = { ARG(A_OUT, .flags = ARG_OPT, .size = 8) }));
+	sys_register(SYS_time, &DESC(.name = "time",
+		.arg = { ARG(A_OUT, .flags = ARG_OPT, .size = 8) }));
 	sys_register(SYS_nanosleep, &DESC(.name = "nanosleep", .fn = sys_nanosleep));
 	sys_register(SYS_clock_nanosleep, &DESC(.name = "clock_nanosleep", .fn = sys_clock_nanosleep));
 	sys_register(SYS_getitimer, &DESC(.name = "getitimer",
@@ -100,5 +101,6 @@ void sys_time_register(void)
 		.arg = { ARG(A_VAL), ARG(A_IN, .flags = ARG_OPT, .size = SZ_ITIMERVAL),
 			 ARG(A_OUT, .flags = ARG_OPT, .size = SZ_ITIMERVAL) }));
 	sys_register(SYS_alarm, &DESC(.name = "alarm", .arg = { ARG(A_VAL) }));
-	sys_register(SYS_times, &DESC(.name = "times", .arg = { ARG(A_OUT, .flags = ARG_OPT, .size = SZ_TMS) }));
+	sys_register(SYS_times, &DESC(.name = "times",
+		.arg = { ARG(A_OUT, .flags = ARG_OPT, .size = SZ_TMS) }));
 }
