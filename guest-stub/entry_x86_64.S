@@ -32,15 +32,111 @@ syscall_common:
 	iretq
 	.size vmlwc_stub_syscall, . - vmlwc_stub_syscall
 
-/* #PF: the syscall path on PVM, or a real page fault. */
+/* #PF: the syscall path on PVM, a copy-on-write fault, or a real page fault. */
 	.globl vmlwc_stub_pf
 	.type vmlwc_stub_pf, @function
 vmlwc_stub_pf:
 	cmpq	$vmlwc_stub_syscall, 8(%rsp)
 	je	syscall_common
-	pushq	$14
+	cmpq	$7, (%rsp)		/* present | write | user: maybe copy-on-write */
+	jne	1f
+	pushq	%rax
+	pushq	%rcx
+	pushq	%rdx
+	pushq	%rsi
+	pushq	%rdi
+	pushq	%r8
+	pushq	%r9
+	pushq	%r10
+	pushq	%r11
+	movq	%cr2, %rdi
+	call	vmlwc_stub_cow
+	testl	%eax, %eax
+	popq	%r11
+	popq	%r10
+	popq	%r9
+	popq	%r8
+	popq	%rdi
+	popq	%rsi
+	popq	%rdx
+	popq	%rcx
+	popq	%rax
+	jnz	1f
+	addq	$8, %rsp
+	iretq
+1:	pushq	$14
 	jmp	fault_common
 	.size vmlwc_stub_pf, . - vmlwc_stub_pf
+
+/*
+ * #BP: an lwC call when it comes from the gate page, else a breakpoint. lwc_switch and
+ * lwc_switch_discard are finished here without leaving the guest when the target is ready
+ * and needs no MSR change; anything else goes to the host. Registers at the gate: rax = call,
+ * rdi = target descriptor; rbp, r8, r9, r10, r12-r15 and rbx carry the message and reach the
+ * target untouched. The target resumes with rax = LWC_SWITCHED and rdi = src descriptor.
+ */
+vec_3:
+	cmpq	$VMLWC_GATE_VA + 1, (%rsp)
+	jne	bp_user
+	cmpl	$VMLWC_LWC_SWITCH, %eax
+	je	lwc_switch_fast
+	cmpl	$VMLWC_LWC_SWITCH_DISCARD, %eax
+	je	lwc_switch_fast
+lwc_to_host:
+	outb	%al, $VMLWC_PORT_LWC
+	iretq
+bp_user:
+	pushq	$0
+	pushq	$3
+	jmp	fault_common
+
+lwc_switch_fast:
+	movq	%rsp, %rcx
+	andq	$-VMLWC_VCPU_AREA_SIZE, %rcx
+	movq	VMLWC_SH_CUR_LWC(%rcx), %rdx
+	movq	VMLWC_L_FDTAB(%rdx), %r11
+	movl	(%r11), %esi
+	cmpq	%rsi, %rdi
+	jae	lwc_to_host
+	movl	4(%r11,%rdi,4), %esi
+	testl	%esi, %esi
+	js	lwc_to_host		/* a free slot (-1) */
+	testl	$VMLWC_FD_LWC, %esi
+	jz	lwc_to_host
+	testl	$VMLWC_FD_RIGHT_SWITCH, %esi
+	jz	lwc_to_host
+	andl	$VMLWC_FD_ID_MASK, %esi
+	movq	vmlwc_stub_lwcs(,%rsi,8), %r11
+	cmpq	$VMLWC_LWC_READY, VMLWC_L_STATE(%r11)
+	jne	lwc_to_host
+	movq	VMLWC_L_FS(%r11), %rsi
+	cmpq	VMLWC_L_FS(%rdx), %rsi
+	jne	lwc_to_host
+	movq	$VMLWC_LWC_GONE, VMLWC_L_STATE(%rdx)
+	cmpl	$VMLWC_LWC_SWITCH_DISCARD, %eax
+	je	2f
+	movq	(%rsp), %rsi
+	movq	%rsi, VMLWC_L_RIP(%rdx)
+	movq	16(%rsp), %rsi
+	movq	%rsi, VMLWC_L_RFLAGS(%rdx)
+	movq	24(%rsp), %rsi
+	movq	%rsi, VMLWC_L_RSP(%rdx)
+	movq	$VMLWC_LWC_READY, VMLWC_L_STATE(%rdx)
+2:	movq	$VMLWC_LWC_RUNNING, VMLWC_L_STATE(%r11)
+	movq	%r11, VMLWC_SH_CUR_LWC(%rcx)
+	movq	VMLWC_L_RIP(%r11), %rsi
+	movq	%rsi, (%rsp)
+	movq	VMLWC_L_RFLAGS(%r11), %rsi
+	movq	%rsi, 16(%rsp)
+	movq	VMLWC_L_RSP(%r11), %rsi
+	movq	%rsi, 24(%rsp)
+	movl	VMLWC_L_ID(%rdx), %esi
+	movslq	VMLWC_L_SRCMAP(%r11,%rsi,4), %rdi
+	movq	VMLWC_L_CR3(%r11), %rsi
+	movq	%rsi, %cr3
+	incq	vmlwc_stub_pool + VMLWC_POOL_SWITCHES
+	movq	$VMLWC_LWC_SWITCHED_RET, %rax
+	iretq
 
 /* Every other exception: the host decides (signal, fill, or dump and abort for ring 0). */
 fault_common:
@@ -82,7 +178,6 @@ vec_\n:
 	VEC_NOERR 0
 	VEC_NOERR 1
 	VEC_NOERR 2
-	VEC_NOERR 3
 	VEC_NOERR 4
 	VEC_NOERR 5
 	VEC_NOERR 6
@@ -123,6 +218,13 @@ vmlwc_stub_vectors:
 	.size vmlwc_stub_vectors, . - vmlwc_stub_vectors
 
 	.section .bss
+	.balign 4096
+/* lwC id -> KVA of its struct vmlwc_lwc; kept by the host. */
+	.globl vmlwc_stub_lwcs
+vmlwc_stub_lwcs:
+	.skip VMLWC_MAX_LWCS * 8
+	.size vmlwc_stub_lwcs, . - vmlwc_stub_lwcs
+
 	.balign 4096
 /* The IDT: filled by the host before any CR3 points at the stub. */
 	.globl vmlwc_stub_idt

@@ -31,8 +31,64 @@
 /* Hypercall ports: `out %al, $port` from ring 0 only (TSS I/O bitmap closed, IOPL 0). */
 #define VMLWC_PORT_SYSCALL 0xe0  /* user syscall; registers in KVM sync regs */
 #define VMLWC_PORT_FAULT   0xe1  /* exception; stack: rax, vector, error, iret frame; rax = cr2 */
-#define VMLWC_NR_PORTS     2
+#define VMLWC_PORT_LWC     0xe2  /* lwC call the stub does not finish itself; stack: iret frame */
+#define VMLWC_NR_PORTS     3
 #define VMLWC_PORT_BASE    0xe0
+
+/*
+ * The lwC gate: a page the library maps at this fixed user address in every lwC, holding
+ * `int3; ret`. A #BP whose RIP is VMLWC_GATE_VA + 1 is an lwC call (rax = VMLWC_LWC_*);
+ * below 2 GiB so the stub compares it as an immediate.
+ */
+#define VMLWC_GATE_VA 0x7ffe0000UL
+#define VMLWC_LWC_CREATE 1
+#define VMLWC_LWC_SWITCH 2
+#define VMLWC_LWC_SWITCH_DISCARD 3
+#define VMLWC_LWC_SELF 4
+#define VMLWC_LWC_CLOSE 5
+#define VMLWC_LWC_OVERLAY 6
+#define VMLWC_LWC_RESTRICT 7
+#define VMLWC_LWC_SYSCALL 8
+#define VMLWC_LWC_LIMIT 9
+#define VMLWC_LWC_SWITCHED_RET (-2)
+
+#define VMLWC_MAX_LWCS 1024
+/* lwC states */
+#define VMLWC_LWC_FREE 0
+#define VMLWC_LWC_READY 1     /* suspended (or new): may be switched into */
+#define VMLWC_LWC_RUNNING 2
+#define VMLWC_LWC_GONE 3      /* no context (discarded): cannot be switched into */
+
+/* Descriptor table entries: a host fd, or an lwC with rights; -1 when free. */
+#define VMLWC_FD_NONE (-1)
+#define VMLWC_FD_CLOEXEC (1 << 30)
+#define VMLWC_FD_LWC (1 << 29)
+#define VMLWC_FD_ID_MASK 0xffff
+#define VMLWC_FD_RIGHTS_SHIFT 16
+#define VMLWC_FD_RIGHT_SWITCH (1 << 16)
+#define VMLWC_FD_RIGHT_OVERLAY (1 << 17)
+#define VMLWC_FD_RIGHT_SYSCALL (1 << 18)
+#define VMLWC_FD_RIGHTS (VMLWC_FD_RIGHT_SWITCH | VMLWC_FD_RIGHT_OVERLAY | VMLWC_FD_RIGHT_SYSCALL)
+
+/* Offsets used from assembly (checked against the structs below). */
+#define VMLWC_SH_SCRATCH 0
+#define VMLWC_SH_KSTACK 8
+#define VMLWC_SH_CUR_LWC 32
+#define VMLWC_L_CR3 0
+#define VMLWC_L_STATE 8
+#define VMLWC_L_RIP 16
+#define VMLWC_L_RSP 24
+#define VMLWC_L_RFLAGS 32
+#define VMLWC_L_FS 40
+#define VMLWC_L_FDTAB 48
+#define VMLWC_L_ID 56
+#define VMLWC_L_SRCMAP 64
+#define VMLWC_POOL_SWITCHES 64
+
+/* Software bits of user PTEs */
+#define VMLWC_PTE_COW (1UL << 9)     /* private page shared copy-on-write: W is clear */
+#define VMLWC_PTE_SHARED (1UL << 10) /* MAP_SHARED or LWC_SHARE: stays shared at lwc_create */
+#define VMLWC_PTE_PROTNONE (1UL << 11) /* PROT_NONE: not present, frame kept */
 
 /* Private syscall numbers of the library (never valid Linux numbers). */
 #define VMLWC_SYS_BASE   0x7f564d00
@@ -67,6 +123,37 @@ struct vmlwc_vcpu_shared {
 	uint64_t kstack_top;     /* KVA of RSP0 */
 	uint64_t self;           /* KVA of this area */
 	uint64_t vcpu_index;
+	uint64_t cur_lwc;        /* KVA (direct map) of the lwC running on this vCPU */
+};
+
+/* An lwC as the stub sees it (host fields follow it in the host's struct lwc). */
+struct vmlwc_lwc {
+	uint64_t cr3;
+	uint64_t state;
+	uint64_t rip, rsp, rflags;   /* resume point: the iret frame of its last lwC call */
+	uint64_t fs_base;
+	uint64_t fdtab;              /* KVA of its struct vmlwc_fdtab */
+	uint32_t id;
+	uint32_t pad;
+	int32_t src_map[VMLWC_MAX_LWCS]; /* lowest descriptor in this lwC's table for lwC i, or -1 */
+};
+
+struct vmlwc_fdtab {
+	uint32_t cap;
+	int32_t ent[];
+};
+
+/* The frame pool, shared by host and stub (lives in the stub's data). */
+struct vmlwc_pool {
+	uint64_t base_gpa;     /* first frame */
+	uint64_t nframes;      /* ceiling */
+	uint64_t bump;         /* frames handed out at least once */
+	uint64_t nfree;        /* entries on the free stack */
+	uint64_t free_kva;     /* KVA of the free stack (uint64_t frame indices) */
+	uint64_t refs_kva;     /* KVA of the reference counts (uint32_t per frame) */
+	uint64_t cow_faults;   /* copy-on-write faults the stub resolved */
+	uint64_t in_use;       /* frames with a non-zero count */
+	uint64_t switches;     /* lwC switches the stub finished */
 };
 
 /* 64-bit TSS. */
@@ -83,11 +170,23 @@ struct __attribute__((packed)) vmlwc_tss {
 #define VMLWC_FRAME_ON_KSTACK  (VMLWC_VCPU_KSTACK_TOP - (int)sizeof(struct vmlwc_iret_frame))
 #define VMLWC_FAULT_ON_KSTACK  (VMLWC_VCPU_KSTACK_TOP - (int)sizeof(struct vmlwc_fault_stack))
 
+_Static_assert(__builtin_offsetof(struct vmlwc_vcpu_shared, scratch_rsp) == VMLWC_SH_SCRATCH, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_vcpu_shared, kstack_top) == VMLWC_SH_KSTACK, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_vcpu_shared, cur_lwc) == VMLWC_SH_CUR_LWC, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_lwc, cr3) == VMLWC_L_CR3, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_lwc, state) == VMLWC_L_STATE, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_lwc, rip) == VMLWC_L_RIP, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_lwc, rsp) == VMLWC_L_RSP, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_lwc, rflags) == VMLWC_L_RFLAGS, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_lwc, fs_base) == VMLWC_L_FS, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_lwc, fdtab) == VMLWC_L_FDTAB, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_lwc, id) == VMLWC_L_ID, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_lwc, src_map) == VMLWC_L_SRCMAP, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_pool, switches) == VMLWC_POOL_SWITCHES, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_fdtab, ent) == 4, "used by entry_x86_64.S");
 _Static_assert(sizeof(struct vmlwc_iret_frame) == 40, "iret frame");
 _Static_assert(sizeof(struct vmlwc_fault_stack) == 64, "fault stack");
 _Static_assert(__builtin_offsetof(struct vmlwc_cr3_frame, f) == 8, "cr3 frame");
-_Static_assert(__builtin_offsetof(struct vmlwc_vcpu_shared, scratch_rsp) == 0, "used by entry_x86_64.S");
-_Static_assert(__builtin_offsetof(struct vmlwc_vcpu_shared, kstack_top) == 8, "used by entry_x86_64.S");
 _Static_assert(sizeof(struct vmlwc_tss) == 104, "tss");
 _Static_assert(VMLWC_VCPU_TSS_OFF + sizeof(struct vmlwc_tss) <= 0x1000, "tss in page 0");
 _Static_assert(VMLWC_VCPU_FRAMEB_OFF + sizeof(struct vmlwc_cr3_frame) <= VMLWC_FAULT_ON_KSTACK,

@@ -1,4 +1,5 @@
 /* The library-owned arena: stub image, vCPU areas, page tables and stacks, never user-visible. */
+#include <string.h>
 #include <sys/mman.h>
 
 #include "internal.h"
@@ -22,9 +23,9 @@ int arena_init(struct arena *a, size_t bytes)
 	if ((uintptr_t)p + len > end)
 		munmap((void *)end, (uintptr_t)p + len - end);
 	madvise((void *)base, bytes, MADV_DONTDUMP);
+	memset(a, 0, sizeof(*a));
 	a->base = base;
 	a->size = bytes;
-	a->used = 0;
 	return 0;
 }
 
@@ -32,8 +33,7 @@ void arena_fini(struct arena *a)
 {
 	if (a->base)
 		munmap((void *)a->base, a->size);
-	a->base = 0;
-	a->size = a->used = 0;
+	memset(a, 0, sizeof(*a));
 }
 
 void *arena_pages(struct arena *a, size_t npages)
@@ -41,11 +41,26 @@ void *arena_pages(struct arena *a, size_t npages)
 	size_t bytes = npages * PAGE_SIZE;
 	void *p;
 
+	if (npages >= 1 && npages <= ARENA_FREE_CLASSES && a->free[npages - 1]) {
+		p = a->free[npages - 1];
+		a->free[npages - 1] = *(void **)p;
+		memset(p, 0, bytes);
+		return p;
+	}
 	if (bytes > a->size - a->used)
 		return NULL;
 	p = (void *)(a->base + a->used);
 	a->used += bytes;
 	return p;
+}
+
+/* Larger runs are not reused: they are rare (per-vCPU stacks and buffers). */
+void arena_free(struct arena *a, void *p, size_t npages)
+{
+	if (!p || npages < 1 || npages > ARENA_FREE_CLASSES)
+		return;
+	*(void **)p = a->free[npages - 1];
+	a->free[npages - 1] = p;
 }
 
 int arena_overlaps(const struct arena *a, uintptr_t start, size_t len)

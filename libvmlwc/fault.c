@@ -26,7 +26,7 @@ static int vec_signal(uint64_t vec)
 
 struct fill_ctx {
 	uint64_t addr;
-	int found, prot;
+	int found, prot, shared;
 	uint64_t start, end;
 	int special; /* [vsyscall] and other mappings the guest cannot use */
 };
@@ -39,6 +39,7 @@ static int fill_find(const struct procmaps_entry *e, void *arg)
 		return 0;
 	c->found = 1;
 	c->prot = e->prot;
+	c->shared = e->shared;
 	c->start = e->start;
 	c->end = e->end > USER_TOP ? USER_TOP : e->end;
 	return 1;
@@ -62,11 +63,14 @@ static int fault_fill(struct vcpu *v, uint64_t addr, uint64_t err)
 
 	if (err & 1) /* a protection fault on a present page: the mapping says no */
 		return -1;
+	/* once lwCs exist, a page missing from one may be missing on purpose (munmap, LWC_UNMAP) */
+	if (g_vm.nlwcs > 1)
+		return -1;
 	if (addr >= USER_TOP || procmaps_each(fill_find, &c) < 0 || !c.found)
 		return -1;
 	if (mem_is_protected(PAGE_ALIGN_DOWN(addr), PAGE_SIZE))
 		return -1;
-	flags = pt_prot_flags(c.prot);
+	flags = pt_prot_flags(c.prot) | (c.shared ? VMLWC_PTE_SHARED : 0);
 	if (!flags || ((err & 2) && !(flags & PTE_W)) || ((err & 0x10) && (flags & PTE_NX)))
 		return -1;
 	if (pt_lookup(v->lwc->root, addr) & PTE_P)
@@ -77,8 +81,8 @@ static int fault_fill(struct vcpu *v, uint64_t addr, uint64_t err)
 	pt_txn_begin(&b.t, v->lwc->root);
 	if (mem_each_unprotected(c.start, c.end - c.start, fill_range, &b) < 0)
 		return -1;
-	v->lwc->root = pt_txn_commit(&b.t);
-	v->pending_cr3 = v->lwc->root;
+	v->lwc->on = v;
+	pt_txn_finish(&b.t, v->lwc);
 	return 0;
 }
 

@@ -29,7 +29,9 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE) || pt_init_kernel() < 0)
 		return NULL;
 	trace_init();
-	l = arena_pages(&g_vm.arena, 1);
+	if (!g_vm.stub_lwcs)
+		g_vm.stub_lwcs = arena_pages(&g_vm.arena, VMLWC_MAX_LWCS * 8 / PAGE_SIZE);
+	l = lwc_root_new();
 	if (!l)
 		return NULL;
 	l->fds = fdtab_new(1024);
@@ -40,7 +42,7 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	pt_txn_begin(&b.t, root);
 	if (procmaps_each(root_map_entry, &b) < 0 || b.err < 0)
 		return NULL;
-	l->root = pt_txn_commit(&b.t);
+	lwc_set_root(l, pt_txn_commit(&b.t));
 	l->brk_start = l->brk_cur = (uint64_t)raw_syscall6(__NR_brk, 0, 0, 0, 0, 0, 0);
 	test_vcpu.lwc = l;
 	test_vcpu.bounce_size = 1UL << 20;

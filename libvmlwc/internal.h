@@ -10,6 +10,9 @@
 #include "vmlwc.h"
 #include "vmlwc_abi.h"
 
+struct lwc;
+struct vcpu;
+
 /* Guest addresses are plain integers so the host cannot dereference one by accident. */
 typedef uint64_t gva_t;
 typedef uint64_t gpa_t;
@@ -25,14 +28,17 @@ typedef uint64_t gpa_t;
 int err_set(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- library-owned memory (arena.c) ---- */
+#define ARENA_FREE_CLASSES 8
 struct arena {
 	uintptr_t base;
 	size_t size;
-	size_t used;  /* bump pointer: pages handed out are never handed out twice */
+	size_t used;  /* bump pointer */
+	void *free[ARENA_FREE_CLASSES]; /* freed runs of 1..8 pages, linked through their first word */
 };
 int arena_init(struct arena *a, size_t bytes);
 void arena_fini(struct arena *a);
 void *arena_pages(struct arena *a, size_t npages); /* zeroed; NULL when exhausted */
+void arena_free(struct arena *a, void *p, size_t npages); /* not for page-table pages */
 int arena_overlaps(const struct arena *a, uintptr_t start, size_t len);
 
 /* ---- memslots and GPA <-> HVA (memmap.c) ---- */
@@ -59,22 +65,59 @@ unsigned memmap_nblocks(void);
  * (a shadow-paging hypervisor would keep stale shadows). A transaction copies the path to
  * every entry it changes into fresh pages and yields a new root for the stub to load.
  */
+#define PT_TXN_RETIRE 32
 struct pt_txn {
 	gpa_t root;      /* current root; a fresh copy once something changed */
 	uint32_t gen;    /* pages stamped with this generation are fresh in this txn */
 	int changed;
 	int nx_ok;       /* EFER.NXE set: NX may be used */
+	int nretired;    /* pages this txn replaced (freed once no CR3 can reach them) */
+	gpa_t retired[PT_TXN_RETIRE];
 };
 void pt_txn_begin(struct pt_txn *t, gpa_t root);
 /* Map [va, va+len) to host memory at hva (page-aligned) with leaf flags, or unmap (flags 0). */
 int pt_txn_set(struct pt_txn *t, uint64_t va, uint64_t len, uintptr_t hva, uint64_t flags);
 gpa_t pt_txn_commit(struct pt_txn *t);
+int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, int alone);
+int pt_txn_set_leaf(struct pt_txn *t, uint64_t va, uint64_t pte); /* raw; no reference changes */
+uint64_t pt_leaf(gpa_t root, uint64_t va);   /* raw 4 KiB leaf entry (present or not), 0 if none */
+/* Commit for an lwC: its new root, and the replaced pages freed when safe (v running it, or now). */
+void pt_txn_finish(struct pt_txn *t, struct lwc *l);
 uint64_t pt_lookup(gpa_t root, uint64_t va);     /* leaf entry (4K or 2M), 0 when absent */
 int pt_init_kernel(void);                        /* build the shared kernel half */
 int pt_kernel_map(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags); /* init only */
 gpa_t pt_new_root(void);                         /* an empty user half over the kernel half */
 uint64_t pt_prot_flags(int prot);                /* PROT_* -> leaf flags, 0 for PROT_NONE */
 size_t pt_pages_used(void);
+void pt_page_free(gpa_t g);
+void pt_destroy(gpa_t root, void (*leaf)(uint64_t pte));   /* user half: leaves, then tables */
+void pt_destroy_tables(gpa_t root);
+#define PT_FORK_COPY 0
+#define PT_FORK_SHARE 1
+#define PT_FORK_UNMAP 2
+/* lwc_create: a fresh parent tree (private pages now COW) and a child tree; ref() per child leaf */
+int pt_fork(gpa_t root, gpa_t *new_parent, gpa_t *child, int (*classify)(uint64_t va, void *arg),
+	    void *arg, void (*ref)(uint64_t pte));
+
+/* ---- frame pool (pool.c) ---- */
+int pool_init(size_t bytes);
+void pool_ref(uint64_t pte);     /* no-op for frames outside the pool */
+void pool_unref(uint64_t pte);
+gpa_t pool_alloc(void);
+int pool_refcount(uint64_t pte); /* -1 outside the pool */
+uint64_t pool_in_use(void);
+
+/* ---- copy-on-write breaks on the host (cow.c) ---- */
+int cow_break(struct lwc *l, uint64_t va);
+
+/* ---- lwCs, host side (lwc_host.c) ---- */
+struct lwc;
+struct fdtab;
+int lwc_entry_dropped(struct fdtab *t, unsigned id); /* a table entry for lwC id went away */
+struct lwc *lwc_root_new(void);
+void lwc_set_root(struct lwc *l, gpa_t root);
+struct lwc *lwc_from_kva(uint64_t kva);
+void lwc_init(void);
 
 /* ---- descriptor shadow (fdtab.c) ---- */
 struct fdtab;
@@ -88,6 +131,13 @@ int fdtab_guest_of(const struct fdtab *t, int hfd); /* reverse lookup, -1 when a
 unsigned fdtab_cap(const struct fdtab *t);
 int fdtab_is_cloexec(const struct fdtab *t, long gfd);
 void fdtab_set_cloexec(struct fdtab *t, long gfd, int on);
+size_t fdtab_bytes(unsigned cap);
+void fdtab_free(struct fdtab *t);
+int fdtab_raw(const struct fdtab *t, long gfd);          /* raw entry, VMLWC_FD_NONE if none */
+void fdtab_set_raw(struct fdtab *t, long gfd, int raw);
+int fdtab_lwc(const struct fdtab *t, long gfd, int *rights); /* lwC id, or -EBADF */
+int fdtab_install_lwc(struct fdtab *t, unsigned id, int rights);
+void fdtab_close_all(struct fdtab *t);
 
 /* ---- syscall descriptors (kinds in sys/sys.h) ---- */
 struct sys_arg {
@@ -122,7 +172,10 @@ struct memblock {
 
 /* ---- lightweight contexts ---- */
 struct lwc {
-	gpa_t root;           /* PML4 of this lwC's address space */
+	struct vmlwc_lwc s;   /* the stub's view; first, so its KVA is the lwC's */
+	gpa_t root;           /* PML4 of this lwC's address space (s.cr3 follows it) */
+	int refs;             /* descriptors that refer to it */
+	struct vcpu *on;      /* the vCPU that last ran it (single vCPU: the one running it) */
 	struct fdtab *fds;
 	uint64_t brk_start;   /* initial program break, for brk bounds */
 	uint64_t brk_cur;     /* current program break as this lwC's page table knows it */
@@ -153,6 +206,9 @@ struct vcpu {
 	struct lwc *lwc;
 	gpa_t pending_cr3;    /* root the stub must load before returning to ring 3 */
 	int test_fault_pending; /* the frame was pointed into ring 0 by a test hook */
+	gpa_t deferred_tree;   /* page tables replaced whole: freed once the new root is loaded */
+	int ndeferred;         /* single pages replaced by transactions, freed likewise */
+	gpa_t deferred[256];
 	uint64_t nexits, nhypercalls, nsyscalls, npagefaults;
 	void *host_stack;
 	size_t host_stack_size;
@@ -197,6 +253,20 @@ struct vm {
 	uint32_t gen_counter;
 	gpa_t kernel_root;
 	size_t pt_pages;
+	size_t pt_quarantined;
+	int tdp;                      /* two-dimensional paging: page-table pages may be reused */
+	/* the frame pool (pool.c); its header lives in the stub's data */
+	struct vmlwc_pool *pool;
+	uint32_t *pool_refs;
+	uint64_t *pool_free;
+	uint64_t *stub_lwcs;          /* the stub's lwC id -> KVA table */
+	uint64_t *stub_smap;
+	uint64_t stub_pool_sym, stub_lwcs_sym, stub_smap_sym, stub_live_sym, stub_nlive_sym;
+	uint64_t *stub_live, *stub_nlive;
+	/* lwCs (lwc_host.c) */
+	struct lwc *lwcs[VMLWC_MAX_LWCS];
+	unsigned nlwcs;              /* live lwCs */
+	uint64_t lwc_creates, lwc_switches_slow;
 	/* dispatch tables */
 	exit_fn exit_table[MAX_EXIT];
 	hypercall_fn hc_table[VMLWC_NR_PORTS];

@@ -91,6 +91,11 @@ int loader_load_stub(struct vm *vm)
 		{ "vmlwc_stub_idt", &vm->stub_idt },
 		{ "vmlwc_stub_vectors", &vm->stub_vectors },
 		{ "vmlwc_stub_abi_version", &abi },
+		{ "vmlwc_stub_pool", &vm->stub_pool_sym },
+		{ "vmlwc_stub_lwcs", &vm->stub_lwcs_sym },
+		{ "vmlwc_stub_smap", &vm->stub_smap_sym },
+		{ "vmlwc_stub_live", &vm->stub_live_sym },
+		{ "vmlwc_stub_nlive", &vm->stub_nlive_sym },
 	};
 	Elf *e;
 	GElf_Ehdr eh;
@@ -111,6 +116,11 @@ int loader_load_stub(struct vm *vm)
 		err_set(ENOEXEC, "guest stub: ABI version mismatch");
 		goto out;
 	}
+	vm->pool = (struct vmlwc_pool *)(vm->arena.base + (vm->stub_pool_sym - VMLWC_STUB_KVA));
+	vm->stub_lwcs = (uint64_t *)(vm->arena.base + (vm->stub_lwcs_sym - VMLWC_STUB_KVA));
+	vm->stub_smap = (uint64_t *)(vm->arena.base + (vm->stub_smap_sym - VMLWC_STUB_KVA));
+	vm->stub_live = (uint64_t *)(vm->arena.base + (vm->stub_live_sym - VMLWC_STUB_KVA));
+	vm->stub_nlive = (uint64_t *)(vm->arena.base + (vm->stub_nlive_sym - VMLWC_STUB_KVA));
 	r = 0;
 out:
 	elf_end(e);

@@ -61,30 +61,37 @@ unsigned memmap_nblocks(void)
 	return nblocks;
 }
 
-/* Identity when the guest's physical address width allows it, else the highest free window. */
-static gpa_t pick_gpa(uintptr_t hva)
+static int gpa_free(gpa_t g, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (find_gpa(g + i * BLOCK) >= 0 || find_hva(g + i * BLOCK) >= 0)
+			return 0; /* also keep windows clear of future identity blocks */
+	return 1;
+}
+
+/*
+ * Identity when the guest's physical address width allows it, else the highest free window
+ * of n blocks: a region added at once (the arena and its pool) stays contiguous in GPA.
+ */
+static gpa_t pick_gpa(uintptr_t hva, unsigned n)
 {
 	gpa_t limit = 1UL << g_vm.maxphy, g;
 
-	if (hva + BLOCK <= limit && find_gpa(hva) < 0)
+	if (hva + n * BLOCK <= limit && gpa_free(hva, n) && find_gpa(hva) < 0)
 		return hva;
-	for (g = limit - BLOCK; g >= BLOCK; g -= BLOCK)
-		if (find_gpa(g) < 0 && find_hva(g) < 0)
-			return g; /* also keep it clear of a future identity block */
+	for (g = limit - n * BLOCK; g >= BLOCK; g -= BLOCK)
+		if (gpa_free(g, n))
+			return g;
 	return GPA_NONE;
 }
 
-static int add_block(uintptr_t hva)
+static int add_block(uintptr_t hva, gpa_t gpa)
 {
 	unsigned i, pos, slot = nblocks;
-	gpa_t gpa;
 	uint64_t size = BLOCK;
 	int r;
 
 	if (nblocks >= MEMMAP_MAX_BLOCKS || nblocks >= g_vm.max_memslots)
-		return -ENOSPC;
-	gpa = pick_gpa(hva);
-	if (gpa == GPA_NONE)
 		return -ENOSPC;
 	if (hva + size > USER_TOP && hva < USER_TOP)
 		size = USER_TOP - hva;
@@ -121,11 +128,22 @@ int memmap_ensure(uintptr_t hva, size_t len)
 	if (end < hva)
 		return -EINVAL;
 	for (b = hva & ~(BLOCK - 1); b < end; b += BLOCK) {
+		unsigned n = 0;
+		gpa_t g;
+
 		if (find_hva(b) >= 0)
 			continue;
-		int r = add_block(b);
-		if (r < 0)
-			return r;
+		while (b + n * BLOCK < end && find_hva(b + n * BLOCK) < 0)
+			n++;
+		g = pick_gpa(b, n);
+		if (g == GPA_NONE)
+			return -ENOSPC;
+		for (unsigned i = 0; i < n; i++) {
+			int r = add_block(b + i * BLOCK, g + i * BLOCK);
+			if (r < 0)
+				return r;
+		}
+		b += (n - 1) * BLOCK;
 	}
 	return 0;
 }

@@ -50,6 +50,8 @@ static gpa_t fresh(struct pt_txn *t, gpa_t old)
 		return GPA_NONE;
 	memcpy(tbl(n), tbl(old), PAGE_SIZE);
 	/* The old page stays untouched: a loaded CR3 may still reach it. */
+	if (*gen_of(old) != 0 && t->nretired < PT_TXN_RETIRE)
+		t->retired[t->nretired++] = old;
 	return n;
 }
 
@@ -59,6 +61,7 @@ void pt_txn_begin(struct pt_txn *t, gpa_t root)
 	t->gen = ++gen_counter;
 	t->changed = 0;
 	t->nx_ok = g_vm.has_nx;
+	t->nretired = 0;
 }
 
 /* Pointer to the leaf entry of va in fresh pages, creating levels when create is set. */
@@ -121,7 +124,10 @@ int pt_txn_set(struct pt_txn *t, uint64_t va, uint64_t len, uintptr_t hva, uint6
 			want = g | flags;
 		}
 		if (pt && (va >> 21) == pt_va) {
-			pt[(va >> 12) & 511] = want;
+			uint64_t *slot = &pt[(va >> 12) & 511];
+			if (*slot & PTE_ADDR)
+				pool_unref(*slot);
+			*slot = want;
 			continue;
 		}
 		if (!flags && !(pt_lookup(t->root, va) & PTE_P)) {
@@ -134,6 +140,8 @@ int pt_txn_set(struct pt_txn *t, uint64_t va, uint64_t len, uintptr_t hva, uint6
 				return err;
 			continue;
 		}
+		if (*e & PTE_ADDR)
+			pool_unref(*e);
 		*e = want;
 		pt = e - ((va >> 12) & 511);
 		pt_va = va >> 21;
@@ -141,9 +149,98 @@ int pt_txn_set(struct pt_txn *t, uint64_t va, uint64_t len, uintptr_t hva, uint6
 	return 0;
 }
 
+/*
+ * mprotect on the lwC's own view: frames stay where they are. A writable page whose frame may
+ * be shared with another lwC becomes copy-on-write; PROT_NONE keeps the frame, not present.
+ */
+int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, int alone)
+{
+	uint64_t end = va + len;
+	int err = 0;
+
+	if (!t->nx_ok)
+		flags &= ~PTE_NX;
+	for (; va < end; va += PAGE_SIZE) {
+		uint64_t *table = tbl(t->root), e;
+		int level, absent = 0;
+
+		for (level = 3; level >= 1 && !absent; level--) {
+			e = table[(va >> (12 + 9 * level)) & 511];
+			if (!(e & PTE_P))
+				absent = 1;
+			else
+				table = tbl(e & PTE_ADDR);
+		}
+		if (absent)
+			continue;
+		e = table[(va >> 12) & 511];
+		if (!(e & PTE_ADDR))
+			continue;
+		uint64_t keep = e & (PTE_ADDR | VMLWC_PTE_SHARED), n;
+		if (!flags) {
+			n = keep | VMLWC_PTE_PROTNONE;
+		} else {
+			n = keep | flags;
+			if ((flags & PTE_W) && !(e & VMLWC_PTE_SHARED) && !alone && pool_refcount(e) != 1) {
+				n &= ~PTE_W;
+				n |= VMLWC_PTE_COW;
+			}
+		}
+		if (n == e)
+			continue;
+		uint64_t *slot = walk_fresh(t, va, 0, &err);
+		if (!slot)
+			return err ? err : -EFAULT;
+		*slot = n;
+	}
+	return 0;
+}
+
 gpa_t pt_txn_commit(struct pt_txn *t)
 {
 	return t->root;
+}
+
+int pt_txn_set_leaf(struct pt_txn *t, uint64_t va, uint64_t pte)
+{
+	int err = 0;
+	uint64_t *e = walk_fresh(t, va, 1, &err);
+
+	if (!e)
+		return err ? err : -EFAULT;
+	*e = pte;
+	return 0;
+}
+
+uint64_t pt_leaf(gpa_t root, uint64_t va)
+{
+	uint64_t *table = tbl(root), e;
+
+	for (int level = 3; level >= 1; level--) {
+		e = table[(va >> (12 + 9 * level)) & 511];
+		if (!(e & PTE_P) || (e & PTE_PS))
+			return 0;
+		table = tbl(e & PTE_ADDR);
+	}
+	return table[(va >> 12) & 511];
+}
+
+void pt_txn_finish(struct pt_txn *t, struct lwc *l)
+{
+	struct vcpu *v = l->on;
+
+	if (!t->changed)
+		return;
+	lwc_set_root(l, t->root);
+	if (v && v->lwc == l) {
+		v->pending_cr3 = t->root;
+		for (int i = 0; i < t->nretired; i++)
+			if (v->ndeferred < (int)ARRAY_SIZE(v->deferred))
+				v->deferred[v->ndeferred++] = t->retired[i];
+	} else {
+		for (int i = 0; i < t->nretired; i++)
+			pt_page_free(t->retired[i]);
+	}
 }
 
 uint64_t pt_lookup(gpa_t root, uint64_t va)
@@ -231,10 +328,16 @@ int pt_init_kernel(void)
 	kernel_root = page_new(0);
 	if (kernel_root == GPA_NONE)
 		return -ENOMEM;
-	/* Direct map of the arena (page tables, frames), supervisor-only, never executable. */
-	r = kmap(VMLWC_PHYSMAP_KVA + gpa_of(a->base), a->base, a->size & ~((2UL << 20) - 1),
-		 PTE_W | PTE_D | PTE_NX, 1);
-	return r;
+	/*
+	 * Direct map of the arena (page tables, frames), supervisor-only, never executable. The
+	 * arena may span memslot blocks whose GPAs are not contiguous: map each 2 MiB by its GPA.
+	 */
+	for (uintptr_t h = a->base; h + (2UL << 20) <= a->base + a->size; h += 2UL << 20) {
+		r = kmap(VMLWC_PHYSMAP_KVA + gpa_of(h), h, 2UL << 20, PTE_W | PTE_D | PTE_NX, 1);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 gpa_t pt_new_root(void)
@@ -245,4 +348,124 @@ gpa_t pt_new_root(void)
 		return r;
 	memcpy(tbl(r) + 256, tbl(kernel_root) + 256, 256 * sizeof(uint64_t));
 	return r;
+}
+
+/*
+ * A page-table page no CR3 can reach any more. With two-dimensional paging (EPT/NPT) it is
+ * reused; under shadow paging KVM may still hold a shadow of it that host writes would not
+ * invalidate, so it is never handed out again.
+ */
+void pt_page_free(gpa_t g)
+{
+	if (g_vm.tdp)
+		arena_free(&g_vm.arena, (void *)hva_of(g), 1);
+	else
+		g_vm.pt_quarantined++;
+	pages_used--;
+}
+
+static void destroy_level(gpa_t table, int level, void (*leaf)(uint64_t pte))
+{
+	uint64_t *t = tbl(table);
+
+	for (unsigned i = 0; i < (level == 3 ? 256u : 512u); i++) {
+		uint64_t e = t[i];
+		if (level == 0 && (e & VMLWC_PTE_PROTNONE)) {
+			leaf(e);
+			continue;
+		}
+		if (!(e & PTE_P))
+			continue;
+		if (level == 0)
+			leaf(e);
+		else
+			destroy_level(e & PTE_ADDR, level - 1, leaf);
+	}
+	pt_page_free(table);
+}
+
+void pt_destroy(gpa_t root, void (*leaf)(uint64_t pte))
+{
+	destroy_level(root, 3, leaf);
+}
+
+/* Frees the pages of a tree without touching its leaves (a tree replaced by a full copy). */
+static void no_leaf(uint64_t pte)
+{
+	(void)pte;
+}
+
+void pt_destroy_tables(gpa_t root)
+{
+	destroy_level(root, 3, no_leaf);
+}
+
+struct fork_ctx {
+	uint32_t gen;
+	int (*classify)(uint64_t va, void *arg);
+	void *arg;
+	void (*ref)(uint64_t pte);
+	int err;
+};
+
+/* Copies one level for the parent (always) and the child (when anything remains in it). */
+static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, gpa_t *pout, gpa_t *cout)
+{
+	uint64_t *s = tbl(src), *p, *c;
+	gpa_t pg = page_new(f->gen), cg = page_new(f->gen);
+	int any = 0;
+
+	if (pg == GPA_NONE || cg == GPA_NONE) {
+		f->err = -ENOMEM;
+		return 0;
+	}
+	p = tbl(pg);
+	c = tbl(cg);
+	if (level == 3) { /* the kernel half is shared by every root */
+		memcpy(p + 256, s + 256, 256 * sizeof(uint64_t));
+		memcpy(c + 256, s + 256, 256 * sizeof(uint64_t));
+	}
+	for (unsigned i = 0; i < (level == 3 ? 256u : 512u) && !f->err; i++) {
+		uint64_t e = s[i], va = va0 | ((uint64_t)i << (12 + 9 * level));
+		if (!(e & PTE_P) && !(level == 0 && (e & VMLWC_PTE_PROTNONE)))
+			continue;
+		if (level > 0) {
+			gpa_t pp = GPA_NONE, cc = GPA_NONE;
+			int has = fork_level(f, e & PTE_ADDR, level - 1, va, &pp, &cc);
+			if (f->err)
+				break;
+			p[i] = pp | (e & ~PTE_ADDR);
+			if (has) {
+				c[i] = cc | (e & ~PTE_ADDR);
+				any = 1;
+			}
+			continue;
+		}
+		int cls = f->classify(va, f->arg);
+		if (cls == PT_FORK_UNMAP) {
+			p[i] = e;
+			continue;
+		}
+		if (cls != PT_FORK_SHARE && !(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW)))
+			e = (e & ~PTE_W) | VMLWC_PTE_COW;
+		p[i] = c[i] = e;
+		f->ref(e);
+		any = 1;
+	}
+	*pout = pg;
+	if (level != 3 && !any) {
+		pt_page_free(cg);
+		cg = GPA_NONE;
+	}
+	*cout = cg;
+	return any || level == 3;
+}
+
+int pt_fork(gpa_t root, gpa_t *new_parent, gpa_t *child, int (*classify)(uint64_t va, void *arg),
+	    void *arg, void (*ref)(uint64_t pte))
+{
+	struct fork_ctx f = { .gen = ++gen_counter, .classify = classify, .arg = arg, .ref = ref };
+
+	fork_level(&f, root, 3, 0, new_parent, child);
+	return f.err;
 }

@@ -96,6 +96,17 @@ static int exit_io(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 
+	/* the stub switches lwCs without exits: learn which one runs now */
+	v->lwc = lwc_from_kva(((struct vmlwc_vcpu_shared *)v->area)->cur_lwc);
+	/* an `out` from the stub means any new root was loaded: the replaced tables can go */
+	if (v->deferred_tree) {
+		pt_destroy_tables(v->deferred_tree);
+		v->deferred_tree = 0;
+	}
+	while (v->ndeferred)
+		pt_page_free(v->deferred[--v->ndeferred]);
+	v->lwc->on = v;
+
 	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || run->io.count != 1)
 		return -1;
 	return hypercall_dispatch(v, run->io.port);

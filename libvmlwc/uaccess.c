@@ -14,8 +14,12 @@ static uintptr_t page_hva(struct lwc *l, gva_t gva, int flags)
 	e = pt_lookup(l->root, gva);
 	if (!(e & PTE_P) || !(e & PTE_U))
 		return 0;
-	if ((flags & UA_WRITE) && !(e & PTE_W))
-		return 0;
+	if ((flags & UA_WRITE) && !(e & PTE_W)) {
+		/* a copy-on-write page is writable after the break; a read-only one is not */
+		if (!(pt_leaf(l->root, gva) & VMLWC_PTE_COW) || cow_break(l, gva) < 0)
+			return 0;
+		e = pt_lookup(l->root, gva);
+	}
 	uintptr_t h = hva_of(e & PTE_ADDR);
 	return h ? h + (gva & (PAGE_SIZE - 1)) : 0;
 }

@@ -15,7 +15,7 @@
 #include "procmaps.h"
 #include "rawsys.h"
 
-#define ARENA_FIXED (64UL << 20)      /* stub window, page tables, stacks, shadows */
+#define ARENA_FIXED (256UL << 20)     /* stub window, page tables, stacks, shadows, lwCs */
 #define POOL_DEFAULT (1UL << 30)      /* frame pool ceiling, lazily backed */
 #define STACK_PREGROW (8UL << 20)
 #define STACK_GUARD_GAP (1UL << 20)
@@ -98,6 +98,8 @@ int root_map_entry(const struct procmaps_entry *e, void *arg)
 	b->flags = pt_prot_flags(e->prot);
 	if (e->start >= end || !b->flags)
 		return 0;
+	if (e->shared)
+		b->flags |= VMLWC_PTE_SHARED;
 	r = mem_each_unprotected(e->start, end - e->start, build_range, b);
 	if (r < 0) {
 		b->err = (int)r;
@@ -179,7 +181,7 @@ static int fdtab_fill(struct fdtab *t)
 
 static struct lwc *root_build(void)
 {
-	struct lwc *l = arena_pages(&g_vm.arena, 1);
+	struct lwc *l = lwc_root_new();
 	struct build_ctx b;
 	struct rlimit rl;
 	unsigned cap = 1024;
@@ -212,9 +214,59 @@ static struct lwc *root_build(void)
 			strerror(r < 0 ? -r : -b.err));
 		return NULL;
 	}
-	l->root = pt_txn_commit(&b.t);
+	/* the gate page: user-executable in every lwC, but library memory for the mmap family */
+	r = memmap_ensure(VMLWC_GATE_VA, PAGE_SIZE);
+	if (r == 0)
+		r = pt_txn_set(&b.t, VMLWC_GATE_VA, PAGE_SIZE, VMLWC_GATE_VA, PTE_P | PTE_U | PTE_A);
+	if (r < 0) {
+		err_set(-r, "mapping the lwC gate page: %s", strerror(-r));
+		return NULL;
+	}
+	lwc_set_root(l, pt_txn_commit(&b.t));
+	l->s.fdtab = VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)l->fds);
+	l->refs = 1;
 	l->brk_start = l->brk_cur = (uint64_t)RAW1(SYS_brk, 0);
 	return l;
+}
+
+/* `int3; ret` at VMLWC_GATE_VA: the lwC calls' way into the stub. */
+static int gate_map(void)
+{
+	void *p = mmap((void *)VMLWC_GATE_VA, PAGE_SIZE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED || p != (void *)VMLWC_GATE_VA) {
+		if (p != MAP_FAILED)
+			munmap(p, PAGE_SIZE);
+		return err_set(EEXIST, "the lwC gate address %#lx is already mapped", VMLWC_GATE_VA);
+	}
+	((unsigned char *)p)[0] = 0xcc; /* int3 */
+	((unsigned char *)p)[1] = 0xc3; /* ret */
+	mprotect(p, PAGE_SIZE, PROT_READ | PROT_EXEC);
+	mem_protect_add(VMLWC_GATE_VA, PAGE_SIZE);
+	return 0;
+}
+
+/* Page-table pages may be reused only where the hypervisor pages in two dimensions. */
+static int tdp_detect(void)
+{
+	static const char *const params[] = { "/sys/module/kvm_intel/parameters/ept",
+					      "/sys/module/kvm_amd/parameters/npt" };
+	char c = 0;
+
+	if (access("/sys/module/kvm_pvm", F_OK) == 0)
+		return 0;
+	for (unsigned i = 0; i < ARRAY_SIZE(params); i++) {
+		int fd = open(params[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (read(fd, &c, 1) != 1)
+			c = 0;
+		close(fd);
+		if (c == 'Y' || c == '1')
+			return 1;
+	}
+	return 0;
 }
 
 /* ---- entering ---- */
@@ -262,8 +314,12 @@ static void init_undo(struct vcpu *v)
 	g_vm.trace_fd = -1;
 	kvm_close_vm(&g_vm);
 	arena_fini(&g_vm.arena);
+	if (g_vm.nprotect && mem_is_protected(VMLWC_GATE_VA, PAGE_SIZE))
+		munmap((void *)VMLWC_GATE_VA, PAGE_SIZE);
 	g_vm.nprotect = 0;
 	g_vm.nblocks = 0;
+	g_vm.nlwcs = 0;
+	memset(g_vm.lwcs, 0, sizeof(g_vm.lwcs));
 	free(g_vm.cpuid);
 	g_vm.cpuid = NULL;
 }
@@ -311,6 +367,14 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	}
 	if (loader_load_stub(&g_vm) < 0)
 		goto fail;
+	if ((e = pool_init(pool)) < 0) {
+		err_set(-e, "frame pool of %zu bytes: %s", pool, strerror(-e));
+		goto fail;
+	}
+	*g_vm.stub_smap = (uint64_t)g_vm.has_smap;
+	g_vm.tdp = tdp_detect();
+	if (gate_map() < 0)
+		goto fail;
 	if (pt_kernel_map(VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF, g_vm.arena.base + VMLWC_VCPU_AREA_OFF,
 			  (uint64_t)VMLWC_MAX_VCPUS * VMLWC_VCPU_AREA_SIZE, PTE_W | PTE_D | PTE_NX) < 0) {
 		err_set(ENOMEM, "mapping the vCPU areas");
@@ -335,10 +399,13 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	v->lwc = g_vm.root_lwc;
 	RAW2(SYS_arch_prctl, ARCH_GET_FS, &fs_base);
 	RAW2(SYS_arch_prctl, ARCH_GET_GS, &gs_base);
+	v->lwc->s.fs_base = fs_base;
+	((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)v->lwc);
 	if (cpu_setup_vcpu(&g_vm, v, v->lwc->root, fs_base, gs_base) < 0)
 		goto fail;
 	sys_init();
 	hypercall_init();
+	lwc_init();
 	run_init();
 	tls_active = 1;
 	vm_live = 1;

@@ -115,6 +115,8 @@ Test(mem, library_memory_out_of_reach, .timeout = 120)
 			lo += 4096;
 		cr_assert_lt(lo, hi, "no refused page in %s", line);
 		refused++;
+		if (lo == 0x7ffe0000UL)
+			continue; /* the lwC gate page: executable by design, like [vsyscall] */
 		/* the host refuses to read it on the guest's behalf too */
 		errno = 0;
 		cr_expect_eq(write(pfd[1], (void *)lo, 1), -1, "write from library memory %s", line);

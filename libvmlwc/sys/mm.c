@@ -24,11 +24,29 @@ static int pt_apply(struct sys_call *c, uint64_t start, uint64_t len, uint64_t f
 		return r;
 	pt_txn_begin(&t, c->l->root);
 	r = pt_txn_set(&t, start, len, start, flags);
-	if (t.changed) {
-		c->l->root = pt_txn_commit(&t);
-		c->v->pending_cr3 = c->l->root;
-	}
+	pt_txn_finish(&t, c->l);
 	return r;
+}
+
+/*
+ * Whether another live lwC maps any page of [va, va+len) to the same frame as l does: host
+ * memory it still uses must not be unmapped, moved or re-protected under it.
+ */
+static int shared_elsewhere(struct lwc *l, uint64_t va, uint64_t len)
+{
+	if (g_vm.nlwcs <= 1)
+		return 0;
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
+		struct lwc *o = g_vm.lwcs[i];
+		if (!o || o == l)
+			continue;
+		for (uint64_t a = va; a < va + len; a += PAGE_SIZE) {
+			uint64_t e = pt_lookup(o->root, a);
+			if ((e & PTE_P) && (e & PTE_ADDR) == gpa_of(a))
+				return 1;
+		}
+	}
+	return 0;
 }
 
 static int range_ok(uint64_t addr, uint64_t len)
@@ -61,6 +79,23 @@ static long sys_mmap(struct sys_call *c)
 			return -EACCES;
 		h[4] = fd;
 	}
+	uint64_t pflags = pt_prot_flags(prot) | ((flags & MAP_SHARED) ? VMLWC_PTE_SHARED : 0);
+	if ((flags & MAP_FIXED) && shared_elsewhere(c->l, addr, len)) {
+		/* another lwC still uses the host memory there: back this view with new memory */
+		h[3] &= ~(long)(MAP_FIXED | MAP_FIXED_NOREPLACE);
+		h[0] = 0;
+		r = sys_raw(__NR_mmap, h);
+		if (r < 0 && r > -4096)
+			return r;
+		e = memmap_ensure((uint64_t)r, len);
+		if (e == 0) {
+			struct pt_txn t;
+			pt_txn_begin(&t, c->l->root);
+			e = pt_txn_set(&t, addr, len, (uint64_t)r, pflags);
+			pt_txn_finish(&t, c->l);
+		}
+		return e < 0 ? e : (long)addr;
+	}
 	r = sys_raw(__NR_mmap, h);
 	if (r < 0 && r > -4096)
 		return r;
@@ -69,7 +104,7 @@ static long sys_mmap(struct sys_call *c)
 			RAW2(SYS_munmap, r, len);
 		return -ENOMEM;
 	}
-	e = pt_apply(c, (uint64_t)r, len, pt_prot_flags(prot));
+	e = pt_apply(c, (uint64_t)r, len, pflags);
 	if (e < 0) {
 		RAW2(SYS_munmap, r, len);
 		pt_apply(c, (uint64_t)r, len, 0);
@@ -81,9 +116,14 @@ static long sys_mmap(struct sys_call *c)
 static long unmap_part(uint64_t a, uint64_t len, void *arg)
 {
 	struct sys_call *c = arg;
-	long r = RAW2(SYS_munmap, a, len);
+	/* host memory goes only with its last user: other lwCs keep their view */
+	int keep = shared_elsewhere(c->l, a, len);
+	long r = pt_apply(c, a, len, 0);
 
-	return r < 0 ? r : pt_apply(c, a, len, 0);
+	if (r < 0 || keep)
+		return r;
+	r = RAW2(SYS_munmap, a, len);
+	return r;
 }
 
 static long sys_munmap(struct sys_call *c)
@@ -107,10 +147,16 @@ static long sys_mprotect(struct sys_call *c)
 		return 0;
 	if (!range_ok(addr, len) || mem_is_protected(addr, len))
 		return -ENOMEM;
-	r = RAW3(SYS_mprotect, addr, c->a[1], c->a[2]);
-	if (r < 0)
-		return r;
-	return pt_apply(c, addr, len, pt_prot_flags((int)c->a[2]));
+	if (!shared_elsewhere(c->l, addr, len)) {
+		r = RAW3(SYS_mprotect, addr, c->a[1], c->a[2]);
+		if (r < 0)
+			return r;
+	}
+	struct pt_txn t;
+	pt_txn_begin(&t, c->l->root);
+	r = pt_txn_protect(&t, addr, len, pt_prot_flags((int)c->a[2]), g_vm.nlwcs <= 1);
+	pt_txn_finish(&t, c->l);
+	return r;
 }
 
 static long sys_mremap(struct sys_call *c)
@@ -127,9 +173,13 @@ static long sys_mremap(struct sys_call *c)
 	if ((flags & MREMAP_FIXED) &&
 	    (!range_ok((uint64_t)c->a[4], newlen) || mem_is_protected((uint64_t)c->a[4], newlen)))
 		return -ENOMEM;
+	/* with lwCs, the range may hold private frames or memory others use: let the caller copy */
+	if (g_vm.nlwcs > 1)
+		return -ENOMEM;
 	/* the old mapping is one VMA (or mremap fails): its first page tells its protection */
 	pte = pt_lookup(c->l->root, old);
-	pflags = (pte & PTE_P) ? PTE_P | PTE_U | PTE_A | (pte & (PTE_W | PTE_NX)) | ((pte & PTE_W) ? PTE_D : 0) : 0;
+	pflags = (pte & PTE_P) ? PTE_P | PTE_U | PTE_A | (pte & (PTE_W | PTE_NX | VMLWC_PTE_SHARED)) |
+				 ((pte & PTE_W) ? PTE_D : 0) : 0;
 	r = RAW5(SYS_mremap, old, c->a[1], c->a[2], flags, c->a[4]);
 	if (r < 0 && r > -4096)
 		return r;
@@ -160,6 +210,9 @@ static long sys_brk(struct sys_call *c)
 	uint64_t want = (uint64_t)c->a[0], old = c->l->brk_cur, now;
 	long r;
 
+	/* one program break per process: once lwCs exist it stays put (malloc falls back to mmap) */
+	if (g_vm.nlwcs > 1)
+		return (long)old;
 	if (want && mem_is_protected(PAGE_ALIGN_UP(old), want > old ? PAGE_ALIGN_UP(want) - PAGE_ALIGN_UP(old) : 0))
 		return (long)old;
 	r = RAW1(SYS_brk, want);

@@ -36,7 +36,10 @@ static long sys_arch_prctl(struct sys_call *c)
 	case ARCH_SET_GS:
 		if (val >= USER_TOP)
 			return -EPERM; /* as Linux for a non-user base */
-		return msr_access(c->v, c->a[0] == ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 1);
+		r = msr_access(c->v, c->a[0] == ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 1);
+		if (r == 0 && c->a[0] == ARCH_SET_FS)
+			c->l->s.fs_base = val; /* the switch path compares lwCs' FS bases */
+		return r;
 	case ARCH_GET_FS:
 	case ARCH_GET_GS:
 		r = msr_access(c->v, c->a[0] == ARCH_GET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 0);

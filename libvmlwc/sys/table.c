@@ -286,6 +286,9 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 			st.page_faults += x->npagefaults;
 		}
 		(void)v;
+		st.lwc_creates = g_vm.lwc_creates;
+		st.lwc_switches = g_vm.pool->switches + g_vm.lwc_switches_slow;
+		st.cow_faults = g_vm.pool->cow_faults;
 		return ua_copy_out(l, (gva_t)a[0], &st, sizeof(st)) < 0 ? -EFAULT : 0;
 	}
 	if (nr == VMLWC_SYS_TEST_STUB_FAULT && g_vm.test_hooks) {

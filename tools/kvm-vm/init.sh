@@ -65,6 +65,9 @@ done
 mkdir -p /mnt/run/vmlwc-ctl
 mount --bind /ctl /mnt/run/vmlwc-ctl
 
+# loopback, for tests that talk to themselves over 127.0.0.1
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up 2>/dev/null
+
 # ttyS0 = command stdout, ttyS1 = console + command stderr; no CR insertion.
 exec 3>/dev/ttyS0 4>/dev/ttyS1
 stty -opost <&3

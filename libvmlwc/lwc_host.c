@@ -1,0 +1,416 @@
+/* lwCs on the host side: creation, the switch slow path, descriptors, closing, the lwC port. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include "internal.h"
+#include "rawsys.h"
+
+#define LWC_PAGES (PAGE_ALIGN_UP(sizeof(struct lwc)) / PAGE_SIZE)
+#define MAX_SPECS 64
+#define MSR_FS_BASE 0xc0000100
+
+static uint64_t kva_of(const void *host)
+{
+	return VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)host);
+}
+
+struct lwc *lwc_from_kva(uint64_t kva)
+{
+	return (struct lwc *)hva_of(kva - VMLWC_PHYSMAP_KVA);
+}
+
+void lwc_set_root(struct lwc *l, gpa_t root)
+{
+	l->root = root;
+	l->s.cr3 = root;
+}
+
+static struct lwc *lwc_alloc(void)
+{
+	struct lwc *l;
+	unsigned id;
+
+	for (id = 0; id < VMLWC_MAX_LWCS && g_vm.lwcs[id]; id++)
+		;
+	if (id == VMLWC_MAX_LWCS)
+		return NULL;
+	l = arena_pages(&g_vm.arena, LWC_PAGES);
+	if (!l)
+		return NULL;
+	l->s.id = id;
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
+		l->s.src_map[i] = -1;
+	g_vm.lwcs[id] = l;
+	g_vm.stub_lwcs[id] = kva_of(l);
+	g_vm.nlwcs++;
+	if (g_vm.stub_live)
+		g_vm.stub_live[(*g_vm.stub_nlive)++] = kva_of(l);
+	return l;
+}
+
+struct lwc *lwc_root_new(void)
+{
+	struct lwc *l = lwc_alloc();
+
+	if (l)
+		l->s.state = VMLWC_LWC_RUNNING;
+	return l;
+}
+
+/* Lowest descriptor in owner's table that refers to lwC id: what the stub passes as src. */
+static void src_map_update(struct lwc *owner, unsigned id)
+{
+	unsigned cap = fdtab_cap(owner->fds);
+
+	owner->s.src_map[id] = -1;
+	for (unsigned g = 0; g < cap; g++)
+		if (fdtab_lwc(owner->fds, g, NULL) == (int)id) {
+			owner->s.src_map[id] = (int32_t)g;
+			return;
+		}
+}
+
+static void lwc_destroy(struct lwc *l)
+{
+	unsigned id = l->s.id;
+
+	l->s.state = VMLWC_LWC_FREE;
+	g_vm.stub_lwcs[id] = 0;
+	g_vm.lwcs[id] = NULL;
+	g_vm.nlwcs--;
+	for (uint64_t i = 0; g_vm.stub_live && i < *g_vm.stub_nlive; i++)
+		if (g_vm.stub_live[i] == kva_of(l)) {
+			g_vm.stub_live[i] = g_vm.stub_live[--*g_vm.stub_nlive];
+			break;
+		}
+	pt_destroy(l->root, pool_unref);
+	if (l->fds) {
+		fdtab_close_all(l->fds); /* may release further lwCs */
+		fdtab_free(l->fds);
+	}
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
+		if (g_vm.lwcs[i] && g_vm.lwcs[i]->s.src_map[id] >= 0)
+			g_vm.lwcs[i]->s.src_map[id] = -1;
+	arena_free(&g_vm.arena, l, LWC_PAGES);
+}
+
+static void lwc_unref(struct lwc *l)
+{
+	if (--l->refs > 0 || l == g_vm.root_lwc)
+		return;
+	/* a running lwC lives on until it leaves (it is then freed by the next close check) */
+	if (l->s.state != VMLWC_LWC_RUNNING)
+		lwc_destroy(l);
+}
+
+int lwc_entry_dropped(struct fdtab *t, unsigned id)
+{
+	struct lwc *target = id < VMLWC_MAX_LWCS ? g_vm.lwcs[id] : NULL;
+
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
+		if (g_vm.lwcs[i] && g_vm.lwcs[i]->fds == t) {
+			src_map_update(g_vm.lwcs[i], id);
+			break;
+		}
+	if (target)
+		lwc_unref(target);
+	return 0;
+}
+
+static int install_lwc(struct lwc *owner, struct lwc *target, int rights)
+{
+	int g = fdtab_install_lwc(owner->fds, target->s.id, rights);
+
+	if (g < 0)
+		return g;
+	target->refs++;
+	if (owner->s.src_map[target->s.id] < 0 || owner->s.src_map[target->s.id] > g)
+		owner->s.src_map[target->s.id] = g;
+	return g;
+}
+
+/* ---- lwc_create ---- */
+
+struct spec_set {
+	struct lwc_rspec s[MAX_SPECS];
+	int n;
+};
+
+static int classify(uint64_t va, void *arg)
+{
+	struct spec_set *ss = arg;
+	int cls = PT_FORK_COPY;
+
+	for (int i = 0; i < ss->n; i++) {
+		const struct lwc_rspec *r = &ss->s[i];
+		if (!(r->flags & LWC_MEM) || va < r->u.mem.start || va >= r->u.mem.end)
+			continue;
+		cls = (r->flags & LWC_UNMAP) ? PT_FORK_UNMAP : (r->flags & LWC_SHARE) ? PT_FORK_SHARE : PT_FORK_COPY;
+	}
+	return cls;
+}
+
+static int fd_unmapped(const struct spec_set *ss, unsigned g)
+{
+	int out = 0;
+
+	for (int i = 0; i < ss->n; i++) {
+		const struct lwc_rspec *r = &ss->s[i];
+		if (!(r->flags & LWC_FILES))
+			continue;
+		int all = r->u.fds.from == -1 && r->u.fds.to == -1;
+		if (all || ((int)g >= r->u.fds.from && (int)g <= r->u.fds.to))
+			out = (r->flags & LWC_UNMAP) != 0;
+	}
+	return out;
+}
+
+static int specs_read(struct lwc *l, gva_t gva, long n, struct spec_set *ss)
+{
+	if (n < 0 || n > MAX_SPECS)
+		return -EINVAL;
+	if (n && ua_copy_in(l, ss->s, gva, (size_t)n * sizeof(ss->s[0])) < 0)
+		return -EFAULT;
+	ss->n = (int)n;
+	for (int i = 0; i < ss->n; i++) {
+		const struct lwc_rspec *r = &ss->s[i];
+		unsigned type = r->flags & (LWC_MEM | LWC_FILES | LWC_CRED);
+		unsigned opt = r->flags & (LWC_SHARE | LWC_UNMAP);
+
+		if (r->flags & ~(LWC_MEM | LWC_FILES | LWC_CRED | LWC_SHARE | LWC_UNMAP | LWC_MAY_OVERLAY))
+			return -EINVAL;
+		if (type != LWC_MEM && type != LWC_FILES && type != LWC_CRED)
+			return -EINVAL; /* exactly one resource type */
+		if (opt == (LWC_SHARE | LWC_UNMAP))
+			return -EINVAL; /* at most one option */
+		if (type == LWC_MEM && ((r->u.mem.start | r->u.mem.end) & (PAGE_SIZE - 1) ||
+					r->u.mem.start >= r->u.mem.end || r->u.mem.end > USER_TOP))
+			return -EINVAL;
+		if (type == LWC_FILES && !(r->u.fds.from == -1 && r->u.fds.to == -1) &&
+		    (r->u.fds.from < 0 || r->u.fds.to < r->u.fds.from))
+			return -EINVAL;
+		if (type == LWC_FILES && opt == LWC_SHARE) {
+			if (g_trace)
+				trace_msg("lwc_create: LWC_FILES|LWC_SHARE is not supported yet: EINVAL");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set *ss)
+{
+	unsigned cap = fdtab_cap(parent->fds);
+
+	child->fds = fdtab_new(cap);
+	if (!child->fds)
+		return -ENOMEM;
+	for (unsigned g = 0; g < cap; g++) {
+		int raw = fdtab_raw(parent->fds, g), id;
+		if (raw == VMLWC_FD_NONE || fd_unmapped(ss, g))
+			continue;
+		if ((id = fdtab_lwc(parent->fds, g, NULL)) >= 0) {
+			fdtab_set_raw(child->fds, g, raw);
+			g_vm.lwcs[id]->refs++;
+			if (child->s.src_map[id] < 0)
+				child->s.src_map[id] = (int32_t)g;
+			continue;
+		}
+		/* its own host fd on the same open file, as dup gives */
+		long h = RAW3(SYS_fcntl, raw & ~VMLWC_FD_CLOEXEC, F_DUPFD_CLOEXEC, 0);
+		if (h < 0)
+			return (int)h;
+		fdtab_set_raw(child->fds, g, (int)h | (raw & VMLWC_FD_CLOEXEC));
+	}
+	return 0;
+}
+
+static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags)
+{
+	struct lwc *parent = v->lwc, *child;
+	struct vmlwc_iret_frame *f = frame_user(v);
+	struct spec_set ss;
+	gpa_t np = GPA_NONE, cr = GPA_NONE;
+	long r;
+
+	if (flags & ~(long)LWC_TRAP_SYSCALL)
+		return -EINVAL;
+	if (flags & LWC_TRAP_SYSCALL) {
+		if (g_trace)
+			trace_msg("lwc_create: LWC_TRAP_SYSCALL is not supported yet: EINVAL");
+		return -EINVAL;
+	}
+	if ((r = specs_read(parent, specs, nspecs, &ss)) < 0)
+		return r;
+	child = lwc_alloc();
+	if (!child)
+		return -ENOMEM;
+	if ((r = fds_copy(parent, child, &ss)) < 0)
+		goto fail;
+	if ((r = install_lwc(child, parent, VMLWC_FD_RIGHTS)) < 0)
+		goto fail;
+	if ((r = pt_fork(parent->root, &np, &cr, classify, &ss, pool_ref)) < 0)
+		goto fail;
+	r = install_lwc(parent, child, VMLWC_FD_RIGHTS);
+	if (r < 0)
+		goto fail;
+	/* the child resumes in this very call, from the creator's gate frame */
+	child->s.rip = f->rip;
+	child->s.rsp = f->rsp;
+	child->s.rflags = f->rflags;
+	child->s.fs_base = parent->s.fs_base;
+	child->brk_start = parent->brk_start;
+	child->brk_cur = parent->brk_cur;
+	lwc_set_root(child, cr);
+	child->s.fdtab = kva_of(child->fds);
+	child->s.state = VMLWC_LWC_READY;
+	/* the creator's private pages are copy-on-write now: it loads its new tree on return */
+	v->deferred_tree = parent->root;
+	lwc_set_root(parent, np);
+	v->pending_cr3 = np;
+	g_vm.lwc_creates++;
+	return r;
+fail:
+	if (np != GPA_NONE)
+		pt_destroy_tables(np);
+	child->refs = 0;
+	child->root = cr != GPA_NONE ? cr : pt_new_root();
+	lwc_destroy(child);
+	return r;
+}
+
+/* ---- switching when the stub did not ---- */
+
+static long vcpu_msr_set(struct vcpu *v, uint32_t idx, uint64_t val)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = { .h = { .nmsrs = 1 }, .e = { .index = idx, .data = val } };
+	long r = RAW3(SYS_ioctl, v->fd, KVM_SET_MSRS, &m);
+	return r == 1 ? 0 : (r < 0 ? r : -EIO);
+}
+
+static long lwc_switch_host(struct vcpu *v, long to, int discard)
+{
+	struct lwc *cur = v->lwc, *t;
+	struct vmlwc_iret_frame *f = frame_user(v);
+	struct kvm_regs *regs = &v->run->s.regs.regs;
+	int rights, id = fdtab_lwc(cur->fds, to, &rights);
+
+	if (id < 0)
+		return -EBADF;
+	if (!(rights & VMLWC_FD_RIGHT_SWITCH))
+		return -EPERM;
+	t = g_vm.lwcs[id];
+	if (!t || t == cur)
+		return -EINVAL;
+	if (t->s.state == VMLWC_LWC_RUNNING)
+		return -EBUSY;
+	if (t->s.state != VMLWC_LWC_READY)
+		return -EINVAL; /* its context was discarded */
+	if (t->s.fs_base != cur->s.fs_base && vcpu_msr_set(v, MSR_FS_BASE, t->s.fs_base) < 0)
+		return -EIO;
+	if (discard) {
+		cur->s.state = VMLWC_LWC_GONE;
+	} else {
+		cur->s.rip = f->rip;
+		cur->s.rsp = f->rsp;
+		cur->s.rflags = f->rflags;
+		cur->s.state = VMLWC_LWC_READY;
+	}
+	t->s.state = VMLWC_LWC_RUNNING;
+	((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = kva_of(t);
+	f->rip = t->s.rip;
+	f->rsp = t->s.rsp;
+	f->rflags = t->s.rflags;
+	regs->rdi = (uint64_t)(int64_t)t->s.src_map[cur->s.id];
+	v->lwc = t;
+	v->pending_cr3 = t->root;
+	g_vm.lwc_switches_slow++;
+	if (cur->refs <= 0 && cur != g_vm.root_lwc && cur->s.state != VMLWC_LWC_RUNNING)
+		lwc_destroy(cur);
+	return VMLWC_LWC_SWITCHED_RET;
+}
+
+static long lwc_self_host(struct vcpu *v)
+{
+	struct lwc *l = v->lwc;
+
+	if (l->s.src_map[l->s.id] >= 0)
+		return l->s.src_map[l->s.id];
+	return install_lwc(l, l, VMLWC_FD_RIGHTS);
+}
+
+static long lwc_close_host(struct vcpu *v, long d)
+{
+	if (fdtab_lwc(v->lwc->fds, d, NULL) < 0)
+		return -EBADF;
+	return fdtab_close(v->lwc->fds, d);
+}
+
+static long lwc_restrict_host(struct vcpu *v, long d, gva_t specs, long nspecs)
+{
+	struct spec_set ss;
+	int rights, id = fdtab_lwc(v->lwc->fds, d, &rights), keep_overlay = 0;
+	long r;
+
+	if (id < 0)
+		return -EBADF;
+	if ((r = specs_read(v->lwc, specs, nspecs, &ss)) < 0)
+		return r;
+	for (int i = 0; i < ss.n; i++)
+		keep_overlay |= (ss.s[i].flags & LWC_MAY_OVERLAY) != 0;
+	/* rights can only be removed */
+	if (!keep_overlay)
+		rights &= ~VMLWC_FD_RIGHT_OVERLAY;
+	fdtab_set_raw(v->lwc->fds, d, VMLWC_FD_LWC | rights | id);
+	return 0;
+}
+
+/* The lwC port: every lwC call the stub hands over. */
+static int hc_lwc(struct vcpu *v)
+{
+	struct kvm_regs *r = &v->run->s.regs.regs;
+	struct vmlwc_iret_frame *f = frame_user(v);
+	long ret;
+
+	if (r->rsp != v->area_kva + VMLWC_FRAME_ON_KSTACK || f->rip != VMLWC_GATE_VA + 1)
+		run_panic(v, "lwC port used outside the gate path");
+	switch (r->rax) {
+	case VMLWC_LWC_CREATE:
+		ret = lwc_create_host(v, r->rdi, (long)r->rsi, (long)r->rdx);
+		break;
+	case VMLWC_LWC_SWITCH:
+	case VMLWC_LWC_SWITCH_DISCARD:
+		ret = lwc_switch_host(v, (long)r->rdi, r->rax == VMLWC_LWC_SWITCH_DISCARD);
+		break;
+	case VMLWC_LWC_SELF:
+		ret = lwc_self_host(v);
+		break;
+	case VMLWC_LWC_CLOSE:
+		ret = lwc_close_host(v, (long)r->rdi);
+		break;
+	case VMLWC_LWC_RESTRICT:
+		ret = lwc_restrict_host(v, (long)r->rdi, r->rsi, (long)r->rdx);
+		break;
+	default:
+		if (g_trace)
+			trace_msg("lwC call %lu not supported yet: ENOSYS", (unsigned long)r->rax);
+		ret = -ENOSYS;
+		break;
+	}
+	if (g_trace)
+		trace_msg("[vcpu %d] lwC call %lu(%lx, %lx, %lx) = %ld", v->index, (unsigned long)r->rax,
+			  (unsigned long)r->rdi, (unsigned long)r->rsi, (unsigned long)r->rdx, ret);
+	r->rax = (uint64_t)ret;
+	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	frame_return_to_user(v, f->rip, f->rflags);
+	return 0;
+}
+
+void lwc_init(void)
+{
+	hypercall_register(VMLWC_PORT_LWC, hc_lwc);
+}

@@ -1,0 +1,87 @@
+/* The frame pool: copy-on-write frames with reference counts, shared by the host and the stub. */
+#include <errno.h>
+
+#include "internal.h"
+
+static struct vmlwc_pool *pool(void)
+{
+	return g_vm.pool;
+}
+
+int pool_init(size_t bytes)
+{
+	struct vmlwc_pool *p = pool();
+	uint64_t n = bytes / PAGE_SIZE;
+	void *frames = arena_pages(&g_vm.arena, n);
+	void *refs = arena_pages(&g_vm.arena, PAGE_ALIGN_UP(n * sizeof(uint32_t)) / PAGE_SIZE);
+	void *stack = arena_pages(&g_vm.arena, PAGE_ALIGN_UP(n * sizeof(uint64_t)) / PAGE_SIZE);
+
+	if (!frames || !refs || !stack)
+		return -ENOMEM;
+	p->base_gpa = gpa_of((uintptr_t)frames);
+	p->nframes = n;
+	p->bump = p->nfree = p->in_use = p->cow_faults = 0;
+	p->refs_kva = VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)refs);
+	p->free_kva = VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)stack);
+	g_vm.pool_refs = refs;
+	g_vm.pool_free = stack;
+	return 0;
+}
+
+static int64_t frame_index(gpa_t g)
+{
+	struct vmlwc_pool *p = pool();
+
+	g &= PTE_ADDR;
+	if (g < p->base_gpa || g >= p->base_gpa + p->nframes * PAGE_SIZE)
+		return -1;
+	return (int64_t)((g - p->base_gpa) / PAGE_SIZE);
+}
+
+void pool_ref(uint64_t pte)
+{
+	int64_t i = frame_index(pte);
+
+	if (i >= 0 && g_vm.pool_refs[i]++ == 0)
+		pool()->in_use++;
+}
+
+void pool_unref(uint64_t pte)
+{
+	int64_t i = frame_index(pte);
+
+	if (i < 0 || g_vm.pool_refs[i] == 0)
+		return;
+	if (--g_vm.pool_refs[i] == 0) {
+		g_vm.pool_free[pool()->nfree++] = (uint64_t)i;
+		pool()->in_use--;
+	}
+}
+
+/* A frame with one reference, or GPA_NONE when the pool is exhausted. */
+gpa_t pool_alloc(void)
+{
+	struct vmlwc_pool *p = pool();
+	uint64_t i;
+
+	if (p->nfree)
+		i = g_vm.pool_free[--p->nfree];
+	else if (p->bump < p->nframes)
+		i = p->bump++;
+	else
+		return GPA_NONE;
+	g_vm.pool_refs[i] = 1;
+	p->in_use++;
+	return p->base_gpa + i * PAGE_SIZE;
+}
+
+int pool_refcount(uint64_t pte)
+{
+	int64_t i = frame_index(pte);
+	return i < 0 ? -1 : (int)g_vm.pool_refs[i];
+}
+
+uint64_t pool_in_use(void)
+{
+	return pool()->in_use;
+}
