@@ -94,6 +94,7 @@
 #define VMLWC_SYS_BASE   0x7f564d00
 #define VMLWC_SYS_STATS  (VMLWC_SYS_BASE + 0)
 #define VMLWC_SYS_TEST_STUB_FAULT (VMLWC_SYS_BASE + 1) /* only with VMLWC_TEST_HOOKS=1 */
+#define VMLWC_SYS_POOL   (VMLWC_SYS_BASE + 2) /* frames of the pool in use */
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>

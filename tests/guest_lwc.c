@@ -3,9 +3,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 
 #include "guest_common.h"
+#include "vmlwc_abi.h"
+#define VMLWC_SYS_POOL_NR VMLWC_SYS_POOL
 
 static int counter = 1;
 
@@ -110,4 +114,214 @@ Test(lwc, zero_exits_per_switch_and_cow_fault, .timeout = 60)
 		     (unsigned long)(b.vm_exits - a.vm_exits));
 	cr_expect_geq(b.lwc_switches - a.lwc_switches, 400);
 	cr_expect_geq(b.cow_faults - a.cow_faults, 64);
+}
+
+static long pool_frames(void)
+{
+	return syscall(VMLWC_SYS_POOL_NR);
+}
+
+/* The snapshot pattern: every session runs in a fresh copy of the pristine state. */
+Test(lwc, rollback_1000_sessions, .timeout = 600)
+{
+	static char data[3 * 4096] = "pristine";
+	volatile char stack[8192];
+	ENTER();
+	char *heap = malloc(256 * 1024);
+	char *map = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	memset(heap, 'A', 256 * 1024);
+	memset(map, 'A', 1 << 20);
+	memset((char *)stack, 'A', sizeof(stack));
+	long base = pool_frames();
+	int ok = 0;
+	for (int i = 0; i < 1000; i++) {
+		struct lwc_msg in;
+		int c = lwc_create(NULL, 0, 0, &in);
+		if (c == LWC_SWITCHED) {
+			long good = heap[0] == 'A' && heap[256 * 1024 - 1] == 'A' && map[0] == 'A' &&
+				    map[(1 << 20) - 1] == 'A' && stack[0] == 'A' && stack[8191] == 'A' &&
+				    strcmp(data, "pristine") == 0;
+			memset(heap, 'X', 256 * 1024);
+			memset(map, 'X', 1 << 20);
+			memset((char *)stack, 'X', sizeof(stack));
+			strcpy(data, "dirty");
+			lwc_switch_discard(in.src, &good, 1);
+			_exit(99); /* not reached */
+		}
+		cr_assert_geq(c, 0, "session %d: lwc_create: %s", i, strerror(errno));
+		cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+		ok += in.args[0] == 1;
+		cr_assert_eq(lwc_close(c), 0);
+	}
+	cr_expect_eq(ok, 1000, "%d of 1000 sessions started pristine", ok);
+	cr_expect_eq(heap[100], 'A');
+	cr_expect_eq(map[100], 'A');
+	cr_expect_eq(stack[100], 'A');
+	cr_expect_eq(pool_frames(), base, "pool frames: %ld after, %ld before", pool_frames(), base);
+}
+
+Test(lwc, shared_ranges_stay_shared_unmap_ranges_absent, .timeout = 60)
+{
+	ENTER();
+	char *sh = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *ms = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char *gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	strcpy(sh, "before");
+	strcpy(gone, "secret");
+	struct lwc_rspec specs[2] = {
+		{ .flags = LWC_MEM | LWC_SHARE, .u.mem = { (uintptr_t)sh, (uintptr_t)sh + 8192 } },
+		{ .flags = LWC_MEM | LWC_UNMAP, .u.mem = { (uintptr_t)gone, (uintptr_t)gone + 4096 } },
+	};
+	struct lwc_msg in;
+	int c = lwc_create(specs, 2, 0, &in);
+	if (c == LWC_SWITCHED) {
+		strcpy(sh, "from child");
+		strcpy(ms, "child too");
+		int p[2];
+		long efault = pipe(p) == 0 && write(p[1], gone, 6) == -1 && errno == EFAULT;
+		lwc_switch(in.src, &efault, 1, &in);
+		*(volatile char *)gone = 1; /* an UNMAP range: SIGSEGV */
+		_exit(98);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 1, "the unmapped range is EFAULT to the child's syscalls");
+	cr_expect_str_eq(sh, "from child", "an LWC_SHARE range is shared");
+	cr_expect_str_eq(ms, "child too", "MAP_SHARED memory stays shared");
+	cr_expect_str_eq(gone, "secret");
+}
+
+static void touch_unmapped_in_child(void)
+{
+	char *gone = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct lwc_rspec s = { .flags = LWC_MEM | LWC_UNMAP, .u.mem = { (uintptr_t)gone, (uintptr_t)gone + 4096 } };
+	struct lwc_msg in;
+	gone[0] = 1;
+	int c = lwc_create(&s, 1, 0, &in);
+	if (c == LWC_SWITCHED) {
+		*(volatile char *)gone = 2;
+		_exit(97);
+	}
+	lwc_switch(c, NULL, 0, &in);
+	_exit(96);
+}
+
+Test(lwc, unmap_range_sigsegv, .timeout = 60)
+{
+	int st = run_child(touch_unmapped_in_child);
+	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "status %#x", st);
+}
+
+Test(lwc, descriptor_isolation_and_ebadf, .timeout = 120)
+{
+	ENTER();
+	int before[1024], nb = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			before[nb++] = fd;
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		int mine = open("/dev/null", O_RDONLY);
+		long args[2] = { mine, 0 };
+		lwc_switch(in.src, args, 2, &in);
+		/* the parent's new file (/dev/zero) is reachable under no number here */
+		long seen = 0;
+		for (int fd = 0; fd < 1024; fd++) {
+			struct stat st;
+			if (fstat(fd, &st) == 0 && S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 5))
+				seen = 1;
+		}
+		long r[1] = { seen };
+		lwc_switch_discard(in.src, r, 1);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	int childs = (int)in.args[0];
+	int found = 0;
+	for (int fd = 0; fd < 1024; fd++) {
+		if (fcntl(fd, F_GETFD) < 0)
+			continue;
+		int known = fd == c;
+		for (int i = 0; i < nb; i++)
+			known |= before[i] == fd;
+		cr_expect(known || fd != childs, "the child's fd %d is visible in the parent", fd);
+		found += !known;
+	}
+	cr_expect_eq(found, 0, "no descriptor appeared in the parent");
+	int mine = open("/dev/zero", O_RDONLY);
+	long a[1] = { mine };
+	cr_assert_eq(lwc_switch(c, a, 1, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 0, "the parent's fd is absent from the child");
+	errno = 0;
+	cr_expect_eq(lwc_switch(mine, NULL, 0, &in), -1, "a file is not an lwC");
+	cr_expect_eq(errno, EBADF);
+	errno = 0;
+	cr_expect_eq(lwc_switch(777, NULL, 0, &in), -1);
+	cr_expect_eq(errno, EBADF);
+	errno = 0;
+	cr_expect_eq(lwc_switch(-5, NULL, 0, &in), -1);
+	cr_expect_eq(errno, EBADF);
+	errno = 0;
+	cr_expect_eq(lwc_close(mine), -1, "lwc_close on a file");
+	cr_expect_eq(errno, EBADF);
+	errno = 0;
+	cr_expect_eq(read(c, a, 1), -1, "an lwC descriptor is not a file");
+	cr_expect_eq(errno, EBADF);
+}
+
+/* Three lwCs in a ring: each keeps its memory and descriptors across switches. */
+Test(lwc, ring_of_three_keeps_memory_and_fds, .timeout = 120)
+{
+	static long value;
+	ENTER();
+	int self = lwc_self();
+	cr_assert_geq(self, 0);
+	int ids[2];
+	struct lwc_msg in;
+	value = 100;
+	for (int k = 0; k < 2; k++) {
+		int c = lwc_create(NULL, 0, 0, &in);
+		if (c == LWC_SWITCHED) {
+			/* child k: own value and own fd, then serve forever */
+			value = 1000 * (k + 1);
+			int fd = open("/dev/null", O_WRONLY);
+			for (;;) {
+				long r[2] = { value, write(fd, "x", 1) };
+				value++;
+				lwc_switch(in.src, r, 2, &in);
+			}
+		}
+		cr_assert_geq(c, 0);
+		ids[k] = c;
+	}
+	for (int round = 0; round < 20; round++) {
+		for (int k = 0; k < 2; k++) {
+			cr_assert_eq(lwc_switch(ids[k], NULL, 0, &in), LWC_SWITCHED);
+			cr_expect_eq(in.args[0], 1000 * (k + 1) + round, "lwC %d round %d", k, round);
+			cr_expect_eq(in.args[1], 1, "its descriptor still works");
+		}
+		cr_expect_eq(value, 100);
+	}
+}
+
+Test(lwc, pool_returns_to_baseline_after_create_close_cycles, .timeout = 600)
+{
+	static char buf[16 * 4096];
+	ENTER();
+	memset(buf, 1, sizeof(buf));
+	long base = pool_frames();
+	for (int i = 0; i < 2000; i++) {
+		struct lwc_msg in;
+		int c = lwc_create(NULL, 0, 0, &in);
+		if (c == LWC_SWITCHED) {
+			memset(buf, 2, sizeof(buf)); /* 16 private frames */
+			lwc_switch_discard(in.src, NULL, 0);
+		}
+		cr_assert_geq(c, 0, "cycle %d: %s", i, strerror(errno));
+		cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+		buf[i % sizeof(buf)] = 3; /* the parent copies out too, sometimes */
+		cr_assert_eq(lwc_close(c), 0);
+	}
+	cr_expect_eq(pool_frames(), base, "pool frames: %ld after, %ld before", pool_frames(), base);
 }

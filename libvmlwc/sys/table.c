@@ -29,6 +29,8 @@ const char *sys_name(long nr)
 		return "vmlwc_stats";
 	if (nr == VMLWC_SYS_TEST_STUB_FAULT)
 		return "vmlwc_test_stub_fault";
+	if (nr == VMLWC_SYS_POOL)
+		return "vmlwc_pool";
 	return NULL;
 }
 
@@ -291,6 +293,8 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		st.cow_faults = g_vm.pool->cow_faults;
 		return ua_copy_out(l, (gva_t)a[0], &st, sizeof(st)) < 0 ? -EFAULT : 0;
 	}
+	if (nr == VMLWC_SYS_POOL)
+		return (long)pool_in_use();
 	if (nr == VMLWC_SYS_TEST_STUB_FAULT && g_vm.test_hooks) {
 		/* Return into ring 0 at an unmapped stub address: proves a stub fault dumps and aborts. */
 		struct vmlwc_iret_frame *f = frame_user(v);

@@ -1,0 +1,99 @@
+/* bench/create: lwc_create + first switch against fork+exit+wait, by memory touched; COW fault cost. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "vmlwc.h"
+
+static char *mem;
+static size_t mem_len;
+
+static void op_fork(void *a)
+{
+	(void)a;
+	pid_t p = fork();
+	if (p == 0)
+		_exit(0);
+	waitpid(p, NULL, 0);
+}
+
+static void op_lwc(void *a)
+{
+	struct lwc_msg in;
+	(void)a;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED)
+		lwc_switch_discard(in.src, NULL, 0);
+	lwc_switch(c, NULL, 0, &in);
+	lwc_close(c);
+}
+
+int main(int argc, char **argv)
+{
+	int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+	size_t sizes[] = { 1UL << 20, 64UL << 20, 512UL << 20, 1UL << 30 };
+	int nsizes = quick ? 2 : 4;
+	double fork_ns[4], lwc_ns[4];
+	struct baselines b;
+	struct vmlwc_stats s0, s1;
+
+	bench_baselines(&b, 1);
+	mem_len = sizes[nsizes - 1];
+	mem = mmap(NULL, mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (int i = 0; i < nsizes; i++) {
+		memset(mem, 1, sizes[i]);
+		fork_ns[i] = bench_median(op_fork, NULL, 3, quick ? 3 : 7);
+	}
+	munmap(mem, mem_len);
+	if (vmlwc_init(NULL) != 0) {
+		fprintf(stderr, "bench-create: vmlwc_init: %s\n", vmlwc_strerror());
+		return 1;
+	}
+	mem = mmap(NULL, mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	for (int i = 0; i < nsizes; i++) {
+		memset(mem, 1, sizes[i]);
+		lwc_ns[i] = bench_median(op_lwc, NULL, 3, quick ? 3 : 7);
+	}
+	/* COW faults: in a child (frame from the pool) and in the root (copy-out) */
+	struct lwc_msg in;
+	int pages = quick ? 256 : 4096;
+	memset(mem, 2, (size_t)pages * 4096);
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		struct vmlwc_stats a, z;
+		vmlwc_stats(&a);
+		uint64_t t0 = bench_now_ns();
+		for (int i = 0; i < pages; i++)
+			mem[(size_t)i * 4096] = 3;
+		uint64_t t = bench_now_ns() - t0;
+		vmlwc_stats(&z);
+		long r[4] = { (long)t, (long)(z.vm_exits - a.vm_exits - 1), (long)(z.emulated_insns - a.emulated_insns),
+			      (long)(z.cow_faults - a.cow_faults) };
+		lwc_switch_discard(in.src, r, 4);
+	}
+	lwc_switch(c, NULL, 0, &in);
+	long child_ns = in.args[0], child_exits = in.args[1], child_insns = in.args[2], child_faults = in.args[3];
+	vmlwc_stats(&s0);
+	uint64_t t0 = bench_now_ns();
+	for (int i = 0; i < pages; i++)
+		mem[(size_t)i * 4096] = 4;
+	uint64_t root_t = bench_now_ns() - t0;
+	vmlwc_stats(&s1);
+
+	bench_print_baselines(&b);
+	printf("\n%-12s %16s %22s %8s\n", "touched", "fork+exit+wait", "lwc_create+switch+close", "ratio");
+	for (int i = 0; i < nsizes; i++)
+		printf("%8zu MiB %13.1f us %19.1f us %8.2f\n", sizes[i] >> 20, fork_ns[i] / 1e3, lwc_ns[i] / 1e3,
+		       fork_ns[i] / lwc_ns[i]);
+	printf("\ncopy-on-write fault in a child (pool frame): %.2f us, %.2f exits, %.1f emulated insns per fault (%ld faults)\n",
+	       (double)child_ns / pages / 1e3, (double)child_exits / pages, (double)child_insns / pages, child_faults);
+	printf("copy-on-write fault in the root (copy-out):  %.2f us, %.2f exits, %.1f emulated insns per fault (%lu faults)\n",
+	       (double)root_t / pages / 1e3, (double)(s1.vm_exits - s0.vm_exits - 1) / pages,
+	       (double)(s1.emulated_insns - s0.emulated_insns) / pages, (unsigned long)(s1.cow_faults - s0.cow_faults));
+	return 0;
+}

@@ -1,0 +1,66 @@
+/* bench/switch: lwc_switch against process and thread switches; time, exits and emulated instructions. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "vmlwc.h"
+
+static int peer;
+static struct lwc_msg msg;
+
+static void op_roundtrip(void *a)
+{
+	(void)a;
+	lwc_switch(peer, NULL, 0, &msg); /* there and back: two switches */
+}
+
+int main(int argc, char **argv)
+{
+	int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
+	int iters = quick ? 500 : 5000, batches = quick ? 7 : 21;
+	struct baselines b;
+	struct vmlwc_stats s0, s1;
+
+	bench_baselines(&b, quick);
+	if (vmlwc_init(NULL) != 0) {
+		fprintf(stderr, "bench-switch: vmlwc_init: %s\n", vmlwc_strerror());
+		return 1;
+	}
+	int c = lwc_create(NULL, 0, 0, &msg);
+	if (c == LWC_SWITCHED) {
+		int back = msg.src;
+		for (;;)
+			lwc_switch(back, NULL, 0, &msg);
+	}
+	if (c < 0) {
+		perror("lwc_create");
+		return 1;
+	}
+	peer = c;
+	lwc_switch(peer, NULL, 0, &msg); /* first entry of the child */
+	double rt = bench_median(op_roundtrip, NULL, iters, batches);
+	vmlwc_stats(&s0);
+	for (int i = 0; i < iters; i++)
+		op_roundtrip(NULL);
+	vmlwc_stats(&s1);
+	double sw = rt / 2, n = 2.0 * iters;
+	double exits = (double)(s1.vm_exits - s0.vm_exits - 1) / n;
+	double hv = (double)(s1.hv_exits - s0.hv_exits) / n;
+	double insns = (double)(s1.emulated_insns - s0.emulated_insns) / n;
+	double stub = (double)(s1.lwc_switches - s0.lwc_switches) / n;
+
+	bench_print_baselines(&b);
+	printf("\n%-44s %10.1f ns\n", "lwc_switch (one way, median)", sw);
+	printf("%-44s %10.2f\n", "  exits to user space per switch", exits);
+	printf("%-44s %10.2f\n", "  hypervisor exits per switch", hv);
+	printf("%-44s %10.2f\n", "  emulated instructions per switch", insns);
+	printf("%-44s %10.2f\n", "  share finished in the stub", stub);
+	printf("\nratios: process switch (1 CPU) / lwc_switch = %.2f, thread switch (1 CPU) / lwc_switch = %.2f\n",
+	       b.proc_switch_1cpu / sw, b.thread_switch_1cpu / sw);
+	printf("        process switch (2 CPUs) / lwc_switch = %.2f, thread switch (2 CPUs) / lwc_switch = %.2f\n",
+	       b.proc_switch_2cpu / sw, b.thread_switch_2cpu / sw);
+	return 0;
+}
