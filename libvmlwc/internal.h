@@ -237,6 +237,8 @@ struct vm {
 	int trace_fd;                 /* private dup of stderr, or -1 */
 	uint64_t protect_lo[VMLWC_MAX_VCPUS + 8], protect_hi[VMLWC_MAX_VCPUS + 8]; /* library-owned host ranges besides the arena */
 	unsigned nprotect;
+	uint64_t pin_lo[32], pin_hi[32]; /* host code the guest sees but may not remap */
+	unsigned npin;
 	int pid;
 	uint64_t proc_dev, anon_dev; /* st_dev of procfs and of anonymous inodes (KVM objects) */
 	int live;
@@ -360,6 +362,8 @@ int policy_fd_allowed(int hfd); /* 0, or -EACCES for /proc/<pid>/mem, KVM object
 /* ---- protected memory ---- */
 int mem_is_protected(uint64_t start, uint64_t len);
 void mem_protect_add(uint64_t start, uint64_t len);
+int mem_is_pinned(uint64_t start, uint64_t len);
+void mem_pin_host_code(void);
 /* Calls fn on each maximal page range of [start, start+len) outside library memory. */
 long mem_each_unprotected(uint64_t start, uint64_t len, long (*fn)(uint64_t a, uint64_t n, void *arg),
 			  void *arg);

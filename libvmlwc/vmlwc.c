@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <asm/prctl.h>
 #include <sys/syscall.h>
+#include <sys/auxv.h>
+#include <stdio.h>
 
 #include "internal.h"
 #include "procmaps.h"
@@ -74,6 +76,63 @@ long mem_each_unprotected(uint64_t start, uint64_t len, long (*fn)(uint64_t a, u
 		a = b;
 	}
 	return 0;
+}
+
+int mem_is_pinned(uint64_t start, uint64_t len)
+{
+	for (unsigned i = 0; i < g_vm.npin; i++)
+		if (start < g_vm.pin_hi[i] && start + len > g_vm.pin_lo[i])
+			return 1;
+	return 0;
+}
+
+struct pin_ctx {
+	const uint64_t *addrs;
+	unsigned naddrs;
+	char paths[6][256];
+	unsigned npaths;
+};
+
+static int pin_find(const struct procmaps_entry *e, void *arg)
+{
+	struct pin_ctx *p = arg;
+
+	for (unsigned i = 0; i < p->naddrs; i++)
+		if (p->addrs[i] >= e->start && p->addrs[i] < e->end && e->path[0] == '/' && p->npaths < 6) {
+			unsigned k;
+			for (k = 0; k < p->npaths && strcmp(p->paths[k], e->path); k++)
+				;
+			if (k == p->npaths)
+				snprintf(p->paths[p->npaths++], sizeof(p->paths[0]), "%s", e->path);
+		}
+	return 0;
+}
+
+static int pin_add(const struct procmaps_entry *e, void *arg)
+{
+	struct pin_ctx *p = arg;
+
+	for (unsigned k = 0; k < p->npaths; k++)
+		if (strcmp(p->paths[k], e->path) == 0 && g_vm.npin < ARRAY_SIZE(g_vm.pin_lo)) {
+			g_vm.pin_lo[g_vm.npin] = e->start;
+			g_vm.pin_hi[g_vm.npin++] = e->end;
+		}
+	return 0;
+}
+
+/*
+ * The host side runs this library's code and the C library's (memcpy, memset...) while it
+ * handles the guest: the guest may read and run those files' mappings, never remap them.
+ */
+void mem_pin_host_code(void)
+{
+	const uint64_t addrs[] = { (uint64_t)vmlwc_init, (uint64_t)memcpy, (uint64_t)memset,
+				   (uint64_t)strcmp, (uint64_t)getauxval };
+	struct pin_ctx p = { .addrs = addrs, .naddrs = ARRAY_SIZE(addrs) };
+
+	g_vm.npin = 0;
+	procmaps_each(pin_find, &p);
+	procmaps_each(pin_add, &p);
 }
 
 /* ---- building the root lwC ---- */
@@ -392,6 +451,7 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		goto fail;
 	}
 	stack_pregrow();
+	mem_pin_host_code();
 	policy_init();
 	g_vm.root_lwc = root_build();
 	if (!g_vm.root_lwc)

@@ -68,7 +68,7 @@ static long sys_mmap(struct sys_call *c)
 		if (!range_ok(addr, len))
 			return -EINVAL;
 		/* library memory is never replaced: it does not belong to the caller */
-		if (mem_is_protected(addr, len))
+		if (mem_is_protected(addr, len) || mem_is_pinned(addr, len))
 			return (flags & MAP_FIXED_NOREPLACE) ? -EEXIST : -ENOMEM;
 	}
 	if (!(flags & MAP_ANONYMOUS)) {
@@ -130,7 +130,7 @@ static long sys_munmap(struct sys_call *c)
 {
 	uint64_t addr = (uint64_t)c->a[0], len = PAGE_ALIGN_UP(c->a[1]);
 
-	if (!c->a[1] || !range_ok(addr, len))
+	if (!c->a[1] || !range_ok(addr, len) || mem_is_pinned(addr, len))
 		return -EINVAL;
 	/* library memory is a hole in the lwC's view: unmapping a hole does nothing */
 	return mem_each_unprotected(addr, len, unmap_part, c);
@@ -145,7 +145,7 @@ static long sys_mprotect(struct sys_call *c)
 		return -EINVAL;
 	if (!len)
 		return 0;
-	if (!range_ok(addr, len) || mem_is_protected(addr, len))
+	if (!range_ok(addr, len) || mem_is_protected(addr, len) || mem_is_pinned(addr, len))
 		return -ENOMEM;
 	if (!shared_elsewhere(c->l, addr, len)) {
 		r = RAW3(SYS_mprotect, addr, c->a[1], c->a[2]);
@@ -168,10 +168,12 @@ static long sys_mremap(struct sys_call *c)
 
 	if ((old & (PAGE_SIZE - 1)) || !newlen)
 		return -EINVAL;
-	if (!range_ok(old, oldlen ? oldlen : PAGE_SIZE) || mem_is_protected(old, oldlen ? oldlen : PAGE_SIZE))
+	if (!range_ok(old, oldlen ? oldlen : PAGE_SIZE) || mem_is_protected(old, oldlen ? oldlen : PAGE_SIZE) ||
+	    mem_is_pinned(old, oldlen ? oldlen : PAGE_SIZE))
 		return -EFAULT;
 	if ((flags & MREMAP_FIXED) &&
-	    (!range_ok((uint64_t)c->a[4], newlen) || mem_is_protected((uint64_t)c->a[4], newlen)))
+	    (!range_ok((uint64_t)c->a[4], newlen) || mem_is_protected((uint64_t)c->a[4], newlen) ||
+	     mem_is_pinned((uint64_t)c->a[4], newlen)))
 		return -ENOMEM;
 	/* with lwCs, the range may hold private frames or memory others use: let the caller copy */
 	if (g_vm.nlwcs > 1)
@@ -200,7 +202,7 @@ static long sys_madvise(struct sys_call *c)
 
 	if (addr & (PAGE_SIZE - 1))
 		return -EINVAL;
-	if (!range_ok(addr, len) || mem_is_protected(addr, len))
+	if (!range_ok(addr, len) || mem_is_protected(addr, len) || mem_is_pinned(addr, len))
 		return -ENOMEM;
 	return RAW3(SYS_madvise, addr, c->a[1], c->a[2]);
 }
