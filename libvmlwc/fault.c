@@ -111,6 +111,15 @@ int fault_handle(struct vcpu *v)
 		}
 	}
 	sig = vec_signal(fs->vector);
+	if (fs->vector == 14 && (fs->error & 7) == 7 &&
+	    (pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW)) {
+		/* the stub found no free frame for a copy-on-write fault */
+		if (cow_break(v->lwc, cr2) == 0) {
+			frame_return_to_user(v, fs->f.rip, fs->f.rflags);
+			return 0;
+		}
+		sig = SIGBUS;
+	}
 	if (g_trace)
 		trace_msg("guest %s at rip %lx cr2 %lx error %lx -> signal %d",
 			  fs->vector < 32 && vec_names[fs->vector] ? vec_names[fs->vector] : "?", fs->f.rip,

@@ -118,6 +118,8 @@ VMLWC_API int lwc_restrict(int lwc, const struct lwc_rspec *specs, int nspecs)
 VMLWC_API long lwc_syscall(int lwc, unsigned mask, long nr, const long args[6])
 {
 	(void)lwc; (void)mask; (void)nr; (void)args;
+	if (guest_only() < 0)
+		return -1;
 	errno = ENOSYS; /* the privilege milestone */
 	return -1;
 }
@@ -125,6 +127,8 @@ VMLWC_API long lwc_syscall(int lwc, unsigned mask, long nr, const long args[6])
 VMLWC_API int lwc_limit_syscalls(const long *allowed, int n)
 {
 	(void)allowed; (void)n;
+	if (guest_only() < 0)
+		return -1;
 	errno = ENOSYS; /* the privilege milestone */
 	return -1;
 }

@@ -243,6 +243,8 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	}
 	if ((r = specs_read(parent, specs, nspecs, &ss)) < 0)
 		return r;
+	if (g_vm.pool->nfree == 0 && g_vm.pool->bump >= g_vm.pool->nframes)
+		return -ENOMEM; /* no frame left for the copies the new lwC will need */
 	child = lwc_alloc();
 	if (!child)
 		return -ENOMEM;
@@ -369,6 +371,88 @@ static long lwc_restrict_host(struct vcpu *v, long d, gva_t specs, long nspecs)
 	return 0;
 }
 
+/*
+ * lwc_overlay: map ranges of another lwC (held with the overlay right) into the caller.
+ * Memory comes copy-on-write, or shared with LWC_SHARE; descriptors come as duplicates at the
+ * same numbers. The caller's own entries in those ranges are replaced.
+ */
+static long lwc_overlay_host(struct vcpu *v, long from, gva_t specs, long nspecs)
+{
+	struct lwc *l = v->lwc, *src;
+	struct spec_set ss;
+	int rights, id = fdtab_lwc(l->fds, from, &rights);
+	long r;
+
+	if (id < 0)
+		return -EBADF;
+	if (!(rights & VMLWC_FD_RIGHT_OVERLAY))
+		return -EPERM;
+	src = g_vm.lwcs[id];
+	if (!src || src == l)
+		return -EINVAL;
+	if ((r = specs_read(l, specs, nspecs, &ss)) < 0)
+		return r;
+	for (int i = 0; i < ss.n; i++) {
+		const struct lwc_rspec *s = &ss.s[i];
+		if ((s->flags & LWC_UNMAP) || (s->flags & LWC_CRED))
+			return -EINVAL;
+	}
+	for (int i = 0; i < ss.n; i++) {
+		const struct lwc_rspec *s = &ss.s[i];
+		if (s->flags & LWC_MEM) {
+			struct pt_txn t;
+			pt_txn_begin(&t, l->root);
+			for (uint64_t va = s->u.mem.start; va < s->u.mem.end; va += PAGE_SIZE) {
+				uint64_t e = pt_leaf(src->root, va), mine = pt_leaf(l->root, va);
+				if (!(e & (PTE_P | VMLWC_PTE_PROTNONE)) && !(mine & (PTE_P | VMLWC_PTE_PROTNONE)))
+					continue;
+				if ((e & (PTE_P | VMLWC_PTE_PROTNONE)) && !(s->flags & LWC_SHARE) &&
+				    !(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW))) {
+					/* both views become copy-on-write: the source's tree is not loaded */
+					struct pt_txn st;
+					e = (e & ~PTE_W) | VMLWC_PTE_COW;
+					pt_txn_begin(&st, src->root);
+					if (pt_txn_set_leaf(&st, va, e) < 0)
+						return -ENOMEM;
+					pt_txn_finish(&st, src);
+				}
+				if (mine & PTE_ADDR)
+					pool_unref(mine);
+				if (e & (PTE_P | VMLWC_PTE_PROTNONE))
+					pool_ref(e);
+				else
+					e = 0;
+				if (pt_txn_set_leaf(&t, va, e) < 0)
+					return -ENOMEM;
+			}
+			pt_txn_finish(&t, l);
+		} else if (s->flags & LWC_FILES) {
+			unsigned cap = fdtab_cap(src->fds);
+			int all = s->u.fds.from == -1 && s->u.fds.to == -1;
+			for (unsigned g = all ? 0 : (unsigned)s->u.fds.from; g < cap && (all || (int)g <= s->u.fds.to); g++) {
+				int raw = fdtab_raw(src->fds, g), lid;
+				if (raw == VMLWC_FD_NONE || g >= fdtab_cap(l->fds))
+					continue;
+				if ((lid = fdtab_lwc(src->fds, g, NULL)) >= 0) {
+					fdtab_close(l->fds, g);
+					fdtab_set_raw(l->fds, g, raw);
+					g_vm.lwcs[lid]->refs++;
+					src_map_update(l, (unsigned)lid);
+					continue;
+				}
+				long h = RAW3(SYS_fcntl, raw & ~VMLWC_FD_CLOEXEC, F_DUPFD_CLOEXEC, 0);
+				if (h < 0)
+					return h;
+				if (fdtab_install_at(l->fds, g, (int)h) < 0) {
+					RAW1(SYS_close, h);
+					return -EBADF;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
 /* The lwC port: every lwC call the stub hands over. */
 static int hc_lwc(struct vcpu *v)
 {
@@ -391,6 +475,9 @@ static int hc_lwc(struct vcpu *v)
 		break;
 	case VMLWC_LWC_CLOSE:
 		ret = lwc_close_host(v, (long)r->rdi);
+		break;
+	case VMLWC_LWC_OVERLAY:
+		ret = lwc_overlay_host(v, (long)r->rdi, r->rsi, (long)r->rdx);
 		break;
 	case VMLWC_LWC_RESTRICT:
 		ret = lwc_restrict_host(v, (long)r->rdi, r->rsi, (long)r->rdx);

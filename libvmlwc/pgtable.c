@@ -446,8 +446,19 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, gp
 			p[i] = e;
 			continue;
 		}
-		if (cls != PT_FORK_SHARE && !(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW)))
+		if (cls == PT_FORK_SHARE && (e & VMLWC_PTE_COW)) {
+			/* still copy-on-write from an earlier create: share a private copy, writable */
+			gpa_t n = pool_alloc();
+			if (n == GPA_NONE) {
+				f->err = -ENOMEM;
+				break;
+			}
+			memcpy((void *)hva_of(n), (void *)hva_of(e & PTE_ADDR), PAGE_SIZE);
+			pool_unref(e);
+			e = (e & ~(PTE_ADDR | VMLWC_PTE_COW)) | n | PTE_W | PTE_D;
+		} else if (cls != PT_FORK_SHARE && !(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW))) {
 			e = (e & ~PTE_W) | VMLWC_PTE_COW;
+		}
 		p[i] = c[i] = e;
 		f->ref(e);
 		any = 1;

@@ -325,3 +325,138 @@ Test(lwc, pool_returns_to_baseline_after_create_close_cycles, .timeout = 600)
 	}
 	cr_expect_eq(pool_frames(), base, "pool frames: %ld after, %ld before", pool_frames(), base);
 }
+
+/* lwc_overlay maps another lwC's memory and descriptors in; lwc_restrict takes the right away. */
+Test(lwc, overlay_permitted_then_restricted, .timeout = 60)
+{
+	static char page[4096] __attribute__((aligned(4096)));
+	ENTER();
+	strcpy(page, "parent");
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		strcpy(page, "child's copy");
+		for (;;)
+			lwc_switch(in.src, NULL, 0, &in);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_str_eq(page, "parent");
+	struct lwc_rspec s = { .flags = LWC_MEM, .u.mem = { (uintptr_t)page, (uintptr_t)page + 4096 } };
+	cr_assert_eq(lwc_overlay(c, &s, 1), 0, "overlay: %s", strerror(errno));
+	cr_expect_str_eq(page, "child's copy", "the child's page is now mapped in the parent");
+	strcpy(page, "parent again");
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED); /* the child's view is its own */
+	struct lwc_rspec keep_nothing = { .flags = LWC_MEM, .u.mem = { (uintptr_t)page, (uintptr_t)page + 4096 } };
+	cr_assert_eq(lwc_restrict(c, &keep_nothing, 1), 0);
+	errno = 0;
+	cr_expect_eq(lwc_overlay(c, &s, 1), -1, "overlay after the right was removed");
+	cr_expect_eq(errno, EPERM);
+	errno = 0;
+	cr_expect_eq(lwc_overlay(4242, &s, 1), -1);
+	cr_expect_eq(errno, EBADF);
+	cr_expect_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED, "switching is still allowed");
+}
+
+static void exhaust_pool(void)
+{
+	struct vmlwc_config cfg = { .pool_bytes = 16 * 4096 };
+	static char buf[64 * 4096] __attribute__((aligned(4096)));
+	if (vmlwc_init(&cfg) != 0)
+		_exit(200);
+	memset(buf, 1, sizeof(buf));
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		for (int i = 0; i < 64; i++)
+			buf[i * 4096] = 2; /* 64 copies from a 16-frame pool */
+		_exit(0);
+	}
+	lwc_switch(c, NULL, 0, &in);
+	_exit(1);
+}
+
+static __attribute__((noinline)) void touch_stack(void)
+{
+	volatile char b[32768];
+	memset((char *)b, 0, sizeof(b));
+}
+
+/* In a child lwC: use frames until the pool is empty, then lwc_create must say ENOMEM. */
+static void exhaust_then_create(void)
+{
+	struct vmlwc_config cfg = { .pool_bytes = 64 * 4096 };
+	static char buf[256 * 4096] __attribute__((aligned(4096)));
+	if (vmlwc_init(&cfg) != 0)
+		_exit(200);
+	memset(buf, 1, sizeof(buf));
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		touch_stack(); /* stack pages the calls below use get their copies now */
+		errno = 0; /* and the TLS page errno lives in */
+		int i = 0;
+		while (pool_frames() < 64 && i < 256)
+			buf[(i++) * 4096] = 2;
+		int r = lwc_create(NULL, 0, 0, &in);
+		_exit(r == -1 && errno == ENOMEM ? 42 : 43);
+	}
+	lwc_switch(c, NULL, 0, &in);
+	_exit(1);
+}
+
+Test(lwc, exhausted_pool_sigbus_and_enomem, .timeout = 60)
+{
+	pid_t p = fork();
+	int st;
+	if (p == 0)
+		exhaust_pool();
+	waitpid(p, &st, 0);
+	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS, "a COW fault with no frame: status %#x", st);
+	/*
+	 * With the pool empty the child dies at its next copy-on-write fault, so the result of
+	 * lwc_create is read from the trace: the host's answer to the call.
+	 */
+	char path[] = "/tmp/vmlwc-pool-XXXXXX", log[65536];
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	p = fork();
+	if (p == 0) {
+		setenv("VMLWC_TRACE", "1", 1);
+		dup2(fd, 2);
+		exhaust_then_create();
+	}
+	waitpid(p, &st, 0);
+	ssize_t n = pread(fd, log, sizeof(log) - 1, 0);
+	log[n > 0 ? n : 0] = 0;
+	unlink(path);
+	cr_expect(!(WIFEXITED(st) && WEXITSTATUS(st) == 43), "lwc_create did not fail with ENOMEM");
+	cr_expect(strstr(log, "lwC call 1(0x0, 0x0, 0x0) = -12") != NULL, "no ENOMEM for lwc_create:\n%s", log);
+}
+
+/* A page still copy-on-write from an earlier create is shared for real with LWC_SHARE. */
+Test(lwc, share_of_a_cow_page, .timeout = 60)
+{
+	static char page[4096] __attribute__((aligned(4096)));
+	ENTER();
+	strcpy(page, "v1");
+	struct lwc_msg in;
+	int first = lwc_create(NULL, 0, 0, &in); /* page is copy-on-write now */
+	if (first == LWC_SWITCHED)
+		for (;;)
+			lwc_switch(in.src, NULL, 0, &in);
+	cr_assert_geq(first, 0);
+	struct lwc_rspec s = { .flags = LWC_MEM | LWC_SHARE, .u.mem = { (uintptr_t)page, (uintptr_t)page + 4096 } };
+	int c = lwc_create(&s, 1, 0, &in);
+	if (c == LWC_SWITCHED) {
+		strcpy(page, "from the sharer");
+		for (;;)
+			lwc_switch(in.src, NULL, 0, &in);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_str_eq(page, "from the sharer");
+	strcpy(page, "back");
+	cr_assert_eq(lwc_switch(first, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_str_eq(page, "back", "parent and sharer still share after the parent's write");
+}

@@ -7,4 +7,5 @@ if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
 fi
 echo "vmlwc: no usable /dev/kvm on this machine: running '$*' inside a QEMU VM with nested KVM" \
      "(tools/kvm-vm/run-in-vm)" >&2
-exec tools/kvm-vm/run-in-vm --timeout "${VMLWC_VM_TIMEOUT:-3000}" -- "$@"
+# One vCPU: nested SVM under multi-threaded TCG has frozen the whole VM here now and then.
+exec tools/kvm-vm/run-in-vm --cpus "${VMLWC_VM_CPUS:-1}" --timeout "${VMLWC_VM_TIMEOUT:-3000}" -- "$@"
