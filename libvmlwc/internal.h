@@ -297,6 +297,7 @@ int kvm_add_memslot(unsigned slot, gpa_t gpa, uintptr_t hva, uint64_t size);
 struct vcpu *vcpu_create(struct vm *vm);
 void vcpu_destroy(struct vcpu *v);
 int vcpu_stats_read(struct vcpu *v, uint64_t *exits, uint64_t *insns);
+long vcpu_msr(struct vcpu *v, uint32_t idx, uint64_t *val, int set);
 int cpu_setup_cpuid(struct vm *vm);
 int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, uint64_t gs_base);
 void cpu_init_area(struct vm *vm, struct vcpu *v);
@@ -331,6 +332,7 @@ int fault_handle(struct vcpu *v);
 #define UA_WRITE 1
 /* Translate [gva, gva+len) into at most max host segments; -EFAULT on any bad page. */
 int ua_translate(struct lwc *l, gva_t gva, size_t len, int flags, struct iovec *iov, int max);
+int ua_check(struct lwc *l, gva_t gva, size_t len, int flags); /* 0 or -EFAULT */
 int ua_copy_in(struct lwc *l, void *dst, gva_t src, size_t len);
 int ua_copy_out(struct lwc *l, gva_t dst, const void *src, size_t len);
 long ua_strncpy_in(struct lwc *l, char *dst, gva_t src, size_t max); /* length, -EFAULT, -ENAMETOOLONG */

@@ -131,6 +131,22 @@ static int stats_locate(struct vcpu *v)
 	return v->stat_off_exits == (uint64_t)-1 ? -1 : 0;
 }
 
+/* One MSR of the vCPU, read or written (a vCPU ioctl: for rare paths only). */
+long vcpu_msr(struct vcpu *v, uint32_t idx, uint64_t *val, int set)
+{
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e;
+	} m = { .h = { .nmsrs = 1 }, .e = { .index = idx, .data = set ? *val : 0 } };
+	long r = RAW3(SYS_ioctl, v->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, &m);
+
+	if (r != 1)
+		return r < 0 ? r : -EIO;
+	if (!set)
+		*val = m.e.data;
+	return 0;
+}
+
 int vcpu_stats_read(struct vcpu *v, uint64_t *exits, uint64_t *insns)
 {
 	uint64_t x = 0;

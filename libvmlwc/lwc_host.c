@@ -284,16 +284,6 @@ fail:
 
 /* ---- switching when the stub did not ---- */
 
-static long vcpu_msr_set(struct vcpu *v, uint32_t idx, uint64_t val)
-{
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} m = { .h = { .nmsrs = 1 }, .e = { .index = idx, .data = val } };
-	long r = RAW3(SYS_ioctl, v->fd, KVM_SET_MSRS, &m);
-	return r == 1 ? 0 : (r < 0 ? r : -EIO);
-}
-
 static long lwc_switch_host(struct vcpu *v, long to, int discard)
 {
 	struct lwc *cur = v->lwc, *t;
@@ -312,7 +302,7 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 		return -EBUSY;
 	if (t->s.state != VMLWC_LWC_READY)
 		return -EINVAL; /* its context was discarded */
-	if (t->s.fs_base != cur->s.fs_base && vcpu_msr_set(v, MSR_FS_BASE, t->s.fs_base) < 0)
+	if (t->s.fs_base != cur->s.fs_base && vcpu_msr(v, MSR_FS_BASE, &t->s.fs_base, 1) < 0)
 		return -EIO;
 	if (discard) {
 		cur->s.state = VMLWC_LWC_GONE;

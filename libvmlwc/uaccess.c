@@ -85,6 +85,23 @@ static int copy(struct lwc *l, gva_t gva, void *host, size_t len, int out)
 	return 0;
 }
 
+/* Every page of [gva, gva+len) is accessible (writable with UA_WRITE) in the lwC. */
+int ua_check(struct lwc *l, gva_t gva, size_t len, int flags)
+{
+	struct iovec seg[8];
+
+	while (len) {
+		size_t chunk = 8 * PAGE_SIZE - (gva & (PAGE_SIZE - 1));
+		if (chunk > len)
+			chunk = len;
+		if (ua_translate(l, gva, chunk, flags, seg, 8) < 0)
+			return -EFAULT;
+		gva += chunk;
+		len -= chunk;
+	}
+	return 0;
+}
+
 int ua_copy_in(struct lwc *l, void *dst, gva_t src, size_t len)
 {
 	return copy(l, src, dst, len, 0);

@@ -267,29 +267,6 @@ static long sys_dup3(struct sys_call *c)
 	return dup_into(c, h, newfd, (flags & O_CLOEXEC) != 0);
 }
 
-/* Both ends of a new host pipe in the guest table, their guest numbers copied to out. */
-static long install_pair(struct sys_call *c, gva_t out, const int hfd[2], int cloexec)
-{
-	struct fdtab *t = c->l->fds;
-	int g[2];
-
-	g[0] = (int)sys_install_fd(c, hfd[0], cloexec);
-	if (g[0] < 0) {
-		RAW1(SYS_close, hfd[1]);
-		return g[0];
-	}
-	g[1] = (int)sys_install_fd(c, hfd[1], cloexec);
-	if (g[1] < 0) {
-		fdtab_close(t, g[0]);
-		return g[1];
-	}
-	if (ua_copy_out(c->l, out, g, sizeof(g)) < 0) {
-		fdtab_close(t, g[0]);
-		fdtab_close(t, g[1]);
-		return -EFAULT;
-	}
-	return 0;
-}
 
 static long sys_pipe2(struct sys_call *c)
 {
@@ -299,7 +276,7 @@ static long sys_pipe2(struct sys_call *c)
 
 	if (r < 0)
 		return r;
-	return install_pair(c, (gva_t)c->a[0], hfd, (flags & O_CLOEXEC) != 0);
+	return sys_install_pair(c, (gva_t)c->a[0], hfd, (flags & O_CLOEXEC) != 0);
 }
 
 static long sys_fcntl(struct sys_call *c)

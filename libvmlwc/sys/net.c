@@ -34,23 +34,6 @@ _Static_assert(sizeof(struct msghdr) == 56, "struct msghdr");
 _Static_assert(sizeof(struct mmsghdr) == 64, "struct mmsghdr");
 _Static_assert(sizeof(struct sock_fprog) == SZ_SOCK_FPROG, "struct sock_fprog");
 
-/* Every page of [gva, gva+len) is accessible (writable with UA_WRITE) in the lwC. */
-static int ua_check(struct lwc *l, gva_t gva, size_t len, int flags)
-{
-	struct iovec seg[8];
-
-	while (len) {
-		size_t chunk = 8 * PAGE_SIZE - (gva & (PAGE_SIZE - 1));
-		if (chunk > len)
-			chunk = len;
-		if (ua_translate(l, gva, chunk, flags, seg, 8) < 0)
-			return -EFAULT;
-		gva += chunk;
-		len -= chunk;
-	}
-	return 0;
-}
-
 static size_t ctl_cap(const struct sys_call *c)
 {
 	return c->v->bounce_size < CTL_MAX ? c->v->bounce_size : CTL_MAX;
@@ -397,29 +380,12 @@ static long sys_recvmmsg(struct sys_call *c)
 
 static long sys_socketpair(struct sys_call *c)
 {
-	struct fdtab *t = c->l->fds;
-	int hfd[2], g[2];
+	int hfd[2];
 	long r = RAW4(SYS_socketpair, c->a[0], c->a[1], c->a[2], hfd);
-	int cloexec = ((int)c->a[1] & SOCK_CLOEXEC) != 0;
 
 	if (r < 0)
 		return r;
-	g[0] = (int)sys_install_fd(c, hfd[0], cloexec);
-	if (g[0] < 0) {
-		RAW1(SYS_close, hfd[1]);
-		return g[0];
-	}
-	g[1] = (int)sys_install_fd(c, hfd[1], cloexec);
-	if (g[1] < 0) {
-		fdtab_close(t, g[0]);
-		return g[1];
-	}
-	if (ua_copy_out(c->l, (gva_t)c->a[3], g, sizeof(g)) < 0) {
-		fdtab_close(t, g[0]);
-		fdtab_close(t, g[1]);
-		return -EFAULT;
-	}
-	return 0;
+	return sys_install_pair(c, (gva_t)c->a[3], hfd, ((int)c->a[1] & SOCK_CLOEXEC) != 0);
 }
 
 /*

@@ -16,23 +16,6 @@
 _Static_assert(sizeof(struct epoll_event) == SZ_EPOLL_EVENT, "struct epoll_event");
 _Static_assert(sizeof(struct pollfd) == 8, "struct pollfd");
 
-/* Every page of [gva, gva+len) is accessible (writable with UA_WRITE) in the lwC. */
-static int ua_check(struct lwc *l, gva_t gva, size_t len, int flags)
-{
-	struct iovec seg[8];
-
-	while (len) {
-		size_t chunk = 8 * PAGE_SIZE - (gva & (PAGE_SIZE - 1));
-		if (chunk > len)
-			chunk = len;
-		if (ua_translate(l, gva, chunk, flags, seg, 8) < 0)
-			return -EFAULT;
-		gva += chunk;
-		len -= chunk;
-	}
-	return 0;
-}
-
 /* An optional signal mask: NULL, or sigsetsize must be the kernel's (as natively). */
 static long mask_in(struct sys_call *c, gva_t gva, unsigned long size, uint64_t *mask, void **host)
 {

@@ -11,21 +11,6 @@
 #define MSR_FS_BASE 0xc0000100
 #define MSR_GS_BASE 0xc0000101
 
-static long msr_access(struct vcpu *v, uint32_t idx, uint64_t *val, int set)
-{
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e;
-	} m = { .h = { .nmsrs = 1 }, .e = { .index = idx, .data = set ? *val : 0 } };
-	long r = RAW3(SYS_ioctl, v->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, &m);
-
-	if (r != 1)
-		return r < 0 ? r : -EIO;
-	if (!set)
-		*val = m.e.data;
-	return 0;
-}
-
 static long sys_arch_prctl(struct sys_call *c)
 {
 	uint64_t val = (uint64_t)c->a[1];
@@ -36,13 +21,13 @@ static long sys_arch_prctl(struct sys_call *c)
 	case ARCH_SET_GS:
 		if (val >= USER_TOP)
 			return -EPERM; /* as Linux for a non-user base */
-		r = msr_access(c->v, c->a[0] == ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 1);
+		r = vcpu_msr(c->v, c->a[0] == ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 1);
 		if (r == 0 && c->a[0] == ARCH_SET_FS)
 			c->l->s.fs_base = val; /* the switch path compares lwCs' FS bases */
 		return r;
 	case ARCH_GET_FS:
 	case ARCH_GET_GS:
-		r = msr_access(c->v, c->a[0] == ARCH_GET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 0);
+		r = vcpu_msr(c->v, c->a[0] == ARCH_GET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 0);
 		if (r < 0)
 			return r;
 		return ua_copy_out(c->l, (gva_t)c->a[1], &val, sizeof(val)) < 0 ? -EFAULT : 0;

@@ -61,6 +61,7 @@ void sys_signal_register(void);
 long sys_generic(struct sys_call *c);          /* run c->d->arg marshalling + raw syscall nr */
 long sys_raw(long nr, const long h[6]);
 long sys_install_fd(struct sys_call *c, long hret, int cloexec); /* R_FD for custom handlers */
+long sys_install_pair(struct sys_call *c, gva_t out, const int hfd[2], int cloexec);
 int sys_fd(struct sys_call *c, long gfd);      /* host fd or -EBADF */
 /* iovec array at gva with cnt entries -> host iovecs in out (max entries); count or -errno */
 int sys_iov(struct sys_call *c, gva_t gva, long cnt, int write, struct iovec *out, int max);

@@ -61,6 +61,30 @@ long sys_install_fd(struct sys_call *c, long hret, int cloexec)
 	return g;
 }
 
+/* Both ends of a new host pipe or socket pair in the table, their guest numbers copied to out. */
+long sys_install_pair(struct sys_call *c, gva_t out, const int hfd[2], int cloexec)
+{
+	struct fdtab *t = c->l->fds;
+	int g[2];
+
+	g[0] = (int)sys_install_fd(c, hfd[0], cloexec);
+	if (g[0] < 0) {
+		RAW1(SYS_close, hfd[1]);
+		return g[0];
+	}
+	g[1] = (int)sys_install_fd(c, hfd[1], cloexec);
+	if (g[1] < 0) {
+		fdtab_close(t, g[0]);
+		return g[1];
+	}
+	if (ua_copy_out(c->l, out, g, sizeof(g)) < 0) {
+		fdtab_close(t, g[0]);
+		fdtab_close(t, g[1]);
+		return -EFAULT;
+	}
+	return 0;
+}
+
 /* Bounce space for one call: per-argument slots first, then the per-vCPU area. */
 static void *bounce_get(struct sys_call *c, int i, size_t len, size_t *used)
 {
