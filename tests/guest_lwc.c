@@ -305,13 +305,13 @@ Test(lwc, ring_of_three_keeps_memory_and_fds, .timeout = 120)
 	}
 }
 
-Test(lwc, pool_returns_to_baseline_after_create_close_cycles, .timeout = 600)
+Test(lwc, pool_returns_to_baseline_after_10000_create_close_cycles, .timeout = 600)
 {
 	static char buf[16 * 4096];
 	ENTER();
 	memset(buf, 1, sizeof(buf));
 	long base = pool_frames();
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; i < 10000; i++) {
 		struct lwc_msg in;
 		int c = lwc_create(NULL, 0, 0, &in);
 		if (c == LWC_SWITCHED) {
