@@ -163,6 +163,38 @@ vmlwc_stub_cr3_tramp:
 	iretq
 	.size vmlwc_stub_cr3_tramp, . - vmlwc_stub_cr3_tramp
 
+/*
+ * Page-table pages the host wants to reuse under shadow paging: a one-byte write at offset 1
+ * of each (a misaligned PTE write) makes KVM drop any shadow of it, so that host writes to the
+ * page afterwards cannot leave a stale shadow. Then the CR3 trampoline, on frame B.
+ */
+	.globl vmlwc_stub_scrub_tramp
+	.type vmlwc_stub_scrub_tramp, @function
+vmlwc_stub_scrub_tramp:
+	pushq	%rax
+	pushq	%rcx
+	pushq	%rdx
+	pushq	%rsi
+	movq	%rsp, %rdx
+	andq	$-VMLWC_VCPU_AREA_SIZE, %rdx
+	movq	VMLWC_VCPU_SCRUB_N(%rdx), %rcx
+	movq	$0, VMLWC_VCPU_SCRUB_N(%rdx)
+	leaq	VMLWC_VCPU_SCRUB_LIST(%rdx), %rdx
+1:	testq	%rcx, %rcx
+	jz	2f
+	movq	(%rdx), %rsi
+	movb	1(%rsi), %al
+	movb	%al, 1(%rsi)
+	addq	$8, %rdx
+	decq	%rcx
+	jmp	1b
+2:	popq	%rsi
+	popq	%rdx
+	popq	%rcx
+	popq	%rax
+	jmp	vmlwc_stub_cr3_tramp
+	.size vmlwc_stub_scrub_tramp, . - vmlwc_stub_scrub_tramp
+
 .macro VEC_NOERR n
 vec_\n:
 	pushq	$0

@@ -19,6 +19,9 @@
 #define VMLWC_VCPU_IST1_TOP   0x2000     /* double fault / NMI stack top */
 #define VMLWC_VCPU_KSTACK_TOP 0x4000     /* RSP0 */
 #define VMLWC_VCPU_FRAMEB_OFF 0x3e00     /* host-written second iret frame (CR3 reload path) */
+#define VMLWC_VCPU_SCRUB_N    0x100      /* count of page-table pages the stub must scrub */
+#define VMLWC_VCPU_SCRUB_LIST 0x108      /* their KVAs (direct map) */
+#define VMLWC_SCRUB_MAX       ((0x800 - VMLWC_VCPU_SCRUB_LIST) / 8)
 
 /* Selectors: Linux's layout, so user code sees the usual %cs/%ss. */
 #define VMLWC_KCS  0x10
@@ -195,5 +198,7 @@ _Static_assert(VMLWC_VCPU_FRAMEB_OFF + sizeof(struct vmlwc_cr3_frame) <= VMLWC_F
 _Static_assert(VMLWC_VCPU_AREA_OFF + VMLWC_MAX_VCPUS * VMLWC_VCPU_AREA_SIZE <= VMLWC_STUB_SPAN,
 	       "vCPU areas inside the stub window");
 _Static_assert(VMLWC_STUB_MAX <= VMLWC_VCPU_AREA_OFF, "stub image below vCPU areas");
+_Static_assert(sizeof(struct vmlwc_vcpu_shared) <= VMLWC_VCPU_SCRUB_N, "scrub list after the shared fields");
+_Static_assert(VMLWC_VCPU_SCRUB_LIST + VMLWC_SCRUB_MAX * 8 <= VMLWC_VCPU_GDT_OFF, "scrub list before the GDT");
 #endif
 #endif

@@ -43,12 +43,12 @@ void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags)
 	f->rflags = (rflags & USER_RFLAGS) | 0x202;
 	f->cs = VMLWC_UCS;
 	f->ss = VMLWC_UDS;
-	if (v->pending_cr3) {
+	if (v->nscrubbing || v->pending_cr3) {
 		/* Return through the stub's trampoline, which loads the new root first. */
 		struct vmlwc_cr3_frame *b = (void *)(v->area + VMLWC_VCPU_FRAMEB_OFF);
-		b->cr3 = v->pending_cr3;
+		b->cr3 = v->pending_cr3 ? v->pending_cr3 : v->lwc->root;
 		b->f = *f;
-		f->rip = g_vm.stub_cr3_tramp;
+		f->rip = v->nscrubbing ? g_vm.stub_scrub_tramp : g_vm.stub_cr3_tramp;
 		f->cs = VMLWC_KCS;
 		f->rflags = 0x2;
 		f->rsp = v->area_kva + VMLWC_VCPU_FRAMEB_OFF;

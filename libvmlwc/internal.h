@@ -90,6 +90,7 @@ gpa_t pt_new_root(void);                         /* an empty user half over the 
 uint64_t pt_prot_flags(int prot);                /* PROT_* -> leaf flags, 0 for PROT_NONE */
 size_t pt_pages_used(void);
 void pt_page_free(gpa_t g);
+int pt_scrub_next(struct vcpu *v); /* at an exit: batch for the stub's scrub, 0 if none */
 void pt_destroy(gpa_t root, void (*leaf)(uint64_t pte));   /* user half: leaves, then tables */
 void pt_destroy_tables(gpa_t root);
 #define PT_FORK_COPY 0
@@ -207,6 +208,8 @@ struct vcpu {
 	gpa_t pending_cr3;    /* root the stub must load before returning to ring 3 */
 	int test_fault_pending; /* the frame was pointed into ring 0 by a test hook */
 	gpa_t deferred_tree;   /* page tables replaced whole: freed once the new root is loaded */
+	int nscrubbing;         /* pages handed to the stub's scrub on the last return */
+	gpa_t scrubbing[VMLWC_SCRUB_MAX];
 	int ndeferred;         /* single pages replaced by transactions, freed likewise */
 	gpa_t deferred[256];
 	uint64_t nexits, nhypercalls, nsyscalls, npagefaults;
@@ -228,7 +231,10 @@ struct vm {
 	int has_tsc_attr;
 	struct arena arena;
 	/* stub symbols */
-	uint64_t stub_syscall, stub_cr3_tramp, stub_idt, stub_vectors;
+	uint64_t stub_syscall, stub_cr3_tramp, stub_scrub_tramp, stub_idt, stub_vectors;
+	/* page-table pages waiting for the stub's scrub before reuse (shadow paging) */
+	gpa_t *scrub_queue;
+	unsigned nscrub_queue, scrub_queue_cap;
 	size_t stub_size;             /* bytes of arena used by the image */
 	gpa_t kernel_pml4e[512];      /* kernel-half PML4 entries shared by every root */
 	struct vcpu *vcpus[VMLWC_MAX_VCPUS];

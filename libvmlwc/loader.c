@@ -88,6 +88,7 @@ int loader_load_stub(struct vm *vm)
 	struct want_sym want[] = {
 		{ "vmlwc_stub_syscall", &vm->stub_syscall },
 		{ "vmlwc_stub_cr3_tramp", &vm->stub_cr3_tramp },
+		{ "vmlwc_stub_scrub_tramp", &vm->stub_scrub_tramp },
 		{ "vmlwc_stub_idt", &vm->stub_idt },
 		{ "vmlwc_stub_vectors", &vm->stub_vectors },
 		{ "vmlwc_stub_abi_version", &abi },

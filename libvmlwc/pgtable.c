@@ -357,11 +357,37 @@ gpa_t pt_new_root(void)
  */
 void pt_page_free(gpa_t g)
 {
-	if (g_vm.tdp)
+	pages_used--;
+	if (g_vm.tdp) {
 		arena_free(&g_vm.arena, (void *)hva_of(g), 1);
+		return;
+	}
+	/* shadow paging: reused only after the stub's scrub (see vmlwc_stub_scrub_tramp) */
+	if (g_vm.scrub_queue && g_vm.nscrub_queue < g_vm.scrub_queue_cap)
+		g_vm.scrub_queue[g_vm.nscrub_queue++] = g;
 	else
 		g_vm.pt_quarantined++;
-	pages_used--;
+}
+
+/* At an exit: the batch the stub scrubbed is reusable; hand it the next batch. */
+int pt_scrub_next(struct vcpu *v)
+{
+	struct vmlwc_vcpu_shared *sh = (void *)v->area;
+	uint64_t *list = (uint64_t *)(v->area + VMLWC_VCPU_SCRUB_LIST);
+	int n = 0;
+
+	for (int i = 0; i < v->nscrubbing; i++)
+		arena_free(&g_vm.arena, (void *)hva_of(v->scrubbing[i]), 1);
+	v->nscrubbing = 0;
+	(void)sh;
+	while (g_vm.nscrub_queue && n < VMLWC_SCRUB_MAX) {
+		gpa_t g = g_vm.scrub_queue[--g_vm.nscrub_queue];
+		v->scrubbing[n] = g;
+		list[n++] = VMLWC_PHYSMAP_KVA + g;
+	}
+	v->nscrubbing = n;
+	*(uint64_t *)(v->area + VMLWC_VCPU_SCRUB_N) = (uint64_t)n;
+	return n;
 }
 
 static void destroy_level(gpa_t table, int level, void (*leaf)(uint64_t pte))

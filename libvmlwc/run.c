@@ -105,6 +105,8 @@ static int exit_io(struct vcpu *v)
 	}
 	while (v->ndeferred)
 		pt_page_free(v->deferred[--v->ndeferred]);
+	if (!g_vm.tdp)
+		pt_scrub_next(v);
 	v->lwc->on = v;
 
 	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || run->io.count != 1)

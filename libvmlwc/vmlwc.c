@@ -315,6 +315,8 @@ static int tdp_detect(void)
 
 	if (access("/sys/module/kvm_pvm", F_OK) == 0)
 		return 0;
+	if (getenv("VMLWC_TEST_SHADOW_PAGING")) /* test hook: exercise the shadow-paging path */
+		return 0;
 	for (unsigned i = 0; i < ARRAY_SIZE(params); i++) {
 		int fd = open(params[i], O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -432,6 +434,8 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	}
 	*g_vm.stub_smap = (uint64_t)g_vm.has_smap;
 	g_vm.tdp = tdp_detect();
+	g_vm.scrub_queue_cap = 65536;
+	g_vm.scrub_queue = arena_pages(&g_vm.arena, g_vm.scrub_queue_cap * sizeof(gpa_t) / PAGE_SIZE);
 	if (gate_map() < 0)
 		goto fail;
 	if (pt_kernel_map(VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF, g_vm.arena.base + VMLWC_VCPU_AREA_OFF,
