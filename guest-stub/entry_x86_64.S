@@ -111,6 +111,9 @@ lwc_switch_fast:
 	jne	lwc_to_host
 	movq	VMLWC_L_FS(%r11), %rsi
 	cmpq	VMLWC_L_FS(%rdx), %rsi
+	jne	lwc_to_host		/* FS or GS base differ: the host writes the MSR */
+	movq	VMLWC_L_GS(%r11), %rsi
+	cmpq	VMLWC_L_GS(%rdx), %rsi
 	jne	lwc_to_host
 	movq	$VMLWC_LWC_GONE, VMLWC_L_STATE(%rdx)
 	cmpl	$VMLWC_LWC_SWITCH_DISCARD, %eax

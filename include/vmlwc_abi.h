@@ -86,6 +86,7 @@
 #define VMLWC_L_FDTAB 48
 #define VMLWC_L_ID 56
 #define VMLWC_L_SRCMAP 64
+#define VMLWC_L_GS (64 + 4 * VMLWC_MAX_LWCS)
 #define VMLWC_POOL_SWITCHES 64
 
 /* Software bits of user PTEs */
@@ -140,6 +141,7 @@ struct vmlwc_lwc {
 	uint32_t id;
 	uint32_t pad;
 	int32_t src_map[VMLWC_MAX_LWCS]; /* lowest descriptor in this lwC's table for lwC i, or -1 */
+	uint64_t gs_base;
 };
 
 struct vmlwc_fdtab {
@@ -186,6 +188,7 @@ _Static_assert(__builtin_offsetof(struct vmlwc_lwc, fs_base) == VMLWC_L_FS, "asm
 _Static_assert(__builtin_offsetof(struct vmlwc_lwc, fdtab) == VMLWC_L_FDTAB, "asm");
 _Static_assert(__builtin_offsetof(struct vmlwc_lwc, id) == VMLWC_L_ID, "asm");
 _Static_assert(__builtin_offsetof(struct vmlwc_lwc, src_map) == VMLWC_L_SRCMAP, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_lwc, gs_base) == VMLWC_L_GS, "asm");
 _Static_assert(__builtin_offsetof(struct vmlwc_pool, switches) == VMLWC_POOL_SWITCHES, "asm");
 _Static_assert(__builtin_offsetof(struct vmlwc_fdtab, ent) == 4, "used by entry_x86_64.S");
 _Static_assert(sizeof(struct vmlwc_iret_frame) == 40, "iret frame");

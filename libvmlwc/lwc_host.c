@@ -9,6 +9,7 @@
 #define LWC_PAGES (PAGE_ALIGN_UP(sizeof(struct lwc)) / PAGE_SIZE)
 #define MAX_SPECS 64
 #define MSR_FS_BASE 0xc0000100
+#define MSR_GS_BASE 0xc0000101
 
 static uint64_t kva_of(const void *host)
 {
@@ -262,6 +263,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	child->s.rsp = f->rsp;
 	child->s.rflags = f->rflags;
 	child->s.fs_base = parent->s.fs_base;
+	child->s.gs_base = parent->s.gs_base;
 	child->brk_start = parent->brk_start;
 	child->brk_cur = parent->brk_cur;
 	lwc_set_root(child, cr);
@@ -303,6 +305,8 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 	if (t->s.state != VMLWC_LWC_READY)
 		return -EINVAL; /* its context was discarded */
 	if (t->s.fs_base != cur->s.fs_base && vcpu_msr(v, MSR_FS_BASE, &t->s.fs_base, 1) < 0)
+		return -EIO;
+	if (t->s.gs_base != cur->s.gs_base && vcpu_msr(v, MSR_GS_BASE, &t->s.gs_base, 1) < 0)
 		return -EIO;
 	if (discard) {
 		cur->s.state = VMLWC_LWC_GONE;

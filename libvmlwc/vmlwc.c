@@ -464,6 +464,7 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	RAW2(SYS_arch_prctl, ARCH_GET_FS, &fs_base);
 	RAW2(SYS_arch_prctl, ARCH_GET_GS, &gs_base);
 	v->lwc->s.fs_base = fs_base;
+	v->lwc->s.gs_base = gs_base;
 	((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)v->lwc);
 	if (cpu_setup_vcpu(&g_vm, v, v->lwc->root, fs_base, gs_base) < 0)
 		goto fail;

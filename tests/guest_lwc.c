@@ -491,3 +491,34 @@ Test(lwc, page_tables_recycled_through_scrub_under_shadow_paging, .timeout = 600
 	/* without reuse, 5000 creates would exhaust the arena's page-table space (ENOMEM -> 10) */
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
 }
+
+/* FS and GS bases are per lwC: a child that moves them keeps them, the parent keeps its own. */
+Test(lwc, fs_gs_base_per_lwc, .timeout = 60)
+{
+	static char area[2][4096] __attribute__((aligned(4096)));
+	unsigned long fs0, gs0, fs, gs;
+	ENTER();
+	syscall(SYS_arch_prctl, 0x1003 /* ARCH_GET_FS */, &fs0);
+	syscall(SYS_arch_prctl, 0x1004 /* ARCH_GET_GS */, &gs0);
+	*(unsigned long *)area[0] = 0x1234; /* before the create: the child's copy holds it */
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		/* no libc from here on in the child: TLS would move with FS */
+		syscall(SYS_arch_prctl, 0x1001 /* ARCH_SET_GS */, (unsigned long)area[0]);
+		for (;;) {
+			unsigned long g;
+			__asm__ volatile("movq %%gs:0, %0" : "=r"(g)); /* reads area[0] */
+			long r[1] = { (long)g };
+			lwc_switch(in.src, r, 1, &in);
+		}
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	syscall(SYS_arch_prctl, 0x1003, &fs);
+	syscall(SYS_arch_prctl, 0x1004, &gs);
+	cr_expect_eq(fs, fs0);
+	cr_expect_eq(gs, gs0, "the parent's GS base is its own (%lx, want %lx)", gs, gs0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 0x1234, "the child's GS base came back with it");
+}

@@ -23,7 +23,9 @@ static long sys_arch_prctl(struct sys_call *c)
 			return -EPERM; /* as Linux for a non-user base */
 		r = vcpu_msr(c->v, c->a[0] == ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 1);
 		if (r == 0 && c->a[0] == ARCH_SET_FS)
-			c->l->s.fs_base = val; /* the switch path compares lwCs' FS bases */
+			c->l->s.fs_base = val; /* the switch path compares lwCs' FS and GS bases */
+		else if (r == 0)
+			c->l->s.gs_base = val;
 		return r;
 	case ARCH_GET_FS:
 	case ARCH_GET_GS:
