@@ -177,6 +177,8 @@ struct lwc {
 	gpa_t root;           /* PML4 of this lwC's address space (s.cr3 follows it) */
 	int refs;             /* descriptors that refer to it */
 	struct vcpu *on;      /* the vCPU that last ran it (single vCPU: the one running it) */
+	int limited;          /* lwc_limit_syscalls: only the syscalls in allow[] reach the host */
+	uint64_t allow[SYS_NR_MAX / 64];
 	struct fdtab *fds;
 	uint64_t brk_start;   /* initial program break, for brk bounds */
 	uint64_t brk_cur;     /* current program break as this lwC's page table knows it */

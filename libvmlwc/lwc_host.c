@@ -264,6 +264,8 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	child->s.rflags = f->rflags;
 	child->s.fs_base = parent->s.fs_base;
 	child->s.gs_base = parent->s.gs_base;
+	child->limited = parent->limited; /* a limit holds for the lwCs created afterwards */
+	memcpy(child->allow, parent->allow, sizeof(child->allow));
 	child->brk_start = parent->brk_start;
 	child->brk_cur = parent->brk_cur;
 	lwc_set_root(child, cr);
@@ -447,6 +449,28 @@ static long lwc_overlay_host(struct vcpu *v, long from, gva_t specs, long nspecs
 	return 0;
 }
 
+/* lwc_limit_syscalls: the new set is the listed numbers within the current set, forever. */
+static long lwc_limit_host(struct vcpu *v, gva_t list, long n)
+{
+	struct lwc *l = v->lwc;
+	uint64_t set[SYS_NR_MAX / 64] = { 0 };
+
+	if (n < 0 || n > 4096)
+		return -EINVAL;
+	for (long i = 0; i < n; i++) {
+		long nr;
+		if (ua_copy_in(l, &nr, list + (gva_t)i * sizeof(long), sizeof(nr)) < 0)
+			return -EFAULT;
+		if (nr < 0 || nr >= SYS_NR_MAX)
+			return -EINVAL;
+		set[nr / 64] |= 1UL << (nr % 64);
+	}
+	for (unsigned k = 0; k < SYS_NR_MAX / 64; k++)
+		l->allow[k] = l->limited ? (l->allow[k] & set[k]) : set[k];
+	l->limited = 1;
+	return 0;
+}
+
 /* The lwC port: every lwC call the stub hands over. */
 static int hc_lwc(struct vcpu *v)
 {
@@ -472,6 +496,9 @@ static int hc_lwc(struct vcpu *v)
 		break;
 	case VMLWC_LWC_OVERLAY:
 		ret = lwc_overlay_host(v, (long)r->rdi, r->rsi, (long)r->rdx);
+		break;
+	case VMLWC_LWC_LIMIT:
+		ret = lwc_limit_host(v, r->rdi, (long)r->rsi);
 		break;
 	case VMLWC_LWC_RESTRICT:
 		ret = lwc_restrict_host(v, (long)r->rdi, r->rsi, (long)r->rdx);

@@ -522,3 +522,40 @@ Test(lwc, fs_gs_base_per_lwc, .timeout = 60)
 	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
 	cr_expect_eq(in.args[0], 0x1234, "the child's GS base came back with it");
 }
+
+/* lwc_limit_syscalls narrows for good, and for the lwCs created afterwards. */
+static void limited_child(void)
+{
+	const long allowed[] = { SYS_read, SYS_write, SYS_close, SYS_exit_group };
+	if (lwc_limit_syscalls(allowed, 4) != 0)
+		_exit(10);
+	errno = 0;
+	if (open("/dev/null", O_RDONLY) != -1 || errno != EPERM)
+		_exit(11);
+	const long wider[] = { SYS_read, SYS_write, SYS_close, SYS_exit_group, SYS_open, SYS_openat };
+	if (lwc_limit_syscalls(wider, 6) != 0)
+		_exit(12);
+	errno = 0;
+	if (open("/dev/null", O_RDONLY) != -1 || errno != EPERM)
+		_exit(13); /* widening did not widen */
+	if (write(1, "", 0) != 0)
+		_exit(14); /* what was allowed still works */
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		errno = 0;
+		if (open("/dev/null", O_RDONLY) != -1 || errno != EPERM)
+			_exit(15); /* the child is limited too */
+		_exit(0);
+	}
+	if (c < 0)
+		_exit(16);
+	lwc_switch(c, NULL, 0, &in);
+	_exit(17);
+}
+
+Test(lwc, limit_syscalls_cannot_widen_and_is_inherited, .timeout = 60)
+{
+	int st = run_child(limited_child);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (exit %d)", st, WEXITSTATUS(st));
+}

@@ -337,6 +337,13 @@ long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 {
 	struct sys_call c;
 
+	if (l->limited && (nr < 0 || nr >= SYS_NR_MAX || !(l->allow[nr / 64] & (1UL << (nr % 64))))) {
+		if (g_trace) {
+			const char *n = sys_name(nr);
+			trace_msg("syscall %ld (%s) outside the lwC's limit: EPERM", nr, n ? n : "unknown");
+		}
+		return -EPERM;
+	}
 	if (nr >= VMLWC_SYS_BASE && nr < VMLWC_SYS_BASE + 64)
 		return sys_private(v, l, nr, a);
 	if (nr < 0 || nr >= SYS_NR_MAX || !table[nr]) {
