@@ -61,6 +61,7 @@
 #define VMLWC_LWC_READY 1     /* suspended (or new): may be switched into */
 #define VMLWC_LWC_RUNNING 2
 #define VMLWC_LWC_GONE 3      /* no context (discarded): cannot be switched into */
+#define VMLWC_LWC_TRAPPED 4   /* stopped in a trapped syscall: resumed by the host with a result */
 
 /* Descriptor table entries: a host fd, or an lwC with rights; -1 when free. */
 #define VMLWC_FD_NONE (-1)

@@ -73,6 +73,8 @@ static int hc_syscall(struct vcpu *v)
 	    r->rsp != v->area_kva + VMLWC_FRAME_ON_KSTACK - 8)
 		run_panic(v, "syscall port used outside the syscall path");
 	v->nsyscalls++;
+	if (v->lwc->trap_to)
+		return lwc_trap_syscall(v);
 	if (g_trace)
 		t0 = trace_now_ns();
 	ret = sys_dispatch(v, v->lwc, nr, a);

@@ -115,6 +115,7 @@ int cow_break(struct lwc *l, uint64_t va);
 struct lwc;
 struct fdtab;
 int lwc_entry_dropped(struct fdtab *t, unsigned id); /* a table entry for lwC id went away */
+int lwc_trap_syscall(struct vcpu *v); /* a trapped lwC's syscall: switch to its monitor */
 struct lwc *lwc_root_new(void);
 void lwc_set_root(struct lwc *l, gpa_t root);
 struct lwc *lwc_from_kva(uint64_t kva);
@@ -178,6 +179,8 @@ struct lwc {
 	int refs;             /* descriptors that refer to it */
 	struct vcpu *on;      /* the vCPU that last ran it (single vCPU: the one running it) */
 	int limited;          /* lwc_limit_syscalls: only the syscalls in allow[] reach the host */
+	int trap_to;          /* LWC_TRAP_SYSCALL: 1 + id of the creator its syscalls go to */
+	struct kvm_regs trapped_regs; /* registers at the trapped syscall */
 	uint64_t allow[SYS_NR_MAX / 64];
 	struct fdtab *fds;
 	uint64_t brk_start;   /* initial program break, for brk bounds */

@@ -117,11 +117,20 @@ VMLWC_API int lwc_restrict(int lwc, const struct lwc_rspec *specs, int nspecs)
 
 VMLWC_API long lwc_syscall(int lwc, unsigned mask, long nr, const long args[6])
 {
-	(void)lwc; (void)mask; (void)nr; (void)args;
+	long a[8] = { 0 };
+	struct vmlwc_gate_msg m;
+	long r;
+
 	if (guest_only() < 0)
 		return -1;
-	errno = ENOSYS; /* the privilege milestone */
-	return -1;
+	if (args)
+		memcpy(a, args, 6 * sizeof(long));
+	r = vmlwc_gate(VMLWC_LWC_SYSCALL, lwc, mask, nr, a, 6, &m);
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
 }
 
 VMLWC_API int lwc_limit_syscalls(const long *allowed, int n)

@@ -237,11 +237,6 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 
 	if (flags & ~(long)LWC_TRAP_SYSCALL)
 		return -EINVAL;
-	if (flags & LWC_TRAP_SYSCALL) {
-		if (g_trace)
-			trace_msg("lwc_create: LWC_TRAP_SYSCALL is not supported yet: EINVAL");
-		return -EINVAL;
-	}
 	if ((r = specs_read(parent, specs, nspecs, &ss)) < 0)
 		return r;
 	if (g_vm.pool->nfree == 0 && g_vm.pool->bump >= g_vm.pool->nframes)
@@ -265,6 +260,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	child->s.fs_base = parent->s.fs_base;
 	child->s.gs_base = parent->s.gs_base;
 	child->limited = parent->limited; /* a limit holds for the lwCs created afterwards */
+	child->trap_to = (flags & LWC_TRAP_SYSCALL) ? (int)parent->s.id + 1 : 0;
 	memcpy(child->allow, parent->allow, sizeof(child->allow));
 	child->brk_start = parent->brk_start;
 	child->brk_cur = parent->brk_cur;
@@ -304,8 +300,10 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 		return -EINVAL;
 	if (t->s.state == VMLWC_LWC_RUNNING)
 		return -EBUSY;
-	if (t->s.state != VMLWC_LWC_READY)
+	if (t->s.state != VMLWC_LWC_READY && t->s.state != VMLWC_LWC_TRAPPED)
 		return -EINVAL; /* its context was discarded */
+	int trapped = t->s.state == VMLWC_LWC_TRAPPED;
+
 	if (t->s.fs_base != cur->s.fs_base && vcpu_msr(v, MSR_FS_BASE, &t->s.fs_base, 1) < 0)
 		return -EIO;
 	if (t->s.gs_base != cur->s.gs_base && vcpu_msr(v, MSR_GS_BASE, &t->s.gs_base, 1) < 0)
@@ -323,6 +321,22 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 	f->rip = t->s.rip;
 	f->rsp = t->s.rsp;
 	f->rflags = t->s.rflags;
+	if (trapped) {
+		/* back from its trapped syscall: its registers, and the first argument as the result */
+		/* the stub's own rip/rsp/rflags stay: it returns through the frame set above */
+		uint64_t result = regs->r8, rip = regs->rip, rsp = regs->rsp, rflags = regs->rflags;
+		*regs = t->trapped_regs;
+		regs->rax = result;
+		regs->rip = rip;
+		regs->rsp = rsp;
+		regs->rflags = rflags;
+		t->s.state = VMLWC_LWC_RUNNING;
+		((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = kva_of(t);
+		v->lwc = t;
+		v->pending_cr3 = t->root;
+		g_vm.lwc_switches_slow++;
+		return (long)result;
+	}
 	regs->rdi = (uint64_t)(int64_t)t->s.src_map[cur->s.id];
 	v->lwc = t;
 	v->pending_cr3 = t->root;
@@ -449,6 +463,88 @@ static long lwc_overlay_host(struct vcpu *v, long from, gva_t specs, long nspecs
 	return 0;
 }
 
+/*
+ * LWC_TRAP_SYSCALL: the child's syscall becomes a switch to its creator with {nr, a0..a5}; the
+ * child waits, all its registers kept, until someone switches to it with {result}.
+ */
+int lwc_trap_syscall(struct vcpu *v)
+{
+	struct lwc *child = v->lwc, *mon = g_vm.lwcs[child->trap_to - 1];
+	struct kvm_regs *r = &v->run->s.regs.regs;
+	struct vmlwc_iret_frame *f = frame_user(v);
+
+	if (!mon || mon->s.state != VMLWC_LWC_READY) {
+		/* nobody to ask: the syscall fails */
+		r->rax = (uint64_t)-EPERM;
+		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		frame_return_to_user(v, r->rcx, r->r11);
+		return 0;
+	}
+	if (mon->s.fs_base != child->s.fs_base)
+		vcpu_msr(v, MSR_FS_BASE, &mon->s.fs_base, 1);
+	if (mon->s.gs_base != child->s.gs_base)
+		vcpu_msr(v, MSR_GS_BASE, &mon->s.gs_base, 1);
+	child->trapped_regs = *r;
+	child->s.rip = r->rcx;
+	child->s.rsp = f->rsp;
+	child->s.rflags = r->r11;
+	child->s.state = VMLWC_LWC_TRAPPED;
+	uint64_t nr = r->rax, a[6] = { r->rdi, r->rsi, r->rdx, r->r10, r->r8, r->r9 };
+	r->rax = (uint64_t)VMLWC_LWC_SWITCHED_RET;
+	r->rdi = (uint64_t)(int64_t)mon->s.src_map[child->s.id];
+	r->rbp = 7;
+	r->r8 = nr;
+	r->r9 = a[0];
+	r->r10 = a[1];
+	r->r12 = a[2];
+	r->r13 = a[3];
+	r->r14 = a[4];
+	r->r15 = a[5];
+	r->rbx = 0;
+	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	mon->s.state = VMLWC_LWC_RUNNING;
+	((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = kva_of(mon);
+	v->lwc = mon;
+	v->pending_cr3 = mon->root;
+	g_vm.lwc_switches_slow++;
+	f->rsp = mon->s.rsp;
+	frame_return_to_user(v, mon->s.rip, mon->s.rflags);
+	return 0;
+}
+
+/*
+ * lwc_syscall: a syscall run for the caller in another lwC's context: its page table with
+ * LWC_MEM, its descriptor table with LWC_FILES. The caller needs the syscall right; the
+ * target's syscall limit applies.
+ */
+static long lwc_syscall_host(struct vcpu *v, long d, unsigned long mask, long nr)
+{
+	struct kvm_regs *r = &v->run->s.regs.regs;
+	int rights, id = fdtab_lwc(v->lwc->fds, d, &rights);
+	struct lwc *t, *use;
+	struct fdtab *saved;
+	long a[6] = { (long)r->r8, (long)r->r9, (long)r->r10, (long)r->r12, (long)r->r13, (long)r->r14 };
+	long ret;
+
+	if (id < 0)
+		return -EBADF;
+	if (!(rights & VMLWC_FD_RIGHT_SYSCALL))
+		return -EPERM;
+	if (mask & ~(unsigned long)(LWC_MEM | LWC_FILES | LWC_CRED))
+		return -EINVAL;
+	t = g_vm.lwcs[id];
+	if (!t)
+		return -EBADF;
+	if (t->limited && (nr < 0 || nr >= SYS_NR_MAX || !(t->allow[nr / 64] & (1UL << (nr % 64)))))
+		return -EPERM;
+	use = (mask & LWC_MEM) ? t : v->lwc;
+	saved = use->fds;
+	use->fds = (mask & LWC_FILES) ? t->fds : v->lwc->fds;
+	ret = sys_dispatch(v, use, nr, a);
+	use->fds = saved;
+	return ret;
+}
+
 /* lwc_limit_syscalls: the new set is the listed numbers within the current set, forever. */
 static long lwc_limit_host(struct vcpu *v, gva_t list, long n)
 {
@@ -496,6 +592,9 @@ static int hc_lwc(struct vcpu *v)
 		break;
 	case VMLWC_LWC_OVERLAY:
 		ret = lwc_overlay_host(v, (long)r->rdi, r->rsi, (long)r->rdx);
+		break;
+	case VMLWC_LWC_SYSCALL:
+		ret = lwc_syscall_host(v, (long)r->rdi, r->rsi, (long)r->rdx);
 		break;
 	case VMLWC_LWC_LIMIT:
 		ret = lwc_limit_host(v, r->rdi, (long)r->rsi);

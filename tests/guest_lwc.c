@@ -559,3 +559,58 @@ Test(lwc, limit_syscalls_cannot_widen_and_is_inherited, .timeout = 60)
 	int st = run_child(limited_child);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (exit %d)", st, WEXITSTATUS(st));
 }
+
+/* A reference monitor: the sandboxed child's syscalls come to its creator, which decides. */
+Test(lwc, trap_syscall_monitor_denies_open_runs_getppid_and_write, .timeout = 60)
+{
+	int p[2];
+	ENTER();
+	cr_assert_eq(pipe(p), 0);
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, LWC_TRAP_SYSCALL, &in);
+	if (c == LWC_SWITCHED) {
+		/* the sandbox: every syscall below goes to the monitor */
+		long r1 = syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY, 0);
+		long e1 = errno;
+		long r2 = syscall(SYS_getppid);
+		long r3 = write(p[1], "sandboxed", 9);
+		long res[4] = { r1, e1, r2, r3 };
+		lwc_switch_discard(in.src, res, 4); /* an lwC call: never trapped */
+	}
+	cr_assert_geq(c, 0);
+	int r = lwc_switch(c, NULL, 0, &in);
+	int opens = 0, runs = 0;
+	while (r == LWC_SWITCHED && in.nargs == 7) {
+		long nr = in.args[0], result;
+		if (nr == SYS_openat || nr == SYS_open) {
+			result = -EACCES; /* policy: no files */
+			opens++;
+		} else {
+			result = lwc_syscall(in.src, LWC_MEM | LWC_FILES, nr, &in.args[1]);
+			if (result == -1)
+				result = -errno;
+			runs++;
+		}
+		long back[1] = { result };
+		r = lwc_switch(in.src, back, 1, &in);
+	}
+	cr_assert_eq(r, LWC_SWITCHED);
+	cr_assert_eq(in.nargs, 4, "the child's final report");
+	cr_expect_eq(in.args[0], -1, "open denied (report %ld %ld %ld %ld)", in.args[0], in.args[1], in.args[2], in.args[3]);
+	cr_expect_eq(in.args[1], EACCES);
+	cr_expect_eq(in.args[2], getppid(), "getppid run through lwc_syscall");
+	cr_expect_eq(in.args[3], 9, "write run through lwc_syscall");
+	cr_expect_eq(opens, 1);
+	cr_expect_geq(runs, 2);
+	char buf[16] = { 0 };
+	cr_expect_eq(read(p[0], buf, 9), 9);
+	cr_expect_str_eq(buf, "sandboxed");
+	/* lwc_syscall checks: a bad pointer in the target's space is EFAULT */
+	long bad[6] = { p[1], 16, 4 };
+	errno = 0;
+	cr_expect_eq(lwc_syscall(c, LWC_MEM | LWC_FILES, SYS_write, bad), -1);
+	cr_expect_eq(errno, EFAULT);
+	errno = 0;
+	cr_expect_eq(lwc_syscall(4242, LWC_MEM, SYS_getpid, bad), -1);
+	cr_expect_eq(errno, EBADF);
+}
