@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "bench_util.h"
@@ -52,7 +53,36 @@ int main(int argc, char **argv)
 	double insns = (double)(s1.emulated_insns - s0.emulated_insns) / n;
 	double stub = (double)(s1.lwc_switches - s0.lwc_switches) / n;
 
+	/* a syscall of a trapped child, answered by its monitor through lwc_syscall */
+	int iters_t = quick ? 200 : 2000;
+	struct lwc_msg tin;
+	int t = lwc_create(NULL, 0, LWC_TRAP_SYSCALL, &tin);
+	if (t == LWC_SWITCHED) {
+		for (;;)
+			syscall(SYS_getppid);
+	}
+	struct vmlwc_stats t0s, t1s;
+	int r = lwc_switch(t, NULL, 0, &tin);
+	vmlwc_stats(&t0s);
+	uint64_t t0 = bench_now_ns();
+	for (int i = 0; i < iters_t && r == LWC_SWITCHED; i++) {
+		long res = lwc_syscall(tin.src, LWC_MEM | LWC_FILES, tin.args[0], &tin.args[1]);
+		r = lwc_switch(tin.src, &res, 1, &tin);
+	}
+	uint64_t trapped = bench_now_ns() - t0;
+	vmlwc_stats(&t1s);
+	vmlwc_stats(&s0);
+	uint64_t p0 = bench_now_ns();
+	for (int i = 0; i < iters_t; i++)
+		syscall(SYS_getppid);
+	uint64_t plain = bench_now_ns() - p0;
+	vmlwc_stats(&s1);
+
 	bench_print_baselines(&b);
+	printf("\n%-44s %10.1f us, %.2f exits to user space\n", "trapped getppid (monitor + lwc_syscall)",
+	       trapped / 1e3 / iters_t, (double)(t1s.vm_exits - t0s.vm_exits - 1) / iters_t);
+	printf("%-44s %10.1f us, %.2f exits to user space\n", "plain redirected getppid",
+	       plain / 1e3 / iters_t, (double)(s1.vm_exits - s0.vm_exits - 1) / iters_t);
 	printf("\n%-44s %10.1f ns\n", "lwc_switch (one way, median)", sw);
 	printf("%-44s %10.2f\n", "  exits to user space per switch", exits);
 	printf("%-44s %10.2f\n", "  hypervisor exits per switch", hv);
