@@ -172,6 +172,20 @@ struct memblock {
 	gpa_t gpa;
 };
 
+/* ---- the credential shadow (cred.c) ---- */
+#define CRED_MAX_GROUPS 64
+struct cred {
+	uint32_t uid[3];      /* real, effective, saved */
+	uint32_t gid[3];
+	int ngroups;
+	uint32_t groups[CRED_MAX_GROUPS];
+	int refs;             /* lwCs sharing it (LWC_CRED | LWC_SHARE) */
+};
+int cred_init(struct cred *c);
+long cred_apply(const struct cred *c);
+struct cred *cred_new(const struct cred *from);
+void cred_put(struct cred *c);
+
 /* ---- lightweight contexts ---- */
 struct lwc {
 	struct vmlwc_lwc s;   /* the stub's view; first, so its KVA is the lwC's */
@@ -180,6 +194,7 @@ struct lwc {
 	struct vcpu *on;      /* the vCPU that last ran it (single vCPU: the one running it) */
 	int limited;          /* lwc_limit_syscalls: only the syscalls in allow[] reach the host */
 	int trap_to;          /* LWC_TRAP_SYSCALL: 1 + id of the creator its syscalls go to */
+	struct cred *cred;    /* its credential shadow (shared with LWC_CRED | LWC_SHARE) */
 	struct kvm_regs trapped_regs; /* registers at the trapped syscall */
 	uint64_t allow[SYS_NR_MAX / 64];
 	struct fdtab *fds;
@@ -254,6 +269,9 @@ struct vm {
 	uint64_t proc_dev, anon_dev; /* st_dev of procfs and of anonymous inodes (KVM objects) */
 	int live;
 	int trace;
+	int host_privileged;     /* the process can take any uid (euid 0 at init) */
+	struct cred cred0;       /* credentials at init */
+	struct cred cred_now;    /* what the vCPU thread runs under now */
 	int test_hooks;       /* VMLWC_TEST_HOOKS=1 at init: private test syscalls allowed */
 	struct enter_ctx enter_ctx;
 	long enter_err;

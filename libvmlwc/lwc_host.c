@@ -86,6 +86,8 @@ static void lwc_destroy(struct lwc *l)
 			break;
 		}
 	pt_destroy(l->root, pool_unref);
+	cred_put(l->cred);
+	l->cred = NULL;
 	if (l->fds) {
 		fdtab_close_all(l->fds); /* may release further lwCs */
 		fdtab_free(l->fds);
@@ -150,6 +152,16 @@ static int classify(uint64_t va, void *arg)
 		cls = (r->flags & LWC_UNMAP) ? PT_FORK_UNMAP : (r->flags & LWC_SHARE) ? PT_FORK_SHARE : PT_FORK_COPY;
 	}
 	return cls;
+}
+
+static int cred_share(const struct spec_set *ss)
+{
+	int share = 0;
+
+	for (int i = 0; i < ss->n; i++)
+		if (ss->s[i].flags & LWC_CRED)
+			share = (ss->s[i].flags & LWC_SHARE) != 0;
+	return share;
 }
 
 static int fd_unmapped(const struct spec_set *ss, unsigned g)
@@ -261,6 +273,12 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	child->s.gs_base = parent->s.gs_base;
 	child->limited = parent->limited; /* a limit holds for the lwCs created afterwards */
 	child->trap_to = (flags & LWC_TRAP_SYSCALL) ? (int)parent->s.id + 1 : 0;
+	if (parent->cred && cred_share(&ss)) {
+		child->cred = parent->cred;
+		child->cred->refs++;
+	} else if (parent->cred) {
+		child->cred = cred_new(parent->cred);
+	}
 	memcpy(child->allow, parent->allow, sizeof(child->allow));
 	child->brk_start = parent->brk_start;
 	child->brk_cur = parent->brk_cur;
@@ -539,9 +557,12 @@ static long lwc_syscall_host(struct vcpu *v, long d, unsigned long mask, long nr
 		return -EPERM;
 	use = (mask & LWC_MEM) ? t : v->lwc;
 	saved = use->fds;
+	struct cred *saved_cred = use->cred;
 	use->fds = (mask & LWC_FILES) ? t->fds : v->lwc->fds;
+	use->cred = t->cred; /* its credentials apply */
 	ret = sys_dispatch(v, use, nr, a);
 	use->fds = saved;
+	use->cred = saved_cred;
 	return ret;
 }
 

@@ -284,6 +284,10 @@ static struct lwc *root_build(void)
 	lwc_set_root(l, pt_txn_commit(&b.t));
 	l->s.fdtab = VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)l->fds);
 	l->refs = 1;
+	if (cred_init(&g_vm.cred0) < 0 || !(l->cred = cred_new(&g_vm.cred0))) {
+		err_set(ENOMEM, "reading the process's credentials");
+		return NULL;
+	}
 	l->brk_start = l->brk_cur = (uint64_t)RAW1(SYS_brk, 0);
 	return l;
 }

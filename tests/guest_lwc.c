@@ -614,3 +614,50 @@ Test(lwc, trap_syscall_monitor_denies_open_runs_getppid_and_write, .timeout = 60
 	cr_expect_eq(lwc_syscall(4242, LWC_MEM, SYS_getpid, bad), -1);
 	cr_expect_eq(errno, EBADF);
 }
+
+/* The credential shadow: an lwC that drops to another uid loses root's files, for good. */
+Test(lwc, credentials_per_lwc, .timeout = 60)
+{
+	char path[] = "/tmp/vmlwc-secret-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fchmod(fd, 0600), 0);
+	close(fd);
+	cr_assert_eq(geteuid(), 0, "this test runs as root (CI does)");
+	ENTER();
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long r[6];
+		/* raw syscalls: glibc's wrappers broadcast to the process's other (native) threads */
+		r[0] = syscall(SYS_setresuid, 65534, 65534, 65534);
+		r[1] = getuid();
+		errno = 0;
+		r[2] = open(path, O_RDONLY);
+		r[3] = errno;
+		errno = 0;
+		r[4] = syscall(SYS_setuid, 0);
+		r[5] = errno;
+		lwc_switch(in.src, r, 6, &in);
+		long again[2] = { geteuid(), open(path, O_RDONLY) };
+		lwc_switch_discard(in.src, again, 2);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 0, "the child drops to nobody");
+	cr_expect_eq(in.args[1], 65534);
+	cr_expect_eq(in.args[2], -1, "nobody cannot open root's 0600 file");
+	cr_expect_eq(in.args[3], EACCES);
+	cr_expect_eq(in.args[4], -1, "a dropped lwC cannot regain root");
+	cr_expect_eq(in.args[5], EPERM);
+	/* the parent is still root, and can */
+	cr_expect_eq(getuid(), 0);
+	int ok = open(path, O_RDONLY);
+	cr_expect_geq(ok, 0, "root lwC opens it");
+	close(ok);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 65534, "the child's shadow survived the switches");
+	cr_expect_eq(in.args[1], -1);
+	cr_expect_eq(getuid(), 0);
+	unlink(path);
+}

@@ -151,8 +151,7 @@ static long sys_exit_any(struct sys_call *c)
 
 void sys_proc_register(void)
 {
-	static const long ids[] = { __NR_getpid, __NR_getppid, __NR_gettid, __NR_getuid, __NR_geteuid,
-				    __NR_getgid, __NR_getegid, __NR_getpgrp, __NR_setsid,
+	static const long ids[] = { __NR_getpid, __NR_getppid, __NR_gettid, __NR_getpgrp, __NR_setsid,
 				    __NR_sched_yield };
 	for (unsigned i = 0; i < ARRAY_SIZE(ids); i++)
 		sys_register(ids[i], &DESC(.name = NULL));

@@ -14,9 +14,33 @@
 #define guest_act g_vm.guest_act
 #define held g_vm.held_signals /* signals for a guest handler, not delivered yet */
 
-/* The library's host handler: guest handlers never run in host context. */
-static void sig_hold(int sig)
+static int on_vcpu_thread(void)
 {
+	long tid = RAW0(SYS_gettid);
+
+	for (unsigned i = 0; i < g_vm.nvcpus; i++)
+		if (g_vm.vcpus[i] && g_vm.vcpus[i]->tid == tid)
+			return 1;
+	return 0;
+}
+
+/*
+ * The library's host handler. Threads that run natively keep the application's handlers (glibc
+ * relies on its own, e.g. for setuid across threads); on a vCPU thread a guest handler never
+ * runs in host context: the signal is held.
+ */
+static void sig_hold(int sig, siginfo_t *si, void *uc)
+{
+	if (!on_vcpu_thread()) {
+		const struct ksigaction *g = &guest_act[sig];
+		if (g->handler > 1) {
+			if (g->flags & SA_SIGINFO)
+				((void (*)(int, siginfo_t *, void *))g->handler)(sig, si, uc);
+			else
+				((void (*)(int))g->handler)(sig);
+		}
+		return;
+	}
 	__atomic_or_fetch(&held, 1UL << (sig - 1), __ATOMIC_RELAXED);
 	if (g_trace)
 		trace_msg("signal %d for a guest handler: held (delivery into the guest is not"
@@ -32,7 +56,7 @@ static long host_install(int sig, const struct ksigaction *g)
 
 	if (g->handler > 1) {
 		h.handler = (uint64_t)sig_hold;
-		h.flags = (g->flags & SA_RESTART) | SA_RESTORER;
+		h.flags = (g->flags & (SA_RESTART | SA_NODEFER | SA_ONSTACK)) | SA_SIGINFO | SA_RESTORER;
 		h.restorer = (uint64_t)vmlwc_sig_restorer;
 	} else {
 		h.flags = g->flags & ~(uint64_t)SA_SIGINFO;

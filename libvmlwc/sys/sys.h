@@ -56,6 +56,7 @@ void sys_mm_register(void);
 void sys_time_register(void);
 void sys_proc_register(void);
 void sys_signal_register(void);
+void sys_cred_register(void);
 
 /* Marshalling helpers for custom handlers. */
 long sys_generic(struct sys_call *c);          /* run c->d->arg marshalling + raw syscall nr */

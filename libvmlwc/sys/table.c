@@ -358,6 +358,9 @@ long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 	c.nr = nr;
 	memcpy(c.a, a, sizeof(c.a));
 	c.d = table[nr];
+	/* the host thread takes the lwC's credentials (a no-op while they are the same) */
+	if (l->cred && cred_apply(l->cred) < 0)
+		return -EPERM;
 	return c.d->fn ? c.d->fn(&c) : sys_generic(&c);
 }
 
@@ -370,4 +373,5 @@ void sys_init(void)
 	sys_time_register();
 	sys_proc_register();
 	sys_signal_register();
+	sys_cred_register();
 }
