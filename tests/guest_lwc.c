@@ -2,7 +2,9 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <grp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -660,4 +662,41 @@ Test(lwc, credentials_per_lwc, .timeout = 60)
 	cr_expect_eq(in.args[1], -1);
 	cr_expect_eq(getuid(), 0);
 	unlink(path);
+}
+
+/* Without privilege, an lwC can only keep or drop among the ids the process already has. */
+static void unprivileged_process(void)
+{
+	struct stat kvm;
+	if (stat("/dev/kvm", &kvm) != 0)
+		_exit(24);
+	gid_t g = kvm.st_gid;
+	chmod("/dev/kvm", kvm.st_mode | 0060); /* reachable through its group */
+	if (setgroups(1, &g) != 0 || setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+		_exit(20); /* a process that is not root at all */
+	prctl(PR_SET_DUMPABLE, 1); /* its own /proc/self again */
+	if (vmlwc_init(NULL) != 0)
+		_exit(200);
+	errno = 0;
+	if (syscall(SYS_setuid, 12345) != -1 || errno != EPERM)
+		_exit(21); /* an id the process does not have */
+	errno = 0;
+	if (syscall(SYS_setgroups, 0, NULL) != -1 || errno != EPERM)
+		_exit(22);
+	if (getuid() != 65534)
+		_exit(23);
+	_exit(0);
+}
+
+Test(lwc, credentials_without_privilege_only_drop, .timeout = 60)
+{
+	struct stat kvm;
+	cr_assert_eq(stat("/dev/kvm", &kvm), 0, "/dev/kvm is needed for this suite");
+	pid_t p = fork();
+	int st;
+	if (p == 0)
+		unprivileged_process();
+	waitpid(p, &st, 0);
+	chmod("/dev/kvm", kvm.st_mode & 07777); /* as it was */
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (exit %d)", st, WEXITSTATUS(st));
 }
