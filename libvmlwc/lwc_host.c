@@ -72,6 +72,15 @@ static void src_map_update(struct lwc *owner, unsigned id)
 		}
 }
 
+/* Whether another live lwC uses l's descriptor table (LWC_FILES | LWC_SHARE). */
+static int table_shared(const struct lwc *l)
+{
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
+		if (g_vm.lwcs[i] && g_vm.lwcs[i] != l && g_vm.lwcs[i]->fds == l->fds)
+			return 1;
+	return 0;
+}
+
 static void lwc_destroy(struct lwc *l)
 {
 	unsigned id = l->s.id;
@@ -88,7 +97,7 @@ static void lwc_destroy(struct lwc *l)
 	pt_destroy(l->root, pool_unref);
 	cred_put(l->cred);
 	l->cred = NULL;
-	if (l->fds) {
+	if (l->fds && !table_shared(l)) {
 		fdtab_close_all(l->fds); /* may release further lwCs */
 		fdtab_free(l->fds);
 	}
@@ -112,10 +121,8 @@ int lwc_entry_dropped(struct fdtab *t, unsigned id)
 	struct lwc *target = id < VMLWC_MAX_LWCS ? g_vm.lwcs[id] : NULL;
 
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
-		if (g_vm.lwcs[i] && g_vm.lwcs[i]->fds == t) {
-			src_map_update(g_vm.lwcs[i], id);
-			break;
-		}
+		if (g_vm.lwcs[i] && g_vm.lwcs[i]->fds == t)
+			src_map_update(g_vm.lwcs[i], id); /* every lwC sharing the table */
 	if (target)
 		lwc_unref(target);
 	return 0;
@@ -128,8 +135,12 @@ static int install_lwc(struct lwc *owner, struct lwc *target, int rights)
 	if (g < 0)
 		return g;
 	target->refs++;
-	if (owner->s.src_map[target->s.id] < 0 || owner->s.src_map[target->s.id] > g)
-		owner->s.src_map[target->s.id] = g;
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
+		struct lwc *o = g_vm.lwcs[i];
+		if (o && o->fds == owner->fds &&
+		    (o->s.src_map[target->s.id] < 0 || o->s.src_map[target->s.id] > g))
+			o->s.src_map[target->s.id] = g;
+	}
 	return g;
 }
 
@@ -203,18 +214,35 @@ static int specs_read(struct lwc *l, gva_t gva, long n, struct spec_set *ss)
 		if (type == LWC_FILES && !(r->u.fds.from == -1 && r->u.fds.to == -1) &&
 		    (r->u.fds.from < 0 || r->u.fds.to < r->u.fds.from))
 			return -EINVAL;
-		if (type == LWC_FILES && opt == LWC_SHARE) {
+		if (type == LWC_FILES && opt == LWC_SHARE && !(r->u.fds.from == -1 && r->u.fds.to == -1)) {
 			if (g_trace)
-				trace_msg("lwc_create: LWC_FILES|LWC_SHARE is not supported yet: EINVAL");
+				trace_msg("lwc_create: LWC_FILES|LWC_SHARE shares whole tables only: EINVAL");
 			return -EINVAL;
 		}
 	}
 	return 0;
 }
 
+static int files_shared(const struct spec_set *ss)
+{
+	int share = 0;
+
+	for (int i = 0; i < ss->n; i++)
+		if (ss->s[i].flags & LWC_FILES)
+			share = (ss->s[i].flags & LWC_SHARE) != 0;
+	return share;
+}
+
 static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set *ss)
 {
 	unsigned cap = fdtab_cap(parent->fds);
+
+	if (files_shared(ss)) {
+		/* the same table: entries opened, closed or replaced in one are so in the other */
+		child->fds = parent->fds;
+		memcpy(child->s.src_map, parent->s.src_map, sizeof(child->s.src_map));
+		return 0;
+	}
 
 	child->fds = fdtab_new(cap);
 	if (!child->fds)

@@ -700,3 +700,35 @@ Test(lwc, credentials_without_privilege_only_drop, .timeout = 60)
 	chmod("/dev/kvm", kvm.st_mode & 07777); /* as it was */
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (exit %d)", st, WEXITSTATUS(st));
 }
+
+/* LWC_FILES | LWC_SHARE over the whole table: one table, seen by both. */
+Test(lwc, shared_descriptor_table, .timeout = 60)
+{
+	ENTER();
+	struct lwc_rspec s = { .flags = LWC_FILES | LWC_SHARE, .u.fds = { -1, -1 } };
+	struct lwc_msg in;
+	int c = lwc_create(&s, 1, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long fd = open("/dev/zero", O_RDONLY);
+		lwc_switch(in.src, &fd, 1, &in);
+		/* the parent closed it in the shared table */
+		long gone[1] = { fcntl((int)in.args[0], F_GETFD) == -1 && errno == EBADF };
+		lwc_switch_discard(in.src, gone, 1);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	int fd = (int)in.args[0];
+	cr_assert_geq(fd, 0);
+	char z = 1;
+	cr_expect_eq(read(fd, &z, 1), 1, "the child's new descriptor works in the parent");
+	cr_expect_eq(z, 0);
+	cr_expect_eq(close(fd), 0);
+	long a[1] = { fd };
+	cr_assert_eq(lwc_switch(c, a, 1, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 1, "closed for the child too");
+	struct lwc_rspec part = { .flags = LWC_FILES | LWC_SHARE, .u.fds = { 0, 2 } };
+	errno = 0;
+	cr_expect_eq(lwc_create(&part, 1, 0, &in), -1, "a shared range, not the whole table");
+	cr_expect_eq(errno, EINVAL);
+	cr_expect_eq(lwc_close(c), 0);
+}
