@@ -152,8 +152,6 @@ long cred_syscall(struct sys_call *sc)
 			return -EPERM;
 		uint32_t s = (a0 != KEEP || (a1 != KEEP && a1 != cur[0])) ? (a1 != KEEP ? a1 : cur[1]) : KEEP;
 		r = set_res(ids, c, a0, a1, s, sc->nr == __NR_setreuid ? host0->uid : host0->gid);
-		if (r == -EPERM && priv(c))
-			r = -EPERM;
 		break;
 	}
 	case __NR_setresuid:

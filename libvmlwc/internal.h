@@ -370,6 +370,7 @@ void *ua_direct(struct lwc *l, gva_t gva, size_t len, int flags);
 
 /* ---- syscall redirection (sys/) ---- */
 long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6]);
+int lwc_allows(const struct lwc *l, long nr); /* its lwc_limit_syscalls set admits nr */
 void sys_init(void);
 const char *sys_name(long nr);
 

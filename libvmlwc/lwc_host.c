@@ -165,12 +165,13 @@ static int classify(uint64_t va, void *arg)
 	return cls;
 }
 
-static int cred_share(const struct spec_set *ss)
+/* Whether the last spec of this resource type asks for sharing. */
+static int spec_shared(const struct spec_set *ss, unsigned type)
 {
 	int share = 0;
 
 	for (int i = 0; i < ss->n; i++)
-		if (ss->s[i].flags & LWC_CRED)
+		if (ss->s[i].flags & type)
 			share = (ss->s[i].flags & LWC_SHARE) != 0;
 	return share;
 }
@@ -223,21 +224,11 @@ static int specs_read(struct lwc *l, gva_t gva, long n, struct spec_set *ss)
 	return 0;
 }
 
-static int files_shared(const struct spec_set *ss)
-{
-	int share = 0;
-
-	for (int i = 0; i < ss->n; i++)
-		if (ss->s[i].flags & LWC_FILES)
-			share = (ss->s[i].flags & LWC_SHARE) != 0;
-	return share;
-}
-
 static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set *ss)
 {
 	unsigned cap = fdtab_cap(parent->fds);
 
-	if (files_shared(ss)) {
+	if (spec_shared(ss, LWC_FILES)) {
 		/* the same table: entries opened, closed or replaced in one are so in the other */
 		child->fds = parent->fds;
 		memcpy(child->s.src_map, parent->s.src_map, sizeof(child->s.src_map));
@@ -301,7 +292,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	child->s.gs_base = parent->s.gs_base;
 	child->limited = parent->limited; /* a limit holds for the lwCs created afterwards */
 	child->trap_to = (flags & LWC_TRAP_SYSCALL) ? (int)parent->s.id + 1 : 0;
-	if (parent->cred && cred_share(&ss)) {
+	if (parent->cred && spec_shared(&ss, LWC_CRED)) {
 		child->cred = parent->cred;
 		child->cred->refs++;
 	} else if (parent->cred) {
@@ -329,6 +320,16 @@ fail:
 }
 
 /* ---- switching when the stub did not ---- */
+
+/* The host finishes a switch: t runs on v and its tree is loaded on the way back to ring 3. */
+static void lwc_enter(struct vcpu *v, struct lwc *t)
+{
+	t->s.state = VMLWC_LWC_RUNNING;
+	((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = kva_of(t);
+	v->lwc = t;
+	v->pending_cr3 = t->root;
+	g_vm.lwc_switches_slow++;
+}
 
 static long lwc_switch_host(struct vcpu *v, long to, int discard)
 {
@@ -362,34 +363,26 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 		cur->s.rflags = f->rflags;
 		cur->s.state = VMLWC_LWC_READY;
 	}
-	t->s.state = VMLWC_LWC_RUNNING;
-	((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = kva_of(t);
 	f->rip = t->s.rip;
 	f->rsp = t->s.rsp;
 	f->rflags = t->s.rflags;
+	long ret = VMLWC_LWC_SWITCHED_RET;
 	if (trapped) {
-		/* back from its trapped syscall: its registers, and the first argument as the result */
-		/* the stub's own rip/rsp/rflags stay: it returns through the frame set above */
-		uint64_t result = regs->r8, rip = regs->rip, rsp = regs->rsp, rflags = regs->rflags;
+		/* back from its trapped syscall: its registers, and the first argument as the result;
+		   the stub's own rip/rsp/rflags stay: it returns through the frame set above */
+		uint64_t rip = regs->rip, rsp = regs->rsp, rflags = regs->rflags;
+		ret = (long)regs->r8;
 		*regs = t->trapped_regs;
-		regs->rax = result;
 		regs->rip = rip;
 		regs->rsp = rsp;
 		regs->rflags = rflags;
-		t->s.state = VMLWC_LWC_RUNNING;
-		((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = kva_of(t);
-		v->lwc = t;
-		v->pending_cr3 = t->root;
-		g_vm.lwc_switches_slow++;
-		return (long)result;
+	} else {
+		regs->rdi = (uint64_t)(int64_t)t->s.src_map[cur->s.id];
 	}
-	regs->rdi = (uint64_t)(int64_t)t->s.src_map[cur->s.id];
-	v->lwc = t;
-	v->pending_cr3 = t->root;
-	g_vm.lwc_switches_slow++;
+	lwc_enter(v, t);
 	if (cur->refs <= 0 && cur != g_vm.root_lwc && cur->s.state != VMLWC_LWC_RUNNING)
 		lwc_destroy(cur);
-	return VMLWC_LWC_SWITCHED_RET;
+	return ret; /* hc_lwc puts it in rax */
 }
 
 static long lwc_self_host(struct vcpu *v)
@@ -548,11 +541,7 @@ int lwc_trap_syscall(struct vcpu *v)
 	r->r15 = a[5];
 	r->rbx = 0;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-	mon->s.state = VMLWC_LWC_RUNNING;
-	((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = kva_of(mon);
-	v->lwc = mon;
-	v->pending_cr3 = mon->root;
-	g_vm.lwc_switches_slow++;
+	lwc_enter(v, mon);
 	f->rsp = mon->s.rsp;
 	frame_return_to_user(v, mon->s.rip, mon->s.rflags);
 	return 0;
@@ -581,7 +570,7 @@ static long lwc_syscall_host(struct vcpu *v, long d, unsigned long mask, long nr
 	t = g_vm.lwcs[id];
 	if (!t)
 		return -EBADF;
-	if (t->limited && (nr < 0 || nr >= SYS_NR_MAX || !(t->allow[nr / 64] & (1UL << (nr % 64)))))
+	if (!lwc_allows(t, nr))
 		return -EPERM;
 	use = (mask & LWC_MEM) ? t : v->lwc;
 	saved = use->fds;

@@ -35,6 +35,14 @@ static int ts_valid(const struct timespec *ts)
 	return ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < NSEC_PER_SEC;
 }
 
+/* A guest timespec, read and checked. */
+static long ts_in(struct sys_call *c, gva_t uts, struct timespec *ts)
+{
+	if (ua_copy_in(c->l, ts, uts, sizeof(*ts)) < 0)
+		return -EFAULT;
+	return ts_valid(ts) ? 0 : -EINVAL;
+}
+
 /*
  * poll/ppoll: a host copy of the array with host fds. A guest fd not in the table is -1 on the
  * host and reports POLLNVAL; like natively, it counts as ready, so the host call does not wait.
@@ -99,12 +107,8 @@ static long sys_ppoll(struct sys_call *c)
 	gva_t uts = (gva_t)c->a[2];
 	long r;
 
-	if (uts) {
-		if (ua_copy_in(c->l, &ts, uts, sizeof(ts)) < 0)
-			return -EFAULT;
-		if (!ts_valid(&ts))
-			return -EINVAL;
-	}
+	if (uts && (r = ts_in(c, uts, &ts)) < 0)
+		return r;
 	r = mask_in(c, (gva_t)c->a[3], (unsigned long)c->a[4], &mask, &hmask);
 	if (r < 0)
 		return r;
@@ -225,12 +229,8 @@ static long sys_pselect6(struct sys_call *c)
 	uint64_t mask;
 	long r;
 
-	if (uts) {
-		if (ua_copy_in(c->l, &ts, uts, sizeof(ts)) < 0)
-			return -EFAULT;
-		if (!ts_valid(&ts))
-			return -EINVAL;
-	}
+	if (uts && (r = ts_in(c, uts, &ts)) < 0)
+		return r;
 	/* The sixth argument points at { const sigset_t *ss; size_t ss_len }: a second guest pointer. */
 	if (usig) {
 		if (ua_copy_in(c->l, &gsig, usig, sizeof(gsig)) < 0)
@@ -292,13 +292,10 @@ static long sys_epoll_pwait2(struct sys_call *c)
 {
 	struct timespec ts;
 	gva_t uts = (gva_t)c->a[3];
+	long r;
 
-	if (uts) {
-		if (ua_copy_in(c->l, &ts, uts, sizeof(ts)) < 0)
-			return -EFAULT;
-		if (!ts_valid(&ts))
-			return -EINVAL;
-	}
+	if (uts && (r = ts_in(c, uts, &ts)) < 0)
+		return r;
 	return epoll_common(c, 0, uts ? &ts : NULL, 1, (gva_t)c->a[4], (unsigned long)c->a[5]);
 }
 

@@ -333,11 +333,16 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 	return -ENOSYS;
 }
 
+int lwc_allows(const struct lwc *l, long nr)
+{
+	return !l->limited || (nr >= 0 && nr < SYS_NR_MAX && (l->allow[nr / 64] & (1UL << (nr % 64))));
+}
+
 long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 {
 	struct sys_call c;
 
-	if (l->limited && (nr < 0 || nr >= SYS_NR_MAX || !(l->allow[nr / 64] & (1UL << (nr % 64))))) {
+	if (!lwc_allows(l, nr)) {
 		if (g_trace) {
 			const char *n = sys_name(nr);
 			trace_msg("syscall %ld (%s) outside the lwC's limit: EPERM", nr, n ? n : "unknown");
