@@ -8,7 +8,12 @@
 #define FD_NONE VMLWC_FD_NONE
 #define FD_CLOEXEC_BIT VMLWC_FD_CLOEXEC
 
-/* Laid out as struct vmlwc_fdtab: the stub reads lwC entries on the switch fast path. */
+/*
+ * Laid out as struct vmlwc_fdtab: the stub reads lwC entries on the switch fast path, so an
+ * entry shared with other tables (an LWC_FILES|LWC_SHARE range) is kept as a copy in each of
+ * them; link[] (after ent[cap]) names the slot's share group, and every write goes to all
+ * members. What a slot holds (a host fd, an lwC reference) is held once per group.
+ */
 struct fdtab {
 	uint32_t cap;
 	int32_t ent[];  /* host fd | FD_CLOEXEC_BIT, VMLWC_FD_LWC | rights | id, or FD_NONE */
@@ -22,7 +27,81 @@ static int is_lwc(int32_t e)
 
 size_t fdtab_bytes(unsigned cap)
 {
-	return PAGE_ALIGN_UP(sizeof(struct fdtab) + (size_t)cap * sizeof(int32_t));
+	return PAGE_ALIGN_UP(sizeof(struct fdtab) + ((size_t)cap * 2 + 1) * sizeof(int32_t));
+}
+
+/* The share group of each slot, 0 when the slot is the table's own; then a visit mark. */
+static uint32_t *links(const struct fdtab *t)
+{
+	return (uint32_t *)&t->ent[t->cap];
+}
+
+static uint32_t *visit_mark(const struct fdtab *t)
+{
+	return &links(t)[t->cap];
+}
+
+/* Calls fn on every other live table that shares slot g with t. */
+static void for_members(const struct fdtab *t, unsigned g, void (*fn)(struct fdtab *, unsigned, void *),
+			void *arg)
+{
+	uint32_t gid = links(t)[g], mark;
+
+	if (!gid)
+		return;
+	if (++g_vm.fd_visit_epoch == 0)
+		++g_vm.fd_visit_epoch;
+	mark = g_vm.fd_visit_epoch;
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
+		struct lwc *l = g_vm.lwcs[i];
+		struct fdtab *o = l ? l->fds : NULL;
+		if (!o || o == t || g >= o->cap || links(o)[g] != gid || *visit_mark(o) == mark)
+			continue; /* the visit mark: one table used by several lwCs counts once */
+		*visit_mark(o) = mark;
+		fn(o, g, arg);
+	}
+}
+
+static void member_set(struct fdtab *o, unsigned g, void *arg)
+{
+	o->ent[g] = *(int32_t *)arg;
+}
+
+static void member_count(struct fdtab *o, unsigned g, void *arg)
+{
+	(void)o;
+	(void)g;
+	++*(unsigned *)arg;
+}
+
+/* Every write of an entry: the slot changes in each table of its share group. */
+static void ent_write(struct fdtab *t, unsigned g, int32_t v)
+{
+	t->ent[g] = v;
+	for_members(t, g, member_set, &v);
+}
+
+int fdtab_linked(const struct fdtab *t, long gfd, const struct fdtab *other)
+{
+	if (t == other)
+		return 1;
+	if (gfd < 0 || (unsigned long)gfd >= t->cap || (unsigned long)gfd >= other->cap)
+		return 0;
+	return links(t)[gfd] != 0 && links(t)[gfd] == links(other)[gfd];
+}
+
+int fdtab_share_slot(struct fdtab *from, struct fdtab *to, long gfd)
+{
+	if (gfd < 0 || (unsigned long)gfd >= from->cap || (unsigned long)gfd >= to->cap)
+		return -EBADF;
+	if (!links(from)[gfd]) {
+		if (++g_vm.fd_gid_next == 0)
+			++g_vm.fd_gid_next;
+		links(from)[gfd] = g_vm.fd_gid_next;
+	}
+	links(to)[gfd] = links(from)[gfd];
+	to->ent[gfd] = from->ent[gfd];
+	return 0;
 }
 
 struct fdtab *fdtab_new(unsigned cap)
@@ -32,8 +111,11 @@ struct fdtab *fdtab_new(unsigned cap)
 	if (!t)
 		return NULL;
 	t->cap = cap;
-	for (unsigned i = 0; i < cap; i++)
+	for (unsigned i = 0; i < cap; i++) {
 		t->ent[i] = FD_NONE;
+		links(t)[i] = 0;
+	}
+	*visit_mark(t) = 0;
 	return t;
 }
 
@@ -57,7 +139,7 @@ int fdtab_raw(const struct fdtab *t, long gfd)
 void fdtab_set_raw(struct fdtab *t, long gfd, int raw)
 {
 	if (gfd >= 0 && (unsigned long)gfd < t->cap)
-		t->ent[gfd] = raw;
+		ent_write(t, (unsigned)gfd, raw);
 }
 
 int fdtab_get(const struct fdtab *t, long gfd)
@@ -99,7 +181,7 @@ int fdtab_install(struct fdtab *t, int hfd, int cloexec)
 	g = fdtab_min_free(t, 0);
 	if (g < 0)
 		return g;
-	t->ent[g] = hfd | (cloexec ? FD_CLOEXEC_BIT : 0);
+	ent_write(t, (unsigned)g, hfd | (cloexec ? FD_CLOEXEC_BIT : 0));
 	return g;
 }
 
@@ -109,17 +191,17 @@ int fdtab_install_lwc(struct fdtab *t, unsigned id, int rights)
 
 	if (g < 0)
 		return g;
-	t->ent[g] = (int32_t)(VMLWC_FD_LWC | (rights & VMLWC_FD_RIGHTS) | (int)(id & VMLWC_FD_ID_MASK));
+	ent_write(t, (unsigned)g, (int32_t)(VMLWC_FD_LWC | (rights & VMLWC_FD_RIGHTS) | (int)(id & VMLWC_FD_ID_MASK)));
 	return g;
 }
 
 /* Drop whatever the entry holds: close a host fd, or release an lwC reference. */
-static int drop(struct fdtab *t, int32_t e)
+static int drop(struct fdtab *t, unsigned g, int32_t e)
 {
 	if (e == FD_NONE)
 		return 0;
 	if (is_lwc(e))
-		return lwc_entry_dropped(t, e & VMLWC_FD_ID_MASK);
+		return lwc_entry_dropped(t, g, e & VMLWC_FD_ID_MASK);
 	return (int)RAW1(SYS_close, e & ~FD_CLOEXEC_BIT);
 }
 
@@ -133,8 +215,8 @@ int fdtab_install_at(struct fdtab *t, long gfd, int hfd)
 	if (gfd < 0 || (unsigned long)gfd >= t->cap)
 		return -EBADF;
 	old = t->ent[gfd];
-	t->ent[gfd] = hfd;
-	drop(t, old);
+	ent_write(t, (unsigned)gfd, hfd);
+	drop(t, (unsigned)gfd, old);
 	return (int)gfd;
 }
 
@@ -144,8 +226,8 @@ int fdtab_close(struct fdtab *t, long gfd)
 
 	if (e == FD_NONE)
 		return -EBADF;
-	t->ent[gfd] = FD_NONE;
-	return drop(t, e);
+	ent_write(t, (unsigned)gfd, FD_NONE);
+	return drop(t, (unsigned)gfd, e);
 }
 
 int fdtab_guest_of(const struct fdtab *t, int hfd)
@@ -165,12 +247,28 @@ void fdtab_set_cloexec(struct fdtab *t, long gfd, int on)
 {
 	if (fdtab_get(t, gfd) < 0)
 		return;
-	t->ent[gfd] = (t->ent[gfd] & ~FD_CLOEXEC_BIT) | (on ? FD_CLOEXEC_BIT : 0);
+	ent_write(t, (unsigned)gfd, (t->ent[gfd] & ~FD_CLOEXEC_BIT) | (on ? FD_CLOEXEC_BIT : 0));
+}
+
+void fdtab_leave(struct fdtab *t, long gfd)
+{
+	unsigned others = 0;
+
+	if (gfd < 0 || (unsigned long)gfd >= t->cap)
+		return;
+	for_members(t, (unsigned)gfd, member_count, &others);
+	links(t)[gfd] = 0;
+	if (others) {
+		int32_t e = t->ent[gfd];
+		t->ent[gfd] = FD_NONE; /* the group keeps what the slot holds */
+		if (is_lwc(e))
+			lwc_src_maps_refresh(t, (unsigned)gfd, e & VMLWC_FD_ID_MASK);
+	} else if (t->ent[gfd] != FD_NONE)
+		fdtab_close(t, gfd);
 }
 
 void fdtab_close_all(struct fdtab *t)
 {
 	for (unsigned i = 0; i < t->cap; i++)
-		if (t->ent[i] != FD_NONE)
-			fdtab_close(t, i);
+		fdtab_leave(t, i);
 }

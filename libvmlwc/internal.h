@@ -114,7 +114,8 @@ int cow_break(struct lwc *l, uint64_t va);
 /* ---- lwCs, host side (lwc_host.c) ---- */
 struct lwc;
 struct fdtab;
-int lwc_entry_dropped(struct fdtab *t, unsigned id); /* a table entry for lwC id went away */
+int lwc_entry_dropped(struct fdtab *t, unsigned g, unsigned id); /* entry g of t, for lwC id, went away */
+void lwc_src_maps_refresh(struct fdtab *t, unsigned g, unsigned id); /* slot g of t changed */
 int lwc_trap_syscall(struct vcpu *v); /* a trapped lwC's syscall: switch to its monitor */
 struct lwc *lwc_root_new(void);
 void lwc_set_root(struct lwc *l, gpa_t root);
@@ -139,7 +140,10 @@ int fdtab_raw(const struct fdtab *t, long gfd);          /* raw entry, VMLWC_FD_
 void fdtab_set_raw(struct fdtab *t, long gfd, int raw);
 int fdtab_lwc(const struct fdtab *t, long gfd, int *rights); /* lwC id, or -EBADF */
 int fdtab_install_lwc(struct fdtab *t, unsigned id, int rights);
-void fdtab_close_all(struct fdtab *t);
+void fdtab_close_all(struct fdtab *t);  /* leaves share groups; closes what it alone holds */
+void fdtab_leave(struct fdtab *t, long gfd); /* the slot becomes t's own, empty */
+int fdtab_share_slot(struct fdtab *from, struct fdtab *to, long gfd); /* to's slot gfd joins from's */
+int fdtab_linked(const struct fdtab *t, long gfd, const struct fdtab *other); /* same slot gfd */
 
 /* ---- syscall descriptors (kinds in sys/sys.h) ---- */
 struct sys_arg {
@@ -297,6 +301,8 @@ struct vm {
 	/* lwCs (lwc_host.c) */
 	struct lwc *lwcs[VMLWC_MAX_LWCS];
 	unsigned nlwcs;              /* live lwCs */
+	uint32_t fd_gid_next, fd_visit_epoch; /* fdtab.c: share groups of descriptor slots */
+	int lwc_collecting;          /* lwc_host.c: a collection of unreachable lwCs is running */
 	uint64_t lwc_creates, lwc_switches_slow;
 	/* dispatch tables */
 	exit_fn exit_table[MAX_EXIT];

@@ -81,6 +81,8 @@ static int table_shared(const struct lwc *l)
 	return 0;
 }
 
+static void lwc_unref(struct lwc *l);
+
 static void lwc_destroy(struct lwc *l)
 {
 	unsigned id = l->s.id;
@@ -104,6 +106,8 @@ static void lwc_destroy(struct lwc *l)
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
 		if (g_vm.lwcs[i] && g_vm.lwcs[i]->s.src_map[id] >= 0)
 			g_vm.lwcs[i]->s.src_map[id] = -1;
+	if (l->trap_to && g_vm.lwcs[l->trap_to - 1])
+		lwc_unref(g_vm.lwcs[l->trap_to - 1]); /* its monitor */
 	arena_free(&g_vm.arena, l, LWC_PAGES);
 }
 
@@ -116,15 +120,70 @@ static void lwc_unref(struct lwc *l)
 		lwc_destroy(l);
 }
 
-int lwc_entry_dropped(struct fdtab *t, unsigned id)
+/* Marks l and everything its descriptors (and, when trapped, its monitor) reach. */
+static void gc_mark(struct lwc *l, unsigned char *mark)
+{
+	unsigned stack[VMLWC_MAX_LWCS], n = 0;
+
+	if (mark[l->s.id])
+		return;
+	mark[l->s.id] = 1;
+	stack[n++] = l->s.id;
+	while (n) {
+		struct lwc *o = g_vm.lwcs[stack[--n]];
+		unsigned cap = fdtab_cap(o->fds);
+		for (unsigned g = 0; g <= cap; g++) {
+			int id = g < cap ? fdtab_lwc(o->fds, g, NULL) : o->trap_to - 1;
+			if (id >= 0 && id < VMLWC_MAX_LWCS && g_vm.lwcs[id] && !mark[id]) {
+				mark[id] = 1;
+				stack[n++] = (unsigned)id;
+			}
+		}
+	}
+}
+
+/*
+ * lwCs that hold descriptors for each other (a child and the grandchild it created, say) keep
+ * their counts above zero after the last outside descriptor is gone: free every lwC that no
+ * running lwC and not the root can reach any more.
+ */
+static void lwc_collect(void)
+{
+	unsigned char mark[VMLWC_MAX_LWCS] = { 0 };
+
+	if (g_vm.lwc_collecting)
+		return;
+	g_vm.lwc_collecting = 1;
+	gc_mark(g_vm.root_lwc, mark);
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
+		if (g_vm.lwcs[i] && g_vm.lwcs[i]->s.state == VMLWC_LWC_RUNNING)
+			gc_mark(g_vm.lwcs[i], mark);
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
+		if (g_vm.lwcs[i] && !mark[i]) {
+			g_vm.lwcs[i]->refs = 0;
+			lwc_destroy(g_vm.lwcs[i]); /* its entries for other garbage find them gone */
+		}
+	g_vm.lwc_collecting = 0;
+}
+
+/* Every lwC whose table is t or shares slot g with t: its lowest descriptor for id again. */
+void lwc_src_maps_refresh(struct fdtab *t, unsigned g, unsigned id)
+{
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
+		if (g_vm.lwcs[i] && fdtab_linked(t, g, g_vm.lwcs[i]->fds))
+			src_map_update(g_vm.lwcs[i], id);
+}
+
+int lwc_entry_dropped(struct fdtab *t, unsigned g, unsigned id)
 {
 	struct lwc *target = id < VMLWC_MAX_LWCS ? g_vm.lwcs[id] : NULL;
 
-	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
-		if (g_vm.lwcs[i] && g_vm.lwcs[i]->fds == t)
-			src_map_update(g_vm.lwcs[i], id); /* every lwC sharing the table */
-	if (target)
-		lwc_unref(target);
+	lwc_src_maps_refresh(t, g, id);
+	if (!target)
+		return 0;
+	lwc_unref(target);
+	if (g_vm.lwcs[id] == target && target != g_vm.root_lwc && target->refs > 0)
+		lwc_collect(); /* what is left may be only a cycle */
 	return 0;
 }
 
@@ -135,12 +194,7 @@ static int install_lwc(struct lwc *owner, struct lwc *target, int rights)
 	if (g < 0)
 		return g;
 	target->refs++;
-	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
-		struct lwc *o = g_vm.lwcs[i];
-		if (o && o->fds == owner->fds &&
-		    (o->s.src_map[target->s.id] < 0 || o->s.src_map[target->s.id] > g))
-			o->s.src_map[target->s.id] = g;
-	}
+	lwc_src_maps_refresh(owner->fds, (unsigned)g, target->s.id);
 	return g;
 }
 
@@ -176,9 +230,10 @@ static int spec_shared(const struct spec_set *ss, unsigned type)
 	return share;
 }
 
-static int fd_unmapped(const struct spec_set *ss, unsigned g)
+/* What the specs make of descriptor slot g: LWC_COPY, LWC_SHARE or LWC_UNMAP (the last wins). */
+static unsigned fd_class(const struct spec_set *ss, unsigned g)
 {
-	int out = 0;
+	unsigned cls = LWC_COPY;
 
 	for (int i = 0; i < ss->n; i++) {
 		const struct lwc_rspec *r = &ss->s[i];
@@ -186,9 +241,23 @@ static int fd_unmapped(const struct spec_set *ss, unsigned g)
 			continue;
 		int all = r->u.fds.from == -1 && r->u.fds.to == -1;
 		if (all || ((int)g >= r->u.fds.from && (int)g <= r->u.fds.to))
-			out = (r->flags & LWC_UNMAP) != 0;
+			cls = r->flags & (LWC_SHARE | LWC_UNMAP);
 	}
-	return out;
+	return cls;
+}
+
+/* Whether the specs share the whole descriptor table: a last whole-table share, no range after. */
+static int fds_whole_shared(const struct spec_set *ss)
+{
+	int shared = 0;
+
+	for (int i = 0; i < ss->n; i++) {
+		const struct lwc_rspec *r = &ss->s[i];
+		if (!(r->flags & LWC_FILES))
+			continue;
+		shared = r->u.fds.from == -1 && r->u.fds.to == -1 && (r->flags & LWC_SHARE);
+	}
+	return shared;
 }
 
 static int specs_read(struct lwc *l, gva_t gva, long n, struct spec_set *ss)
@@ -215,11 +284,6 @@ static int specs_read(struct lwc *l, gva_t gva, long n, struct spec_set *ss)
 		if (type == LWC_FILES && !(r->u.fds.from == -1 && r->u.fds.to == -1) &&
 		    (r->u.fds.from < 0 || r->u.fds.to < r->u.fds.from))
 			return -EINVAL;
-		if (type == LWC_FILES && opt == LWC_SHARE && !(r->u.fds.from == -1 && r->u.fds.to == -1)) {
-			if (g_trace)
-				trace_msg("lwc_create: LWC_FILES|LWC_SHARE shares whole tables only: EINVAL");
-			return -EINVAL;
-		}
 	}
 	return 0;
 }
@@ -228,7 +292,7 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 {
 	unsigned cap = fdtab_cap(parent->fds);
 
-	if (spec_shared(ss, LWC_FILES)) {
+	if (fds_whole_shared(ss)) {
 		/* the same table: entries opened, closed or replaced in one are so in the other */
 		child->fds = parent->fds;
 		memcpy(child->s.src_map, parent->s.src_map, sizeof(child->s.src_map));
@@ -239,21 +303,27 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 	if (!child->fds)
 		return -ENOMEM;
 	for (unsigned g = 0; g < cap; g++) {
-		int raw = fdtab_raw(parent->fds, g), id;
-		if (raw == VMLWC_FD_NONE || fd_unmapped(ss, g))
+		unsigned cls = fd_class(ss, g);
+		int raw = fdtab_raw(parent->fds, g), id = fdtab_lwc(parent->fds, g, NULL);
+		if (cls == LWC_UNMAP)
 			continue;
-		if ((id = fdtab_lwc(parent->fds, g, NULL)) >= 0) {
+		if (cls == LWC_SHARE) {
+			/* one slot for both, empty or not: what it holds is held once */
+			fdtab_share_slot(parent->fds, child->fds, g);
+		} else if (raw == VMLWC_FD_NONE) {
+			continue;
+		} else if (id >= 0) {
 			fdtab_set_raw(child->fds, g, raw);
 			g_vm.lwcs[id]->refs++;
-			if (child->s.src_map[id] < 0)
-				child->s.src_map[id] = (int32_t)g;
-			continue;
+		} else {
+			/* its own host fd on the same open file, as dup gives */
+			long h = RAW3(SYS_fcntl, raw & ~VMLWC_FD_CLOEXEC, F_DUPFD_CLOEXEC, 0);
+			if (h < 0)
+				return (int)h;
+			fdtab_set_raw(child->fds, g, (int)h | (raw & VMLWC_FD_CLOEXEC));
 		}
-		/* its own host fd on the same open file, as dup gives */
-		long h = RAW3(SYS_fcntl, raw & ~VMLWC_FD_CLOEXEC, F_DUPFD_CLOEXEC, 0);
-		if (h < 0)
-			return (int)h;
-		fdtab_set_raw(child->fds, g, (int)h | (raw & VMLWC_FD_CLOEXEC));
+		if (id >= 0 && child->s.src_map[id] < 0)
+			child->s.src_map[id] = (int32_t)g;
 	}
 	return 0;
 }
@@ -291,7 +361,10 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	child->s.fs_base = parent->s.fs_base;
 	child->s.gs_base = parent->s.gs_base;
 	child->limited = parent->limited; /* a limit holds for the lwCs created afterwards */
-	child->trap_to = (flags & LWC_TRAP_SYSCALL) ? (int)parent->s.id + 1 : 0;
+	if (flags & LWC_TRAP_SYSCALL) {
+		child->trap_to = (int)parent->s.id + 1;
+		parent->refs++; /* the monitor lives as long as the lwC it watches */
+	}
 	if (parent->cred && spec_shared(&ss, LWC_CRED)) {
 		child->cred = parent->cred;
 		child->cred->refs++;
@@ -425,6 +498,8 @@ static long lwc_restrict_host(struct vcpu *v, long d, gva_t specs, long nspecs)
  * Memory comes copy-on-write, or shared with LWC_SHARE; descriptors come as duplicates at the
  * same numbers. The caller's own entries in those ranges are replaced.
  */
+static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set *ss);
+
 static long lwc_overlay_host(struct vcpu *v, long from, gva_t specs, long nspecs)
 {
 	struct lwc *l = v->lwc, *src;
@@ -441,13 +516,21 @@ static long lwc_overlay_host(struct vcpu *v, long from, gva_t specs, long nspecs
 		return -EINVAL;
 	if ((r = specs_read(l, specs, nspecs, &ss)) < 0)
 		return r;
-	for (int i = 0; i < ss.n; i++) {
-		const struct lwc_rspec *s = &ss.s[i];
+	src->refs++; /* the ranges may replace the very descriptor it came through */
+	r = overlay_apply(l, src, &ss);
+	lwc_unref(src);
+	return r;
+}
+
+static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set *ss)
+{
+	for (int i = 0; i < ss->n; i++) {
+		const struct lwc_rspec *s = &ss->s[i];
 		if ((s->flags & LWC_UNMAP) || (s->flags & LWC_CRED))
 			return -EINVAL;
 	}
-	for (int i = 0; i < ss.n; i++) {
-		const struct lwc_rspec *s = &ss.s[i];
+	for (int i = 0; i < ss->n; i++) {
+		const struct lwc_rspec *s = &ss->s[i];
 		if (s->flags & LWC_MEM) {
 			struct pt_txn t;
 			pt_txn_begin(&t, l->root);
@@ -479,14 +562,24 @@ static long lwc_overlay_host(struct vcpu *v, long from, gva_t specs, long nspecs
 			unsigned cap = fdtab_cap(src->fds);
 			int all = s->u.fds.from == -1 && s->u.fds.to == -1;
 			for (unsigned g = all ? 0 : (unsigned)s->u.fds.from; g < cap && (all || (int)g <= s->u.fds.to); g++) {
-				int raw = fdtab_raw(src->fds, g), lid;
-				if (raw == VMLWC_FD_NONE || g >= fdtab_cap(l->fds))
+				int raw = fdtab_raw(src->fds, g), lid = fdtab_lwc(src->fds, g, NULL);
+				if (g >= fdtab_cap(l->fds) || fdtab_linked(src->fds, g, l->fds))
 					continue;
-				if ((lid = fdtab_lwc(src->fds, g, NULL)) >= 0) {
+				if (s->flags & LWC_SHARE) {
+					/* the caller's slot leaves its own group and joins the source's */
+					fdtab_leave(l->fds, g);
+					fdtab_share_slot(src->fds, l->fds, g);
+					if (lid >= 0)
+						lwc_src_maps_refresh(l->fds, g, (unsigned)lid);
+					continue;
+				}
+				if (raw == VMLWC_FD_NONE)
+					continue;
+				if (lid >= 0) {
 					fdtab_close(l->fds, g);
 					fdtab_set_raw(l->fds, g, raw);
 					g_vm.lwcs[lid]->refs++;
-					src_map_update(l, (unsigned)lid);
+					lwc_src_maps_refresh(l->fds, g, (unsigned)lid);
 					continue;
 				}
 				long h = RAW3(SYS_fcntl, raw & ~VMLWC_FD_CLOEXEC, F_DUPFD_CLOEXEC, 0);

@@ -726,9 +726,9 @@ Test(lwc, shared_descriptor_table, .timeout = 60)
 	long a[1] = { fd };
 	cr_assert_eq(lwc_switch(c, a, 1, &in), LWC_SWITCHED);
 	cr_expect_eq(in.args[0], 1, "closed for the child too");
-	struct lwc_rspec part = { .flags = LWC_FILES | LWC_SHARE, .u.fds = { 0, 2 } };
+	struct lwc_rspec part = { .flags = LWC_FILES | LWC_SHARE, .u.fds = { -1, 2 } };
 	errno = 0;
-	cr_expect_eq(lwc_create(&part, 1, 0, &in), -1, "a shared range, not the whole table");
+	cr_expect_eq(lwc_create(&part, 1, 0, &in), -1, "a range from -1 that is not the whole table");
 	cr_expect_eq(errno, EINVAL);
 	cr_expect_eq(lwc_close(c), 0);
 }
