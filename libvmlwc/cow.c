@@ -1,4 +1,4 @@
-/* Copy-on-write breaks on the host, for syscalls that write into a COW page. */
+/* Views of shared memory on the host: copy-on-write breaks, copy-out to other lwCs, zero views. */
 #include <errno.h>
 #include <string.h>
 
@@ -9,42 +9,103 @@
  * are and the other lwCs that still share a page get the copy instead ("copy-out"). Any other
  * lwC takes a private frame from the pool. Either way the caller's view becomes writable.
  */
+/* Whether another live lwC maps a page of [va, va+len) to the host memory at that address. */
+int mem_shared_elsewhere(struct lwc *l, uint64_t va, uint64_t len)
+{
+	if (g_vm.nlwcs <= 1)
+		return 0;
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
+		struct lwc *o = g_vm.lwcs[i];
+		if (!o || o == l)
+			continue;
+		for (uint64_t a = va; a < va + len; a += PAGE_SIZE) {
+			uint64_t e = pt_leaf(o->root, a);
+			if ((e & (PTE_P | VMLWC_PTE_PROTNONE)) && (e & PTE_ADDR) == gpa_of(a))
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The other lwCs that map the host page at va (all of them, or only those that do not share
+ * it on purpose) get a private copy of it, so that the host page can change under l alone.
+ */
+int mem_copy_out(struct lwc *l, uint64_t va, int keep_shared)
+{
+	gpa_t old = gpa_of(va), n = pool_alloc();
+	struct pt_txn t;
+	int users = 0;
+
+	if (n == GPA_NONE)
+		return -ENOMEM;
+	memcpy((void *)hva_of(n), (void *)va, PAGE_SIZE);
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
+		struct lwc *o = g_vm.lwcs[i];
+		uint64_t oe;
+		if (!o || o == l)
+			continue;
+		oe = pt_leaf(o->root, va);
+		if (!(oe & (PTE_P | VMLWC_PTE_PROTNONE)) || (oe & PTE_ADDR) != old ||
+		    (keep_shared && (oe & VMLWC_PTE_SHARED)))
+			continue;
+		/* theirs is a snapshot now: private, copy-on-write if it was writable */
+		if (oe & PTE_W)
+			oe = (oe & ~PTE_W) | VMLWC_PTE_COW;
+		pt_txn_begin(&t, o->root);
+		if (pt_txn_set_leaf(&t, va, (oe & ~PTE_ADDR) | n) == 0) {
+			pt_txn_finish(&t, o);
+			users++;
+		}
+	}
+	/* pool_alloc gave one reference; the copy has `users` */
+	if (users == 0)
+		pool_unref(n);
+	for (int i = 1; i < users; i++)
+		pool_ref(n);
+	return 0;
+}
+
+/*
+ * l's page at va reads as zeros from now on, whatever frame it had: the zero frame,
+ * copy-on-write when the page is writable. Other lwCs are untouched.
+ */
+int mem_zero_view(struct lwc *l, struct pt_txn *t, uint64_t va)
+{
+	uint64_t e = pt_leaf(l->root, va), n;
+
+	if (!(e & (PTE_P | VMLWC_PTE_PROTNONE)))
+		return 0;
+	n = (e & ~(PTE_ADDR | PTE_W | PTE_D | VMLWC_PTE_SHARED)) | g_vm.zero_frame;
+	if (e & (PTE_W | VMLWC_PTE_COW))
+		n |= VMLWC_PTE_COW;
+	if (pt_txn_set_leaf(t, va, n) < 0)
+		return -ENOMEM;
+	pool_ref(g_vm.zero_frame);
+	pool_unref(e);
+	return 0;
+}
+
+/*
+ * The root lwC is the process: native threads share its memory, so its pages stay where they
+ * are and the other lwCs that still share a page get the copy instead ("copy-out"). Any other
+ * lwC takes a private frame from the pool. Either way the caller's view becomes writable.
+ */
 int cow_break(struct lwc *l, uint64_t va)
 {
-	uint64_t e = pt_leaf(l->root, va), old = e & PTE_ADDR, keep;
+	uint64_t e, old, keep;
 	struct pt_txn t;
 	gpa_t n;
 
 	va = PAGE_ALIGN_DOWN(va);
+	e = pt_leaf(l->root, va);
+	old = e & PTE_ADDR;
 	if ((e & (PTE_P | PTE_U | VMLWC_PTE_COW)) != (PTE_P | PTE_U | VMLWC_PTE_COW))
 		return -EFAULT;
 	keep = (e & ~(VMLWC_PTE_COW | PTE_ADDR)) | PTE_W | PTE_D;
 	if (l == g_vm.root_lwc && pool_refcount(e) < 0) {
-		int users = 0;
-		n = pool_alloc();
-		if (n == GPA_NONE)
+		if (mem_copy_out(l, va, 0) < 0)
 			return -ENOMEM;
-		memcpy((void *)hva_of(n), (void *)hva_of(old), PAGE_SIZE);
-		for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
-			struct lwc *o = g_vm.lwcs[i];
-			uint64_t oe;
-			if (!o || o == l)
-				continue;
-			oe = pt_leaf(o->root, va);
-			if (!(oe & (PTE_P | VMLWC_PTE_PROTNONE)) || (oe & PTE_ADDR) != old)
-				continue;
-			pt_txn_begin(&t, o->root);
-			if (pt_txn_set_leaf(&t, va, (oe & ~PTE_ADDR) | n) == 0) {
-				pt_txn_finish(&t, o);
-				users++;
-			}
-		}
-		/* pool_alloc gave one reference; the copy has `users` */
-		if (users == 0)
-			pool_unref(n);
-		else
-			for (int i = 1; i < users; i++)
-				pool_ref(n);
 		n = old;
 	} else if (pool_refcount(e) == 1) {
 		n = old; /* the last user takes the frame over */

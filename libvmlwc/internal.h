@@ -110,6 +110,10 @@ uint64_t pool_in_use(void);
 
 /* ---- copy-on-write breaks on the host (cow.c) ---- */
 int cow_break(struct lwc *l, uint64_t va);
+int mem_shared_elsewhere(struct lwc *l, uint64_t va, uint64_t len); /* another lwC maps host [va, va+len) */
+int mem_copy_out(struct lwc *l, uint64_t va, int keep_shared); /* the others get a copy of host page va */
+struct pt_txn;
+int mem_zero_view(struct lwc *l, struct pt_txn *t, uint64_t va); /* l's page reads as zeros */
 
 /* ---- lwCs, host side (lwc_host.c) ---- */
 struct lwc;
@@ -293,6 +297,7 @@ struct vm {
 	/* the frame pool (pool.c); its header lives in the stub's data */
 	struct vmlwc_pool *pool;
 	uint32_t *pool_refs;
+	gpa_t zero_frame;             /* a pool frame never written, with a reference never dropped */
 	uint64_t *pool_free;
 	uint64_t *stub_lwcs;          /* the stub's lwC id -> KVA table */
 	uint64_t *stub_smap;

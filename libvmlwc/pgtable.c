@@ -181,7 +181,9 @@ int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, 
 			n = keep | VMLWC_PTE_PROTNONE;
 		} else {
 			n = keep | flags;
-			if ((flags & PTE_W) && !(e & VMLWC_PTE_SHARED) && !alone && pool_refcount(e) != 1) {
+			int refs = pool_refcount(e);
+			/* a pool frame others hold (the zero frame always) is copied on write, alone or not */
+			if ((flags & PTE_W) && !(e & VMLWC_PTE_SHARED) && (refs > 1 || (!alone && refs != 1))) {
 				n &= ~PTE_W;
 				n |= VMLWC_PTE_COW;
 			}

@@ -25,6 +25,11 @@ int pool_init(size_t bytes)
 	p->free_kva = VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)stack);
 	g_vm.pool_refs = refs;
 	g_vm.pool_free = stack;
+	/* a frame that stays zero: fresh memory in an lwC's view, copied on its first write */
+	g_vm.zero_frame = pool_alloc();
+	if (g_vm.zero_frame == GPA_NONE)
+		return -ENOMEM;
+	pool_ref(g_vm.zero_frame); /* never the last reference: a write always copies */
 	return 0;
 }
 

@@ -2,11 +2,18 @@
 #include <errno.h>
 #include <sys/mman.h>
 
+#include "procmaps.h"
 #include "sys.h"
 #include "rawsys.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef MADV_SOFT_OFFLINE
+#define MADV_SOFT_OFFLINE 101
+#endif
+#ifndef MADV_HWPOISON
+#define MADV_HWPOISON 100
 #endif
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
@@ -26,27 +33,6 @@ static int pt_apply(struct sys_call *c, uint64_t start, uint64_t len, uint64_t f
 	r = pt_txn_set(&t, start, len, start, flags);
 	pt_txn_finish(&t, c->l);
 	return r;
-}
-
-/*
- * Whether another live lwC maps any page of [va, va+len) to the same frame as l does: host
- * memory it still uses must not be unmapped, moved or re-protected under it.
- */
-static int shared_elsewhere(struct lwc *l, uint64_t va, uint64_t len)
-{
-	if (g_vm.nlwcs <= 1)
-		return 0;
-	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
-		struct lwc *o = g_vm.lwcs[i];
-		if (!o || o == l)
-			continue;
-		for (uint64_t a = va; a < va + len; a += PAGE_SIZE) {
-			uint64_t e = pt_lookup(o->root, a);
-			if ((e & PTE_P) && (e & PTE_ADDR) == gpa_of(a))
-				return 1;
-		}
-	}
-	return 0;
 }
 
 static int range_ok(uint64_t addr, uint64_t len)
@@ -80,7 +66,7 @@ static long sys_mmap(struct sys_call *c)
 		h[4] = fd;
 	}
 	uint64_t pflags = pt_prot_flags(prot) | ((flags & MAP_SHARED) ? VMLWC_PTE_SHARED : 0);
-	if ((flags & MAP_FIXED) && shared_elsewhere(c->l, addr, len)) {
+	if ((flags & MAP_FIXED) && mem_shared_elsewhere(c->l, addr, len)) {
 		/* another lwC still uses the host memory there: back this view with new memory */
 		h[3] &= ~(long)(MAP_FIXED | MAP_FIXED_NOREPLACE);
 		h[0] = 0;
@@ -113,19 +99,36 @@ static long sys_mmap(struct sys_call *c)
 	return r;
 }
 
+/* Host memory the caller alone maps, at its own address: what may go back to the host. */
+static int host_page_mine(struct lwc *l, uint64_t a)
+{
+	uint64_t e = pt_leaf(l->root, a);
+
+	return (e & (PTE_P | VMLWC_PTE_PROTNONE)) && (e & PTE_ADDR) == gpa_of(a) &&
+	       !mem_shared_elsewhere(l, a, PAGE_SIZE);
+}
+
 static long unmap_part(uint64_t a, uint64_t len, void *arg)
 {
 	struct sys_call *c = arg;
-	/* host memory goes only with its last user: other lwCs keep their view */
-	int keep = shared_elsewhere(c->l, a, len);
-	long r = pt_apply(c, a, len, 0);
+	uint64_t run = a, end = a + len;
+	long r = 0;
 
-	if (r < 0 || keep)
-		return r;
-	r = RAW2(SYS_munmap, a, len);
+	if (g_vm.nlwcs <= 1) {
+		r = pt_apply(c, a, len, 0);
+		return r < 0 ? r : RAW2(SYS_munmap, a, len);
+	}
+	/* host memory goes only with its last user: other lwCs keep their view */
+	for (uint64_t p = a; p <= end; p += PAGE_SIZE) {
+		if (p < end && host_page_mine(c->l, p))
+			continue;
+		if (p > run)
+			RAW2(SYS_munmap, run, p - run);
+		run = p + PAGE_SIZE;
+	}
+	r = pt_apply(c, a, len, 0);
 	return r;
 }
-
 static long sys_munmap(struct sys_call *c)
 {
 	uint64_t addr = (uint64_t)c->a[0], len = PAGE_ALIGN_UP(c->a[1]);
@@ -147,7 +150,7 @@ static long sys_mprotect(struct sys_call *c)
 		return 0;
 	if (!range_ok(addr, len) || mem_is_protected(addr, len) || mem_is_pinned(addr, len))
 		return -ENOMEM;
-	if (!shared_elsewhere(c->l, addr, len)) {
+	if (!mem_shared_elsewhere(c->l, addr, len)) {
 		r = RAW3(SYS_mprotect, addr, c->a[1], c->a[2]);
 		if (r < 0)
 			return r;
@@ -159,6 +162,126 @@ static long sys_mprotect(struct sys_call *c)
 	return r;
 }
 
+/* Whether every page of [addr, addr+len) is mapped in l's view (PROT_NONE counts). */
+static int view_covers(struct lwc *l, uint64_t addr, uint64_t len)
+{
+	for (uint64_t a = addr; a < addr + len; a += PAGE_SIZE)
+		if (!(pt_leaf(l->root, a) & (PTE_P | VMLWC_PTE_PROTNONE)))
+			return 0;
+	return 1;
+}
+
+/* The host mapping at va is private and anonymous (or gone: the view is all the lwC has). */
+struct anon_ctx {
+	uint64_t va;
+	int anon;
+};
+
+static int anon_find(const struct procmaps_entry *e, void *arg)
+{
+	struct anon_ctx *c = arg;
+
+	if (c->va < e->start || c->va >= e->end)
+		return 0;
+	c->anon = !e->shared && e->inode == 0 && (!e->path[0] || e->path[0] == '[');
+	return 1;
+}
+
+/* Maps fresh zeros (the zero frame, copy-on-write) at [va, va+len) in l's view. */
+static int view_map_zero(struct lwc *l, uint64_t va, uint64_t len, uint64_t pflags)
+{
+	struct pt_txn t;
+	int r = 0;
+
+	pt_txn_begin(&t, l->root);
+	if ((r = pt_txn_set(&t, va, len, 0, 0)) == 0) {
+		uint64_t n = (pflags & ~(PTE_W | PTE_D)) | g_vm.zero_frame | ((pflags & PTE_W) ? VMLWC_PTE_COW : 0);
+		for (uint64_t a = va; a < va + len && r == 0; a += PAGE_SIZE)
+			if ((r = pt_txn_set_leaf(&t, a, n)) == 0)
+				pool_ref(g_vm.zero_frame);
+	}
+	pt_txn_finish(&t, l);
+	return r;
+}
+
+/*
+ * mremap while lwCs exist, for memory others may also use: only the caller's view changes.
+ * Private anonymous memory grows in place when the host has room after it, else it moves:
+ * new host memory, the caller's contents copied over, the old range unmapped from its view.
+ */
+static long mremap_view(struct sys_call *c, uint64_t old, uint64_t oldlen, uint64_t newlen,
+			uint64_t flags, uint64_t pflags)
+{
+	struct anon_ctx ac = { .va = old, .anon = 1 };
+	uint64_t dst;
+	long r;
+
+	if ((pflags & VMLWC_PTE_SHARED) || oldlen == 0 || (procmaps_each(anon_find, &ac), !ac.anon)) {
+		if (g_trace)
+			trace_msg("mremap: a shared or file mapping that other lwCs may use cannot move: ENOMEM");
+		return -ENOMEM;
+	}
+	if (!(flags & MREMAP_FIXED)) {
+		if (newlen <= oldlen) {
+			if (newlen < oldlen && (r = mem_each_unprotected(old + newlen, oldlen - newlen, unmap_part, c)) < 0)
+				return r;
+			return (long)old;
+		}
+		/* room after it on the host: fresh memory, the caller's alone */
+		r = RAW6(SYS_mmap, old + oldlen, newlen - oldlen, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (r == (long)(old + oldlen) && !mem_is_protected(old + oldlen, newlen - oldlen)) {
+			if ((r = pt_apply(c, old + oldlen, newlen - oldlen, pflags)) < 0)
+				return r;
+			return (long)old;
+		}
+		if (r >= 0 || r < -4095)
+			RAW2(SYS_munmap, r, newlen - oldlen);
+		if (!(flags & MREMAP_MAYMOVE))
+			return -ENOMEM;
+		r = RAW6(SYS_mmap, 0, newlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	} else {
+		dst = (uint64_t)c->a[4];
+		if ((dst & (PAGE_SIZE - 1)) || (dst < old + oldlen && old < dst + newlen))
+			return -EINVAL;
+		if ((r = mem_each_unprotected(dst, newlen, unmap_part, c)) < 0)
+			return r;
+		r = RAW6(SYS_mmap, dst, newlen, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+		if (r >= 0 && (uint64_t)r != dst) {
+			RAW2(SYS_munmap, r, newlen);
+			r = -EEXIST;
+		}
+		if (r == -EEXIST) {
+			if (g_trace)
+				trace_msg("mremap: the target range holds memory another lwC uses: ENOMEM");
+			return -ENOMEM;
+		}
+	}
+	if (r < 0 && r > -4096)
+		return r;
+	dst = (uint64_t)r;
+	if (dst + newlen > USER_TOP || mem_is_protected(dst, newlen)) {
+		if (!mem_is_protected(dst, newlen))
+			RAW2(SYS_munmap, dst, newlen);
+		return -ENOMEM;
+	}
+	uint64_t keep = oldlen < newlen ? oldlen : newlen;
+	if (ua_copy_in(c->l, (void *)dst, old, keep) < 0) {
+		RAW2(SYS_munmap, dst, newlen);
+		return -EFAULT;
+	}
+	if ((r = pt_apply(c, dst, newlen, pflags)) < 0) {
+		RAW2(SYS_munmap, dst, newlen);
+		return r;
+	}
+	if (flags & MREMAP_DONTUNMAP)
+		r = view_map_zero(c->l, old, oldlen, pflags); /* the old range stays, empty */
+	else
+		r = mem_each_unprotected(old, oldlen, unmap_part, c);
+	return r < 0 ? r : (long)dst;
+}
+
 static long sys_mremap(struct sys_call *c)
 {
 	uint64_t old = (uint64_t)c->a[0], oldlen = PAGE_ALIGN_UP(c->a[1]);
@@ -168,6 +291,10 @@ static long sys_mremap(struct sys_call *c)
 
 	if ((old & (PAGE_SIZE - 1)) || !newlen)
 		return -EINVAL;
+	if (flags & ~(uint64_t)(MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP))
+		return -EINVAL;
+	if (((flags & MREMAP_FIXED) || (flags & MREMAP_DONTUNMAP)) && !(flags & MREMAP_MAYMOVE))
+		return -EINVAL;
 	if (!range_ok(old, oldlen ? oldlen : PAGE_SIZE) || mem_is_protected(old, oldlen ? oldlen : PAGE_SIZE) ||
 	    mem_is_pinned(old, oldlen ? oldlen : PAGE_SIZE))
 		return -EFAULT;
@@ -175,13 +302,20 @@ static long sys_mremap(struct sys_call *c)
 	    (!range_ok((uint64_t)c->a[4], newlen) || mem_is_protected((uint64_t)c->a[4], newlen) ||
 	     mem_is_pinned((uint64_t)c->a[4], newlen)))
 		return -ENOMEM;
-	/* with lwCs, the range may hold private frames or memory others use: let the caller copy */
-	if (g_vm.nlwcs > 1)
-		return -ENOMEM;
 	/* the old mapping is one VMA (or mremap fails): its first page tells its protection */
 	pte = pt_lookup(c->l->root, old);
 	pflags = (pte & PTE_P) ? PTE_P | PTE_U | PTE_A | (pte & (PTE_W | PTE_NX | VMLWC_PTE_SHARED)) |
-				 ((pte & PTE_W) ? PTE_D : 0) : 0;
+				 ((pte & (PTE_W | VMLWC_PTE_COW)) ? PTE_W | PTE_D : 0) : 0;
+	if (g_vm.nlwcs > 1) {
+		/* only the caller's own view can move: memory it does not map is not its to move */
+		if (!view_covers(c->l, old, oldlen ? oldlen : PAGE_SIZE))
+			return -EFAULT;
+		int mine = 1;
+		for (uint64_t a = old; a < old + oldlen && mine; a += PAGE_SIZE)
+			mine = host_page_mine(c->l, a) && !(pt_leaf(c->l->root, a) & VMLWC_PTE_COW);
+		if (!mine || ((flags & MREMAP_FIXED) && mem_shared_elsewhere(c->l, (uint64_t)c->a[4], newlen)))
+			return mremap_view(c, old, oldlen, newlen, flags, pflags);
+	}
 	r = RAW5(SYS_mremap, old, c->a[1], c->a[2], flags, c->a[4]);
 	if (r < 0 && r > -4096)
 		return r;
@@ -196,15 +330,140 @@ static long sys_mremap(struct sys_call *c)
 	return r;
 }
 
+/* Advice that never changes what memory holds: the host may take it for the whole range. */
+static int advice_keeps_content(long adv)
+{
+	switch (adv) {
+	case MADV_NORMAL: case MADV_RANDOM: case MADV_SEQUENTIAL: case MADV_WILLNEED:
+	case MADV_DONTFORK: case MADV_DOFORK: case MADV_MERGEABLE: case MADV_UNMERGEABLE:
+	case MADV_HUGEPAGE: case MADV_NOHUGEPAGE: case MADV_DONTDUMP: case MADV_DODUMP:
+	case 18 /* WIPEONFORK: only for fork, which the guest has not */: case 19 /* KEEPONFORK */:
+	case 20 /* COLD */: case 21 /* PAGEOUT */: case 22 /* POPULATE_READ */:
+	case 23 /* POPULATE_WRITE */: case 25 /* COLLAPSE */:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+#define MADV_DONTNEED_LOCKED_ 24
+
+/*
+ * MADV_DONTNEED and MADV_FREE act on the caller's view only. A page the caller alone uses
+ * goes to the host; a page another lwC also uses stays for it: the caller's view of a private
+ * page becomes zeros (DONTNEED) or stays (FREE, which may keep contents), and before the root
+ * or a sharer of the page changes host memory, lwCs holding it as a snapshot get a copy.
+ */
+static long madvise_views(struct sys_call *c, uint64_t addr, uint64_t len, long adv)
+{
+	struct lwc *l = c->l;
+	struct pt_txn t;
+	uint64_t run = 0, run_len = 0;
+	long r = 0;
+
+	pt_txn_begin(&t, l->root);
+	for (uint64_t a = addr; a <= addr + len && r >= 0; a += PAGE_SIZE) {
+		int host = 0;
+		if (a < addr + len) {
+			uint64_t e = pt_leaf(l->root, a);
+			int identity = (e & PTE_ADDR) == gpa_of(a);
+			if (identity && !mem_shared_elsewhere(l, a, PAGE_SIZE)) {
+				host = 1;
+			} else if (identity && (l == g_vm.root_lwc || (e & VMLWC_PTE_SHARED)) && adv != MADV_FREE) {
+				r = mem_copy_out(l, a, 1); /* snapshots keep their contents */
+				host = 1;
+			} else if (adv != MADV_FREE) {
+				r = mem_zero_view(l, &t, a);
+			}
+		}
+		if (host && run_len && run + run_len == a) {
+			run_len += PAGE_SIZE;
+			continue;
+		}
+		if (run_len && r >= 0)
+			r = RAW3(SYS_madvise, run, run_len, adv);
+		run = a;
+		run_len = host ? PAGE_SIZE : 0;
+	}
+	pt_txn_finish(&t, l);
+	return r < 0 ? r : 0;
+}
+
 static long sys_madvise(struct sys_call *c)
 {
 	uint64_t addr = (uint64_t)c->a[0], len = PAGE_ALIGN_UP(c->a[1]);
+	long adv = c->a[2];
 
 	if (addr & (PAGE_SIZE - 1))
 		return -EINVAL;
 	if (!range_ok(addr, len) || mem_is_protected(addr, len) || mem_is_pinned(addr, len))
 		return -ENOMEM;
-	return RAW3(SYS_madvise, addr, c->a[1], c->a[2]);
+	if (adv == MADV_HWPOISON || adv == MADV_SOFT_OFFLINE)
+		return -EPERM; /* they act on the host's frames, whoever maps them */
+	if (!len)
+		return 0;
+	/* only the caller's own view: memory it does not map is not its to advise on */
+	if (!view_covers(c->l, addr, len))
+		return -ENOMEM;
+	if (advice_keeps_content(adv) || g_vm.nlwcs <= 1)
+		return RAW3(SYS_madvise, addr, c->a[1], adv);
+	if (adv == MADV_DONTNEED || adv == MADV_DONTNEED_LOCKED_ || adv == MADV_FREE)
+		return madvise_views(c, addr, len, adv == MADV_FREE ? MADV_FREE : MADV_DONTNEED);
+	if (adv == MADV_REMOVE) {
+		/* frees the backing store of shared memory: the caller must share every page on purpose */
+		for (uint64_t a = addr; a < addr + len; a += PAGE_SIZE)
+			if (!(pt_leaf(c->l->root, a) & VMLWC_PTE_SHARED))
+				return -EINVAL;
+		return RAW3(SYS_madvise, addr, c->a[1], adv);
+	}
+	if (g_trace)
+		trace_msg("madvise: advice %ld not supported while lwCs share memory: EINVAL", adv);
+	return -EINVAL;
+}
+
+/*
+ * While lwCs exist each has its own break over the one host heap. The host break only grows
+ * (to the highest any lwC asked for); an lwC's new heap pages are zeros of its own (the zero
+ * frame, copied on write), except the root's, which are the host's pages at their address,
+ * taken back from lwCs that still held them as a snapshot.
+ */
+static long brk_view(struct sys_call *c, uint64_t want)
+{
+	struct lwc *l = c->l;
+	uint64_t old = l->brk_cur, otop = PAGE_ALIGN_UP(old), ntop = PAGE_ALIGN_UP(want);
+	uint64_t rw = pt_prot_flags(PROT_READ | PROT_WRITE);
+	long r = 0;
+
+	if (want < l->brk_start || ntop > USER_TOP)
+		return (long)old;
+	if (ntop > otop) {
+		if (mem_is_protected(otop, ntop - otop) || mem_is_pinned(otop, ntop - otop))
+			return (long)old;
+		if (PAGE_ALIGN_UP((uint64_t)RAW1(SYS_brk, 0)) < ntop && (uint64_t)RAW1(SYS_brk, want) < want)
+			return (long)old;
+		if (l == g_vm.root_lwc) {
+			for (uint64_t a = otop; a < ntop && r == 0; a += PAGE_SIZE)
+				if (mem_shared_elsewhere(l, a, PAGE_SIZE))
+					r = mem_copy_out(l, a, 0);
+			if (r == 0)
+				r = RAW3(SYS_madvise, otop, ntop - otop, MADV_DONTNEED); /* fresh heap is zero */
+			if (r == 0)
+				r = pt_apply(c, otop, ntop - otop, rw);
+		} else {
+			r = memmap_ensure(otop, ntop - otop);
+			if (r == 0)
+				r = view_map_zero(l, otop, ntop - otop, rw);
+		}
+		if (r < 0)
+			return (long)old;
+	} else if (ntop < otop) {
+		for (uint64_t a = ntop; a < otop; a += PAGE_SIZE)
+			if (host_page_mine(l, a))
+				RAW3(SYS_madvise, a, PAGE_SIZE, MADV_DONTNEED); /* memory back to the host */
+		pt_apply(c, ntop, otop - ntop, 0);
+	}
+	l->brk_cur = want;
+	return (long)want;
 }
 
 static long sys_brk(struct sys_call *c)
@@ -212,9 +471,8 @@ static long sys_brk(struct sys_call *c)
 	uint64_t want = (uint64_t)c->a[0], old = c->l->brk_cur, now;
 	long r;
 
-	/* one program break per process: once lwCs exist it stays put (malloc falls back to mmap) */
 	if (g_vm.nlwcs > 1)
-		return (long)old;
+		return brk_view(c, want);
 	if (want && mem_is_protected(PAGE_ALIGN_UP(old), want > old ? PAGE_ALIGN_UP(want) - PAGE_ALIGN_UP(old) : 0))
 		return (long)old;
 	r = RAW1(SYS_brk, want);

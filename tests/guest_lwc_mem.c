@@ -1,0 +1,164 @@
+/* Memory syscalls per lwC: madvise, mremap and brk change the caller's view only. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "guest_common.h"
+#include "vmlwc_abi.h"
+
+#define PG 4096
+
+static char page[PG] __attribute__((aligned(PG)));
+
+static int all_bytes(const char *p, size_t n, char v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != v)
+			return 0;
+	return 1;
+}
+
+/* A child's MADV_DONTNEED empties its own view; the creator keeps its data, and vice versa. */
+Test(lwc_mem, madvise_dontneed_acts_on_the_callers_view, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	memset(page, 's', PG);
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long r[4];
+		r[0] = madvise(page, PG, MADV_DONTNEED);
+		r[1] = all_bytes(page, PG, 0);
+		page[0] = 'c';
+		r[2] = page[0] == 'c';
+		lwc_switch(in.src, r, 3, &in);
+		long r2[1] = { page[0] == 'c' && all_bytes(page + 1, PG - 1, 0) };
+		lwc_switch_discard(in.src, r2, 1);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 0, "madvise in the child");
+	cr_expect_eq(in.args[1], 1, "the child's view reads zeros after MADV_DONTNEED");
+	cr_expect_eq(in.args[2], 1, "and is writable");
+	cr_expect(all_bytes(page, PG, 's'), "the creator's page is untouched");
+	/* the root's own DONTNEED: its view zeroes, the child's snapshot stays */
+	struct lwc_msg in3;
+	int d = lwc_create(NULL, 0, 0, &in3);
+	if (d == LWC_SWITCHED) {
+		long r[1] = { all_bytes(page, PG, 's') };
+		lwc_switch_discard(in3.src, r, 1);
+	}
+	cr_assert_geq(d, 0);
+	cr_expect_eq(madvise(page, PG, MADV_DONTNEED), 0);
+	cr_expect(all_bytes(page, PG, 0), "the root reads zeros");
+	cr_assert_eq(lwc_switch(d, NULL, 0, &in3), LWC_SWITCHED);
+	cr_expect_eq(in3.args[0], 1, "the child created before keeps its snapshot");
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 1, "the first child's own page survived the root's DONTNEED");
+	lwc_close(c);
+	lwc_close(d);
+}
+
+/* Memory outside the caller's view is not its to advise on; poisoning is never allowed. */
+Test(lwc_mem, madvise_outside_the_view_or_poison_refused, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	memset(page, 'k', PG);
+	struct lwc_rspec s = { .flags = LWC_MEM | LWC_UNMAP, .u.mem = { (uintptr_t)page, (uintptr_t)page + PG } };
+	int c = lwc_create(&s, 1, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long r[4];
+		errno = 0;
+		r[0] = madvise(page, PG, MADV_DONTNEED);
+		r[1] = errno;
+		static char mine[PG] __attribute__((aligned(PG)));
+		mine[0] = 1;
+		errno = 0;
+		r[2] = madvise(mine, PG, 100 /* MADV_HWPOISON */);
+		r[3] = errno;
+		lwc_switch_discard(in.src, r, 4);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], -1);
+	cr_expect_eq(in.args[1], ENOMEM, "DONTNEED on an LWC_UNMAP range: ENOMEM, got %ld", in.args[1]);
+	cr_expect_eq(in.args[2], -1);
+	cr_expect_eq(in.args[3], EPERM, "MADV_HWPOISON: EPERM, got %ld", in.args[3]);
+	cr_expect(all_bytes(page, PG, 'k'), "the creator's page survived");
+	lwc_close(c);
+}
+
+/* mremap in a child: grows, moves and shrinks its view; the creator's mapping stays as it was. */
+Test(lwc_mem, mremap_moves_the_childs_view_only, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	char *r = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(r, MAP_FAILED);
+	memset(r, 'p', 4 * PG);
+	char *block = mmap(r + 4 * PG, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long v[6] = { 0 };
+		char *n = mremap(r, 4 * PG, 64 * PG, MREMAP_MAYMOVE);
+		v[0] = n == MAP_FAILED ? -errno : (n != r || block == MAP_FAILED);
+		if (n != MAP_FAILED) {
+			v[1] = all_bytes(n, 4 * PG, 'p') && all_bytes(n + 4 * PG, 60 * PG, 0);
+			memset(n, 'c', 64 * PG);
+			int fd = open("/dev/null", O_WRONLY);
+			errno = 0;
+			v[2] = n != r ? (write(fd, r, 1) == -1 && errno == EFAULT) : 1; /* the old range left its view */
+			close(fd);
+			char *m = mremap(n, 64 * PG, 2 * PG, 0);
+			v[3] = m == n && all_bytes(m, 2 * PG, 'c');
+		}
+		lwc_switch_discard(in.src, v, 4);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 1, "mremap in the child: %ld", in.args[0]);
+	cr_expect_eq(in.args[1], 1, "contents moved, the new tail zero");
+	cr_expect_eq(in.args[2], 1, "the old range is gone from the child's view");
+	cr_expect_eq(in.args[3], 1, "shrinking in place");
+	cr_expect(all_bytes(r, 4 * PG, 'p'), "the creator's mapping is untouched");
+	memset(r, 'q', 4 * PG);
+	lwc_close(c);
+	munmap(r, 4 * PG);
+}
+
+/* brk in a child: its own break and zeroed heap; the root's break and heap stay its own. */
+Test(lwc_mem, brk_per_lwc, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	char *root_top = sbrk(0);
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long v[3];
+		char *p = sbrk(2 * PG);
+		v[0] = (long)p;
+		v[1] = p != (void *)-1 && all_bytes(p, 2 * PG, 0);
+		if (p != (void *)-1)
+			memset(p, 7, 2 * PG);
+		lwc_switch(in.src, v, 2, &in);
+		long w[1] = { all_bytes(p, 2 * PG, 7) && sbrk(0) == p + 2 * PG };
+		lwc_switch_discard(in.src, w, 1);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], (long)root_top, "the child's heap starts at the break it inherited");
+	cr_expect_eq(in.args[1], 1, "new heap reads zeros");
+	cr_expect_eq(sbrk(0), root_top, "the root's break did not move");
+	char *mine = sbrk(PG);
+	cr_assert_eq(mine, root_top);
+	cr_expect(all_bytes(mine, PG, 0), "the root's new heap is zeros, not the child's data");
+	memset(mine, 9, PG);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 1, "the child's heap kept its data and break");
+	cr_expect(all_bytes(mine, PG, 9));
+	lwc_close(c);
+	sbrk(-PG);
+}
