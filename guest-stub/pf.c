@@ -1,4 +1,4 @@
-/* Copy-on-write faults, resolved in the guest: no exit for a write to a COW page. */
+/* Copy-on-write faults and shared page tables, resolved in the guest: no exit for either. */
 #include <stdint.h>
 
 #include "vmlwc_abi.h"
@@ -24,6 +24,17 @@ static inline uint64_t read_cr3(void)
 	uint64_t v;
 	__asm__ volatile("mov %%cr3, %0" : "=r"(v));
 	return v;
+}
+
+static inline void reload_cr3(void)
+{
+	uint64_t v = read_cr3();
+	__asm__ volatile("mov %0, %%cr3" : : "r"(v) : "memory");
+}
+
+static inline int in_pool(const struct vmlwc_pool *p, uint64_t gpa)
+{
+	return gpa >= p->base_gpa && gpa < p->base_gpa + p->nframes * 4096;
 }
 
 static inline void copy_page(uint64_t dst, uint64_t src)
@@ -62,6 +73,81 @@ static void page_copy_from_user(struct vmlwc_pool *p, uint64_t idx, uint64_t uva
 	copy_page((uint64_t)phys(p->base_gpa + (idx << 12)), uva & ~0xfffUL);
 	if (vmlwc_stub_smap)
 		__asm__ volatile("clac" : : : "memory");
+}
+
+/* The entries a copy of a table now shares: tables below become shared, private pages COW. */
+static void share_entries(struct vmlwc_pool *p, uint64_t *src, uint64_t *dst, int level)
+{
+	uint32_t *refs = (uint32_t *)p->refs_kva;
+
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t e = src[i];
+		if (level > 0) {
+			if (!(e & P))
+				continue;
+			e = (e & ~W) | VMLWC_PTE_STBL;
+		} else {
+			if (!(e & (P | VMLWC_PTE_PROTNONE)))
+				continue;
+			if (!(e & VMLWC_PTE_SHARED) && (e & (W | VMLWC_PTE_COW)))
+				e = (e & ~W) | VMLWC_PTE_COW;
+		}
+		if (in_pool(p, e & ADDR))
+			refs[((e & ADDR) - p->base_gpa) >> 12]++;
+		src[i] = dst[i] = e;
+	}
+}
+
+/*
+ * Makes the tables on the path to va this tree's own: a shared one is copied (or taken over by
+ * its last user). 1 when something changed, 0 when nothing was shared, 2 when the pool is empty.
+ */
+static int path_own(struct vmlwc_pool *p, uint64_t va)
+{
+	uint32_t *refs = (uint32_t *)p->refs_kva;
+	uint64_t *t = phys(read_cr3());
+	int changed = 0;
+
+	for (int level = 3; level >= 1; level--) {
+		uint64_t *e = &t[(va >> (12 + 9 * level)) & 511];
+		if (!(*e & P))
+			break;
+		if (*e & VMLWC_PTE_STBL) {
+			uint64_t old = *e & ADDR, oi = (old - p->base_gpa) >> 12;
+			if (refs[oi] > 1) {
+				uint64_t idx = frame_alloc(p), n;
+				if (idx == ~0UL)
+					return 2;
+				n = p->base_gpa + (idx << 12);
+				refs[idx] = 1;
+				p->in_use++;
+				copy_page((uint64_t)phys(n), (uint64_t)phys(old));
+				share_entries(p, phys(old), phys(n), level - 1);
+				refs[oi]--;
+				*e = (*e & ~(ADDR | VMLWC_PTE_STBL)) | n | W;
+				p->table_copies++;
+			} else {
+				*e = (*e & ~VMLWC_PTE_STBL) | W;
+			}
+			changed = 1;
+		}
+		t = phys(*e);
+	}
+	return changed;
+}
+
+/* Whether every entry above va's leaf lets ring 3 write. */
+static int path_writable(uint64_t root, uint64_t va)
+{
+	uint64_t *t = phys(root), e;
+
+	for (int level = 3; level >= 1; level--) {
+		e = t[(va >> (12 + 9 * level)) & 511];
+		if ((e & (P | W | U)) != (P | W | U))
+			return 0;
+		t = phys(e);
+	}
+	return 1;
 }
 
 /*
@@ -104,11 +190,23 @@ int vmlwc_stub_cow(uint64_t cr2)
 {
 	struct vmlwc_pool *p = &vmlwc_stub_pool;
 	uint32_t *refs = (uint32_t *)p->refs_kva;
-	uint64_t *t = leaf(read_cr3(), cr2), e, old, idx, oidx = ~0UL, rsp, cur;
+	uint64_t *t, e, old, idx, oidx = ~0UL, rsp, cur;
+	int own = 0;
 
+	if (p->lazy_tables && (own = path_own(p, cr2)) == 2)
+		return 2;
+	t = leaf(read_cr3(), cr2);
+	if (own)
+		reload_cr3(); /* entries cached while the path was read-only */
 	if (!t)
 		return 1;
 	e = *t;
+	if ((e & (P | U | W)) == (P | U | W) && path_writable(read_cr3(), cr2)) {
+		/* writable now that the path is this tree's, or a TLB entry older than that */
+		if (!own)
+			__asm__ volatile("invlpg (%0)" : : "r"(cr2) : "memory");
+		return 0;
+	}
 	if ((e & (P | U | VMLWC_PTE_COW)) != (P | U | VMLWC_PTE_COW))
 		return 1;
 	old = e & ADDR;

@@ -94,12 +94,18 @@
 #define VMLWC_PTE_COW (1UL << 9)     /* private page shared copy-on-write: W is clear */
 #define VMLWC_PTE_SHARED (1UL << 10) /* MAP_SHARED or LWC_SHARE: stays shared at lwc_create */
 #define VMLWC_PTE_PROTNONE (1UL << 11) /* PROT_NONE: not present, frame kept */
+/* On a non-leaf entry: the table below is shared with other trees (W is clear); copied on write */
+#define VMLWC_PTE_STBL (1UL << 52)
 
 /* Private syscall numbers of the library (never valid Linux numbers). */
 #define VMLWC_SYS_BASE   0x7f564d00
 #define VMLWC_SYS_STATS  (VMLWC_SYS_BASE + 0)
 #define VMLWC_SYS_TEST_STUB_FAULT (VMLWC_SYS_BASE + 1) /* only with VMLWC_TEST_HOOKS=1 */
-#define VMLWC_SYS_POOL   (VMLWC_SYS_BASE + 2) /* frames of the pool in use */
+#define VMLWC_SYS_POOL   (VMLWC_SYS_BASE + 2) /* a0 = one of these: */
+#define VMLWC_POOL_IN_USE 0      /* frames of the pool in use */
+#define VMLWC_POOL_LAZY 1        /* 1 when page tables are shared lazily */
+#define VMLWC_POOL_TABLE_COPIES 2 /* shared tables the stub copied */
+#define VMLWC_POOL_PT_PAGES 3    /* page-table pages in the arena (the pool's are frames in use) */
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -161,6 +167,8 @@ struct vmlwc_pool {
 	uint64_t cow_faults;   /* copy-on-write faults the stub resolved */
 	uint64_t in_use;       /* frames with a non-zero count */
 	uint64_t switches;     /* lwC switches the stub finished */
+	uint64_t lazy_tables;  /* page tables are pool frames, shared at lwc_create, copied on write */
+	uint64_t table_copies; /* shared tables the stub copied */
 };
 
 /* 64-bit TSS. */

@@ -111,7 +111,14 @@ int fault_handle(struct vcpu *v)
 		}
 	}
 	sig = vec_signal(fs->vector);
-	if (fs->vector == 14 && (fs->error & 7) == 7 &&
+	if (fs->vector == 14 && (fs->error & 7) == 7 && pt_path_shared(v->lwc->root, cr2)) {
+		/* the stub found no free frame to copy a shared table: the host's own page */
+		if (pt_own_path(v->lwc, cr2) == 0) {
+			frame_return_to_user(v, fs->f.rip, fs->f.rflags);
+			return 0;
+		}
+		sig = SIGBUS;
+	} else if (fs->vector == 14 && (fs->error & 7) == 7 &&
 	    (pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW)) {
 		/* the stub found no free frame for a copy-on-write fault */
 		if (cow_break(v->lwc, cr2) == 0) {

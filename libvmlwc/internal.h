@@ -81,6 +81,8 @@ gpa_t pt_txn_commit(struct pt_txn *t);
 int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, int alone);
 int pt_txn_set_leaf(struct pt_txn *t, uint64_t va, uint64_t pte); /* raw; no reference changes */
 uint64_t pt_leaf(gpa_t root, uint64_t va);   /* raw 4 KiB leaf entry (present or not), 0 if none */
+int pt_path_shared(gpa_t root, uint64_t va); /* the walk to va crosses a shared table */
+int pt_own_path(struct lwc *l, uint64_t va); /* l's own copies of the shared tables on it */
 /* Commit for an lwC: its new root, and the replaced pages freed when safe (v running it, or now). */
 void pt_txn_finish(struct pt_txn *t, struct lwc *l);
 uint64_t pt_lookup(gpa_t root, uint64_t va);     /* leaf entry (4K or 2M), 0 when absent */
@@ -92,12 +94,12 @@ size_t pt_pages_used(void);
 void pt_page_free(gpa_t g);
 int pt_scrub_next(struct vcpu *v); /* at an exit: batch for the stub's scrub, 0 if none */
 void pt_destroy(gpa_t root, void (*leaf)(uint64_t pte));   /* user half: leaves, then tables */
-void pt_destroy_tables(gpa_t root);
 #define PT_FORK_COPY 0
 #define PT_FORK_SHARE 1
 #define PT_FORK_UNMAP 2
-/* lwc_create: a fresh parent tree (private pages now COW) and a child tree; ref() per child leaf */
+/* lwc_create: new roots for parent and child; subtrees no spec touches are shared when lazy, else copied with private pages COW; ref() per new leaf entry; the old tree keeps its references until destroyed */
 int pt_fork(gpa_t root, gpa_t *new_parent, gpa_t *child, int (*classify)(uint64_t va, void *arg),
+	    int (*plain)(uint64_t va, uint64_t len, void *arg), /* no spec in the range: may share */
 	    void *arg, void (*ref)(uint64_t pte));
 
 /* ---- frame pool (pool.c) ---- */
@@ -294,6 +296,7 @@ struct vm {
 	size_t pt_pages;
 	size_t pt_quarantined;
 	int tdp;                      /* two-dimensional paging: page-table pages may be reused */
+	int lazy_tables;              /* user tables are pool frames, shared at lwc_create (tdp only) */
 	/* the frame pool (pool.c); its header lives in the stub's data */
 	struct vmlwc_pool *pool;
 	uint32_t *pool_refs;

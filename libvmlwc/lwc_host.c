@@ -219,6 +219,19 @@ static int classify(uint64_t va, void *arg)
 	return cls;
 }
 
+/* Whether no memory spec touches [va, va+len): the child's view there is a plain copy. */
+static int plain(uint64_t va, uint64_t len, void *arg)
+{
+	struct spec_set *ss = arg;
+
+	for (int i = 0; i < ss->n; i++) {
+		const struct lwc_rspec *r = &ss->s[i];
+		if ((r->flags & LWC_MEM) && r->u.mem.start < va + len && va < r->u.mem.end)
+			return 0;
+	}
+	return 1;
+}
+
 /* Whether the last spec of this resource type asks for sharing. */
 static int spec_shared(const struct spec_set *ss, unsigned type)
 {
@@ -349,7 +362,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 		goto fail;
 	if ((r = install_lwc(child, parent, VMLWC_FD_RIGHTS)) < 0)
 		goto fail;
-	if ((r = pt_fork(parent->root, &np, &cr, classify, &ss, pool_ref)) < 0)
+	if ((r = pt_fork(parent->root, &np, &cr, classify, plain, &ss, pool_ref)) < 0)
 		goto fail;
 	r = install_lwc(parent, child, VMLWC_FD_RIGHTS);
 	if (r < 0)
@@ -385,7 +398,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	return r;
 fail:
 	if (np != GPA_NONE)
-		pt_destroy_tables(np);
+		pt_destroy(np, pool_unref);
 	child->refs = 0;
 	child->root = cr != GPA_NONE ? cr : pt_new_root();
 	lwc_destroy(child);

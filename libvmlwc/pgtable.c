@@ -1,4 +1,12 @@
 /* Guest page tables: the shared kernel half, persistent (path-copying) user halves, walks. */
+/*
+ * With lazy tables (two-dimensional paging only) user-half table pages are pool frames with
+ * reference counts: lwc_create shares whole subtrees between the trees (the entry above a
+ * shared table has W clear and VMLWC_PTE_STBL set), and the first write below copies the
+ * path (the stub on a fault, fresh() here). A table whose count is above one is reachable
+ * only through such read-only entries, so marking its entries in place changes nothing
+ * anyone can do until they copy it.
+ */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,7 +28,12 @@ static uint32_t *gen_of(gpa_t gpa)
 	return &page_gen[(hva_of(gpa) - g_vm.arena.base) / PAGE_SIZE];
 }
 
-static gpa_t page_new(uint32_t gen)
+static int in_pool(gpa_t g)
+{
+	return pool_refcount(g) >= 0;
+}
+
+static gpa_t kpage_new(uint32_t gen)
 {
 	void *p = arena_pages(&g_vm.arena, 1);
 	gpa_t g;
@@ -33,13 +46,48 @@ static gpa_t page_new(uint32_t gen)
 	return g;
 }
 
+/* A user-half table page: from the pool with lazy tables (one reference), else the arena. */
+static gpa_t page_new(uint32_t gen)
+{
+	gpa_t g;
+
+	if (!g_vm.lazy_tables)
+		return kpage_new(gen);
+	g = pool_alloc();
+	if (g == GPA_NONE)
+		return GPA_NONE;
+	memset(tbl(g), 0, PAGE_SIZE);
+	*gen_of(g) = gen;
+	return g; /* counted with the pool's frames, as the stub's copies are */
+}
+
+/* Entries of a table that a copy now shares: tables below become shared, private pages COW. */
+static void share_entries(uint64_t *src, uint64_t *dst, int level)
+{
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t e = src[i];
+		if (level > 0) {
+			if (!(e & PTE_P))
+				continue;
+			e = (e & ~PTE_W) | VMLWC_PTE_STBL;
+		} else {
+			if (!(e & (PTE_P | VMLWC_PTE_PROTNONE)))
+				continue;
+			if (!(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW)))
+				e = (e & ~PTE_W) | VMLWC_PTE_COW;
+		}
+		pool_ref(e); /* the copy's reference to the table or frame below */
+		src[i] = dst[i] = e;
+	}
+}
+
 size_t pt_pages_used(void)
 {
 	return pages_used;
 }
 
-/* A page of this transaction: itself when already fresh, else a fresh copy. */
-static gpa_t fresh(struct pt_txn *t, gpa_t old)
+/* A page of this transaction: itself when already fresh, else a fresh copy (level: its own). */
+static gpa_t fresh(struct pt_txn *t, gpa_t old, int level)
 {
 	gpa_t n;
 
@@ -49,9 +97,19 @@ static gpa_t fresh(struct pt_txn *t, gpa_t old)
 	if (n == GPA_NONE)
 		return GPA_NONE;
 	memcpy(tbl(n), tbl(old), PAGE_SIZE);
+	if (pool_refcount(old) > 1) {
+		/* shared with other trees: they keep it, this tree takes a copy */
+		share_entries(tbl(old), tbl(n), level);
+		pool_unref(old);
+		return n;
+	}
 	/* The old page stays untouched: a loaded CR3 may still reach it. */
-	if (*gen_of(old) != 0 && t->nretired < PT_TXN_RETIRE)
-		t->retired[t->nretired++] = old;
+	if (*gen_of(old) != 0 || in_pool(old)) {
+		if (t->nretired < PT_TXN_RETIRE)
+			t->retired[t->nretired++] = old;
+		else
+			pt_page_free(old); /* safe: the guest reloads CR3 before it runs again */
+	}
 	return n;
 }
 
@@ -67,7 +125,7 @@ void pt_txn_begin(struct pt_txn *t, gpa_t root)
 /* Pointer to the leaf entry of va in fresh pages, creating levels when create is set. */
 static uint64_t *walk_fresh(struct pt_txn *t, uint64_t va, int create, int *err)
 {
-	gpa_t r = fresh(t, t->root);
+	gpa_t r = fresh(t, t->root, 3);
 	uint64_t *table;
 	int level;
 
@@ -92,10 +150,11 @@ static uint64_t *walk_fresh(struct pt_txn *t, uint64_t va, int create, int *err)
 			*err = -EINVAL; /* user halves only use 4 KiB pages */
 			return NULL;
 		} else {
-			child = fresh(t, e & PTE_ADDR);
+			child = fresh(t, e & PTE_ADDR, level - 1);
 			if (child == GPA_NONE)
 				goto nomem;
-			table[idx] = child | (e & ~PTE_ADDR);
+			/* a table that was shared is this tree's own now */
+			table[idx] = child | (e & ~(PTE_ADDR | VMLWC_PTE_STBL)) | ((e & VMLWC_PTE_STBL) ? PTE_W : 0);
 		}
 		table = tbl(child);
 	}
@@ -214,6 +273,32 @@ int pt_txn_set_leaf(struct pt_txn *t, uint64_t va, uint64_t pte)
 	return 0;
 }
 
+int pt_path_shared(gpa_t root, uint64_t va)
+{
+	uint64_t *table = tbl(root), e;
+
+	for (int level = 3; level >= 1; level--) {
+		e = table[(va >> (12 + 9 * level)) & 511];
+		if (!(e & PTE_P) || (e & PTE_PS))
+			return 0;
+		if (e & VMLWC_PTE_STBL)
+			return 1;
+		table = tbl(e & PTE_ADDR);
+	}
+	return 0;
+}
+
+int pt_own_path(struct lwc *l, uint64_t va)
+{
+	struct pt_txn t;
+	int err = 0;
+
+	pt_txn_begin(&t, l->root);
+	walk_fresh(&t, va, 0, &err);
+	pt_txn_finish(&t, l);
+	return err;
+}
+
 uint64_t pt_leaf(gpa_t root, uint64_t va)
 {
 	uint64_t *table = tbl(root), e;
@@ -297,7 +382,7 @@ static int kmap(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags, int l
 		for (level = 3; level > last; level--) {
 			unsigned idx = (kva >> (12 + 9 * level)) & 511;
 			if (!(table[idx] & PTE_P)) {
-				gpa_t c = page_new(0);
+				gpa_t c = kpage_new(0);
 				if (c == GPA_NONE)
 					return -ENOMEM;
 				table[idx] = c | PTE_P | PTE_W;
@@ -327,7 +412,7 @@ int pt_init_kernel(void)
 	page_gen = arena_pages(a, PAGE_ALIGN_UP(meta) / PAGE_SIZE);
 	if (!page_gen)
 		return -ENOMEM;
-	kernel_root = page_new(0);
+	kernel_root = kpage_new(0);
 	if (kernel_root == GPA_NONE)
 		return -ENOMEM;
 	/*
@@ -359,6 +444,10 @@ gpa_t pt_new_root(void)
  */
 void pt_page_free(gpa_t g)
 {
+	if (in_pool(g)) {
+		pool_unref(g); /* lazy tables: only under two-dimensional paging */
+		return;
+	}
 	pages_used--;
 	if (g_vm.tdp) {
 		arena_free(&g_vm.arena, (void *)hva_of(g), 1);
@@ -396,6 +485,10 @@ static void destroy_level(gpa_t table, int level, void (*leaf)(uint64_t pte))
 {
 	uint64_t *t = tbl(table);
 
+	if (pool_refcount(table) > 1) {
+		pool_unref(table); /* other trees still use it */
+		return;
+	}
 	for (unsigned i = 0; i < (level == 3 ? 256u : 512u); i++) {
 		uint64_t e = t[i];
 		if (level == 0 && (e & VMLWC_PTE_PROTNONE)) {
@@ -417,33 +510,35 @@ void pt_destroy(gpa_t root, void (*leaf)(uint64_t pte))
 	destroy_level(root, 3, leaf);
 }
 
-/* Frees the pages of a tree without touching its leaves (a tree replaced by a full copy). */
-static void no_leaf(uint64_t pte)
-{
-	(void)pte;
-}
-
-void pt_destroy_tables(gpa_t root)
-{
-	destroy_level(root, 3, no_leaf);
-}
 
 struct fork_ctx {
 	uint32_t gen;
 	int (*classify)(uint64_t va, void *arg);
+	int (*plain)(uint64_t va, uint64_t len, void *arg);
 	void *arg;
 	void (*ref)(uint64_t pte);
 	int err;
 };
 
-/* Copies one level for the parent (always) and the child (when anything remains in it). */
-static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, gpa_t *pout, gpa_t *cout)
+/*
+ * Copies one level for the parent (always) and the child (when anything remains in it). With
+ * lazy tables a subtree over which no spec applies is not copied: both trees share it. Each
+ * new entry takes its own reference; src keeps its own until its tree is destroyed. keep:
+ * src outlives the fork (other trees share it or a table above it), so its private pages
+ * become copy-on-write for it too.
+ */
+static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, int keep, gpa_t *pout,
+		      gpa_t *cout)
 {
 	uint64_t *s = tbl(src), *p, *c;
 	gpa_t pg = page_new(f->gen), cg = page_new(f->gen);
 	int any = 0;
 
 	if (pg == GPA_NONE || cg == GPA_NONE) {
+		if (pg != GPA_NONE)
+			pt_page_free(pg);
+		if (cg != GPA_NONE)
+			pt_page_free(cg);
 		f->err = -ENOMEM;
 		return 0;
 	}
@@ -458,20 +553,37 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, gp
 		if (!(e & PTE_P) && !(level == 0 && (e & VMLWC_PTE_PROTNONE)))
 			continue;
 		if (level > 0) {
-			gpa_t pp = GPA_NONE, cc = GPA_NONE;
-			int has = fork_level(f, e & PTE_ADDR, level - 1, va, &pp, &cc);
+			gpa_t sub = e & PTE_ADDR, pp = GPA_NONE, cc = GPA_NONE;
+			if (g_vm.lazy_tables && f->plain(va, 1UL << (12 + 9 * level), f->arg)) {
+				/* the same below for both: share the table, read-only until copied */
+				uint64_t se = (e & ~PTE_W) | VMLWC_PTE_STBL;
+				if (keep)
+					s[i] = se;
+				pool_ref(sub);
+				pool_ref(sub);
+				p[i] = c[i] = se;
+				any = 1;
+				continue;
+			}
+			int has = fork_level(f, sub, level - 1, va, keep || pool_refcount(sub) > 1, &pp, &cc);
 			if (f->err)
 				break;
-			p[i] = pp | (e & ~PTE_ADDR);
+			uint64_t own = (e & ~(PTE_ADDR | VMLWC_PTE_STBL)) | PTE_W;
+			p[i] = pp | own;
 			if (has) {
-				c[i] = cc | (e & ~PTE_ADDR);
+				c[i] = cc | own;
 				any = 1;
 			}
 			continue;
 		}
 		int cls = f->classify(va, f->arg);
+		if (keep && !(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW))) {
+			e = (e & ~PTE_W) | VMLWC_PTE_COW; /* src keeps it too */
+			s[i] = e;
+		}
 		if (cls == PT_FORK_UNMAP) {
 			p[i] = e;
+			f->ref(e);
 			continue;
 		}
 		if (cls == PT_FORK_SHARE && (e & VMLWC_PTE_COW)) {
@@ -482,12 +594,16 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, gp
 				break;
 			}
 			memcpy((void *)hva_of(n), (void *)hva_of(e & PTE_ADDR), PAGE_SIZE);
-			pool_unref(e);
 			e = (e & ~(PTE_ADDR | VMLWC_PTE_COW)) | n | PTE_W | PTE_D;
-		} else if (cls != PT_FORK_SHARE && !(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW))) {
-			e = (e & ~PTE_W) | VMLWC_PTE_COW;
+			p[i] = c[i] = e;
+			f->ref(e);
+			any = 1;
+			continue;
 		}
+		if (cls != PT_FORK_SHARE && !(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW)))
+			e = (e & ~PTE_W) | VMLWC_PTE_COW;
 		p[i] = c[i] = e;
+		f->ref(e);
 		f->ref(e);
 		any = 1;
 	}
@@ -501,10 +617,10 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, gp
 }
 
 int pt_fork(gpa_t root, gpa_t *new_parent, gpa_t *child, int (*classify)(uint64_t va, void *arg),
-	    void *arg, void (*ref)(uint64_t pte))
+	    int (*plain)(uint64_t va, uint64_t len, void *arg), void *arg, void (*ref)(uint64_t pte))
 {
-	struct fork_ctx f = { .gen = ++gen_counter, .classify = classify, .arg = arg, .ref = ref };
+	struct fork_ctx f = { .gen = ++gen_counter, .classify = classify, .plain = plain, .arg = arg, .ref = ref };
 
-	fork_level(&f, root, 3, 0, new_parent, child);
+	fork_level(&f, root, 3, 0, 0, new_parent, child);
 	return f.err;
 }

@@ -38,7 +38,7 @@ static int64_t frame_index(gpa_t g)
 	struct vmlwc_pool *p = pool();
 
 	g &= PTE_ADDR;
-	if (g < p->base_gpa || g >= p->base_gpa + p->nframes * PAGE_SIZE)
+	if (!p || g < p->base_gpa || g >= p->base_gpa + p->nframes * PAGE_SIZE)
 		return -1;
 	return (int64_t)((g - p->base_gpa) / PAGE_SIZE);
 }

@@ -100,7 +100,7 @@ static int exit_io(struct vcpu *v)
 	v->lwc = lwc_from_kva(((struct vmlwc_vcpu_shared *)v->area)->cur_lwc);
 	/* an `out` from the stub means any new root was loaded: the replaced tables can go */
 	if (v->deferred_tree) {
-		pt_destroy_tables(v->deferred_tree);
+		pt_destroy(v->deferred_tree, pool_unref); /* the new trees hold their own references */
 		v->deferred_tree = 0;
 	}
 	while (v->ndeferred)

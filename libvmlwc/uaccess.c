@@ -14,6 +14,12 @@ static uintptr_t page_hva(struct lwc *l, gva_t gva, int flags)
 	e = pt_lookup(l->root, gva);
 	if (!(e & PTE_P) || !(e & PTE_U))
 		return 0;
+	if ((flags & UA_WRITE) && !(e & PTE_W) && pt_path_shared(l->root, gva)) {
+		/* below a table shared with other lwCs: this lwC's own copy of the path first */
+		if (pt_own_path(l, gva) < 0)
+			return 0;
+		e = pt_lookup(l->root, gva);
+	}
 	if ((flags & UA_WRITE) && !(e & PTE_W)) {
 		/* a copy-on-write page is writable after the break; a read-only one is not */
 		if (!(pt_leaf(l->root, gva) & VMLWC_PTE_COW) || cow_break(l, gva) < 0)

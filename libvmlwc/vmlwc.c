@@ -262,15 +262,17 @@ static struct lwc *root_build(void)
 		return NULL;
 	root = pt_new_root();
 	if (root == GPA_NONE) {
-		err_set(ENOMEM, "arena exhausted (page tables)");
+		err_set(ENOMEM, g_vm.lazy_tables ? "frame pool exhausted (page tables): raise pool_bytes"
+						 : "arena exhausted (page tables)");
 		return NULL;
 	}
 	memset(&b, 0, sizeof(b));
 	pt_txn_begin(&b.t, root);
 	r = procmaps_each(root_map_entry, &b);
 	if (r < 0 || b.err < 0) {
-		err_set(r < 0 ? -r : -b.err, "building the root page table from /proc/self/maps: %s",
-			strerror(r < 0 ? -r : -b.err));
+		err_set(r < 0 ? -r : -b.err, "building the root page table from /proc/self/maps: %s%s",
+			strerror(r < 0 ? -r : -b.err),
+			g_vm.lazy_tables ? " (page tables come from the frame pool: pool_bytes)" : "");
 		return NULL;
 	}
 	/* the gate page: user-executable in every lwC, but library memory for the mmap family */
@@ -438,6 +440,9 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	}
 	*g_vm.stub_smap = (uint64_t)g_vm.has_smap;
 	g_vm.tdp = tdp_detect();
+	/* shared tables are copied by the stub on write: cheap where ring 0 runs natively (EPT/NPT) */
+	g_vm.lazy_tables = g_vm.tdp && !getenv("VMLWC_EAGER_TABLES");
+	g_vm.pool->lazy_tables = (uint64_t)g_vm.lazy_tables;
 	g_vm.scrub_queue_cap = 65536;
 	g_vm.scrub_queue = arena_pages(&g_vm.arena, g_vm.scrub_queue_cap * sizeof(gpa_t) / PAGE_SIZE);
 	if (gate_map() < 0)

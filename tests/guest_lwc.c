@@ -120,7 +120,7 @@ Test(lwc, zero_exits_per_switch_and_cow_fault, .timeout = 60)
 
 static long pool_frames(void)
 {
-	return syscall(VMLWC_SYS_POOL_NR);
+	return syscall(VMLWC_SYS_POOL_NR, VMLWC_POOL_IN_USE);
 }
 
 /* The snapshot pattern: every session runs in a fresh copy of the pristine state. */
@@ -362,16 +362,17 @@ Test(lwc, overlay_permitted_then_restricted, .timeout = 60)
 
 static void exhaust_pool(void)
 {
-	struct vmlwc_config cfg = { .pool_bytes = 16 * 4096 };
-	static char buf[64 * 4096] __attribute__((aligned(4096)));
+	/* the pool also holds the page tables where they are shared lazily (EPT/NPT) */
+	struct vmlwc_config cfg = { .pool_bytes = 256 * 4096 };
+	static char buf[1024 * 4096] __attribute__((aligned(4096)));
 	if (vmlwc_init(&cfg) != 0)
 		_exit(200);
 	memset(buf, 1, sizeof(buf));
 	struct lwc_msg in;
 	int c = lwc_create(NULL, 0, 0, &in);
 	if (c == LWC_SWITCHED) {
-		for (int i = 0; i < 64; i++)
-			buf[i * 4096] = 2; /* 64 copies from a 16-frame pool */
+		for (int i = 0; i < 1024; i++)
+			buf[i * 4096] = 2; /* 1024 copies from a 256-frame pool */
 		_exit(0);
 	}
 	lwc_switch(c, NULL, 0, &in);
@@ -387,8 +388,8 @@ static __attribute__((noinline)) void touch_stack(void)
 /* In a child lwC: use frames until the pool is empty, then lwc_create must say ENOMEM. */
 static void exhaust_then_create(void)
 {
-	struct vmlwc_config cfg = { .pool_bytes = 64 * 4096 };
-	static char buf[256 * 4096] __attribute__((aligned(4096)));
+	struct vmlwc_config cfg = { .pool_bytes = 256 * 4096 };
+	static char buf[1024 * 4096] __attribute__((aligned(4096)));
 	if (vmlwc_init(&cfg) != 0)
 		_exit(200);
 	memset(buf, 1, sizeof(buf));
@@ -398,7 +399,7 @@ static void exhaust_then_create(void)
 		touch_stack(); /* stack pages the calls below use get their copies now */
 		errno = 0; /* and the TLS page errno lives in */
 		int i = 0;
-		while (pool_frames() < 64 && i < 256)
+		while (pool_frames() < 256 && i < 1024)
 			buf[(i++) * 4096] = 2;
 		int r = lwc_create(NULL, 0, 0, &in);
 		_exit(r == -1 && errno == ENOMEM ? 42 : 43);

@@ -7,7 +7,7 @@
 
 static long pool_frames(void)
 {
-	return syscall(VMLWC_SYS_POOL);
+	return syscall(VMLWC_SYS_POOL, VMLWC_POOL_IN_USE);
 }
 
 static int is_open(int fd)

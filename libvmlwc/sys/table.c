@@ -317,8 +317,15 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		st.cow_faults = g_vm.pool->cow_faults;
 		return ua_copy_out(l, (gva_t)a[0], &st, sizeof(st)) < 0 ? -EFAULT : 0;
 	}
-	if (nr == VMLWC_SYS_POOL)
-		return (long)pool_in_use();
+	if (nr == VMLWC_SYS_POOL) {
+		switch (a[0]) {
+		case VMLWC_POOL_IN_USE: return (long)pool_in_use();
+		case VMLWC_POOL_LAZY: return g_vm.lazy_tables;
+		case VMLWC_POOL_TABLE_COPIES: return (long)g_vm.pool->table_copies;
+		case VMLWC_POOL_PT_PAGES: return (long)pt_pages_used();
+		default: return -EINVAL;
+		}
+	}
 	if (nr == VMLWC_SYS_TEST_STUB_FAULT && g_vm.test_hooks) {
 		/* Return into ring 0 at an unmapped stub address: proves a stub fault dumps and aborts. */
 		struct vmlwc_iret_frame *f = frame_user(v);

@@ -1,0 +1,201 @@
+/* Page tables at lwc_create: shared and copied on write (EPT/NPT), or copied whole (shadow paging). */
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include "guest_common.h"
+#include "vmlwc_abi.h"
+
+#define PG 4096UL
+#define MIB (1UL << 20)
+
+static long pool(long what)
+{
+	return syscall(VMLWC_SYS_POOL, what);
+}
+
+/* Page-table pages in use: arena pages and, with lazy tables, pool frames. */
+static long table_cost(void)
+{
+	return pool(VMLWC_POOL_PT_PAGES) + pool(VMLWC_POOL_IN_USE);
+}
+
+static char *touched(size_t bytes, char v)
+{
+	char *r = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(r, MAP_FAILED);
+	for (size_t o = 0; o < bytes; o += PG)
+		r[o] = v;
+	return r;
+}
+
+/* lwc_create's page-table work: constant with lazy tables, one copy per table page otherwise. */
+Test(lwc_tables, create_cost_and_the_mode, .timeout = 120)
+{
+	struct lwc_msg in;
+	long cost[2];
+	ENTER();
+	long lazy = pool(VMLWC_POOL_LAZY);
+	cr_assert(lazy == 0 || lazy == 1);
+	size_t sizes[2] = { 1 * MIB, 256 * MIB };
+	for (int k = 0; k < 2; k++) {
+		char *r = touched(sizes[k], 1);
+		long before = table_cost();
+		int c = lwc_create(NULL, 0, 0, &in);
+		if (c == LWC_SWITCHED)
+			lwc_switch_discard(in.src, NULL, 0);
+		cr_assert_geq(c, 0);
+		cost[k] = table_cost() - before;
+		cr_assert_eq(lwc_close(c), 0);
+		munmap(r, sizes[k]);
+	}
+	if (lazy) {
+		cr_expect_eq(cost[1], cost[0], "lazy tables: %ld table pages at 1 MiB, %ld at 256 MiB", cost[0], cost[1]);
+		/* two new roots, and the paths the creator's own writes copied since (stack, TLS) */
+		cr_expect_leq(cost[1], 16, "roots and a few paths, not copies: %ld", cost[1]);
+	} else {
+		/* 256 MiB more is 128 more leaf tables in the child's copy (the creator's replaces its old tree) */
+		cr_expect_geq(cost[1] - cost[0], 128, "eager tables: %ld at 1 MiB, %ld at 256 MiB", cost[0], cost[1]);
+	}
+}
+
+/*
+ * Isolation through shared tables: stub copies (writes), host copies (a syscall writing into a
+ * page, mprotect, munmap, mmap MAP_FIXED), a grandchild, all in both directions.
+ */
+Test(lwc_tables, writes_below_shared_tables_stay_private, .timeout = 120)
+{
+	struct lwc_msg in;
+	ENTER();
+	size_t len = 8 * MIB;
+	char *r = touched(len, 'a');
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	long copies0 = pool(VMLWC_POOL_TABLE_COPIES);
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long v[8] = { 0 };
+		r[0] = 'c';                            /* the stub copies the path */
+		v[0] = read(p[0], r + 3 * MIB, 4) == 4; /* the host copies the path to write it */
+		v[1] = mprotect(r + 5 * MIB, PG, PROT_READ) == 0;
+		v[2] = munmap(r + 6 * MIB, PG) == 0;
+		v[3] = mmap(r + 7 * MIB, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == r + 7 * MIB;
+		r[7 * MIB] = 'm';
+		struct lwc_msg gin;
+		int g = lwc_create(NULL, 0, 0, &gin);
+		if (g == LWC_SWITCHED) {
+			long w[3] = { r[0] == 'c' && r[MIB] == 'a', 0, 0 };
+			r[MIB] = 'g';
+			r[0] = 'G';
+			w[1] = r[3 * MIB] == 'p';
+			lwc_switch_discard(gin.src, w, 3);
+		}
+		lwc_switch(g, NULL, 0, &gin);
+		v[4] = gin.args[0] && gin.args[1];
+		v[5] = r[0] == 'c' && r[MIB] == 'a';  /* the grandchild's writes stayed its own */
+		v[6] = r[3 * MIB] == 'p' && r[7 * MIB] == 'm';
+		lwc_close(g);
+		lwc_switch(in.src, v, 7, &in);
+		long x[1] = { r[2 * MIB] == 'a' && r[0] == 'c' };
+		lwc_switch_discard(in.src, x, 1);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(write(p[1], "pppp", 4), 4);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	for (int i = 0; i < 7; i++)
+		cr_expect_eq(in.args[i], 1, "child check %d", i);
+	cr_expect_eq(r[0], 'a', "the child's write is its own");
+	cr_expect_eq(r[3 * MIB], 'a', "the child's read() landed in its own page");
+	r[5 * MIB] = 'w';
+	cr_expect_eq(r[5 * MIB], 'w', "the child's mprotect left the root writable");
+	cr_expect_eq(r[6 * MIB], 'a', "the child's munmap left the root's page");
+	cr_expect_eq(r[7 * MIB], 'a', "the child's MAP_FIXED left the root's page");
+	for (size_t o = 0; o < len; o += PG)
+		if (o != 5 * MIB && r[o] != 'a')
+			cr_assert_fail("root page at +%zu changed to %c", o, r[o]);
+	r[2 * MIB] = 'r';
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 1, "the root's write after the child's is not seen by the child");
+	if (pool(VMLWC_POOL_LAZY))
+		cr_expect_gt(pool(VMLWC_POOL_TABLE_COPIES), copies0, "the stub copied shared tables");
+	lwc_close(c);
+	munmap(r, len);
+}
+
+/*
+ * A create with specs over tables the creator already shares with an earlier child: the
+ * earlier child keeps its snapshot of the page the new child shares and of the one it lacks.
+ */
+Test(lwc_tables, specs_over_tables_shared_with_an_earlier_child, .timeout = 120)
+{
+	struct lwc_msg in1, in2;
+	ENTER();
+	char *r = touched(4 * MIB, 's');
+	int c1 = lwc_create(NULL, 0, 0, &in1);
+	if (c1 == LWC_SWITCHED) {
+		for (;;) {
+			long v[2] = { r[MIB], r[2 * MIB] };
+			lwc_switch(in1.src, v, 2, &in1);
+		}
+	}
+	cr_assert_geq(c1, 0);
+	struct lwc_rspec s[2] = {
+		{ .flags = LWC_MEM | LWC_SHARE, .u.mem = { (uintptr_t)r + MIB, (uintptr_t)r + MIB + PG } },
+		{ .flags = LWC_MEM | LWC_UNMAP, .u.mem = { (uintptr_t)r + 2 * MIB, (uintptr_t)r + 2 * MIB + PG } },
+	};
+	int c2 = lwc_create(s, 2, 0, &in2);
+	if (c2 == LWC_SWITCHED) {
+		int fd = open("/dev/null", O_WRONLY);
+		long v[2];
+		errno = 0;
+		v[0] = write(fd, r + 2 * MIB, 1) == -1 && errno == EFAULT;
+		r[MIB] = 'x'; /* shared with the root, not with c1 */
+		v[1] = r[3 * MIB] == 's';
+		close(fd);
+		lwc_switch_discard(in2.src, v, 2);
+	}
+	cr_assert_geq(c2, 0, "%s", strerror(errno));
+	cr_assert_eq(lwc_switch(c2, NULL, 0, &in2), LWC_SWITCHED);
+	cr_expect_eq(in2.args[0], 1, "the unmapped page is absent in c2");
+	cr_expect_eq(in2.args[1], 1);
+	cr_expect_eq(r[MIB], 'x', "c2's write to the shared page reaches the root");
+	cr_assert_eq(lwc_switch(c1, NULL, 0, &in1), LWC_SWITCHED);
+	cr_expect_eq(in1.args[0], 's', "c1 keeps its snapshot of the page c2 shares (got %c)", (char)in1.args[0]);
+	cr_expect_eq(in1.args[1], 's', "and of the page c2 lacks");
+	r[2 * MIB] = 'y';
+	cr_assert_eq(lwc_switch(c1, NULL, 0, &in1), LWC_SWITCHED);
+	cr_expect_eq(in1.args[1], 's', "the root's later write stays the root's");
+	lwc_close(c1);
+	lwc_close(c2);
+}
+
+/* 2000 create/write/close cycles on shared tables: frames and tables go back to the baseline. */
+Test(lwc_tables, shared_tables_freed, .timeout = 300)
+{
+	static char buf[32 * 4096] __attribute__((aligned(4096)));
+	ENTER();
+	memset(buf, 1, sizeof(buf));
+	long base = table_cost();
+	for (int i = 0; i < 2000; i++) {
+		struct lwc_msg in;
+		int c = lwc_create(NULL, 0, 0, &in);
+		if (c == LWC_SWITCHED) {
+			struct lwc_msg gin;
+			buf[(i * 4096) % sizeof(buf)] = 2;
+			int g = lwc_create(NULL, 0, 0, &gin);
+			if (g == LWC_SWITCHED) {
+				buf[0] = 3;
+				lwc_switch_discard(gin.src, NULL, 0);
+			}
+			lwc_switch(g, NULL, 0, &gin);
+			lwc_close(g);
+			lwc_switch_discard(in.src, NULL, 0);
+		}
+		cr_assert_geq(c, 0, "cycle %d: %s", i, strerror(errno));
+		cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+		buf[4096 * (i % 32)] = 4;
+		cr_assert_eq(lwc_close(c), 0);
+	}
+	cr_expect_eq(table_cost(), base, "tables and frames: %ld after, %ld before", table_cost(), base);
+}
