@@ -9,6 +9,7 @@
 
 #include "bench_util.h"
 #include "vmlwc.h"
+#include "vmlwc_abi.h"
 
 static char *mem;
 static size_t mem_len;
@@ -20,6 +21,24 @@ static void op_fork(void *a)
 	if (p == 0)
 		_exit(0);
 	waitpid(p, NULL, 0);
+}
+
+static long pool(long what)
+{
+	return syscall(VMLWC_SYS_POOL, what);
+}
+
+/* Page-table pages one lwc_create allocates (arena pages, or pool frames with lazy tables). */
+static long create_tables(void)
+{
+	struct lwc_msg in;
+	long before = pool(VMLWC_POOL_PT_PAGES) + pool(VMLWC_POOL_IN_USE);
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED)
+		lwc_switch_discard(in.src, NULL, 0);
+	long after = pool(VMLWC_POOL_PT_PAGES) + pool(VMLWC_POOL_IN_USE);
+	lwc_close(c);
+	return after - before;
 }
 
 static void op_lwc(void *a)
@@ -39,6 +58,7 @@ int main(int argc, char **argv)
 	size_t sizes[] = { 1UL << 20, 64UL << 20, 512UL << 20, 1UL << 30 };
 	int nsizes = quick ? 2 : 4;
 	double fork_ns[4], lwc_ns[4];
+	long tables[4];
 	struct baselines b;
 	struct vmlwc_stats s0, s1;
 
@@ -58,7 +78,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nsizes; i++) {
 		memset(mem, 1, sizes[i]);
 		lwc_ns[i] = bench_median(op_lwc, NULL, 3, quick ? 3 : 7);
+		tables[i] = create_tables();
 	}
+	long lazy = pool(VMLWC_POOL_LAZY);
 	/* COW faults: in a child (frame from the pool) and in the root (copy-out) */
 	struct lwc_msg in;
 	int pages = quick ? 256 : 4096;
@@ -72,12 +94,14 @@ int main(int argc, char **argv)
 			mem[(size_t)i * 4096] = 3;
 		uint64_t t = bench_now_ns() - t0;
 		vmlwc_stats(&z);
-		long r[4] = { (long)t, (long)(z.vm_exits - a.vm_exits - 1), (long)(z.emulated_insns - a.emulated_insns),
-			      (long)(z.cow_faults - a.cow_faults) };
-		lwc_switch_discard(in.src, r, 4);
+		long r[5] = { (long)t, (long)(z.vm_exits - a.vm_exits - 1), (long)(z.emulated_insns - a.emulated_insns),
+			      (long)(z.cow_faults - a.cow_faults), 0 };
+		lwc_switch_discard(in.src, r, 5);
 	}
+	long copies0 = pool(VMLWC_POOL_TABLE_COPIES);
 	lwc_switch(c, NULL, 0, &in);
 	long child_ns = in.args[0], child_exits = in.args[1], child_insns = in.args[2], child_faults = in.args[3];
+	long child_copies = pool(VMLWC_POOL_TABLE_COPIES) - copies0;
 	vmlwc_stats(&s0);
 	uint64_t t0 = bench_now_ns();
 	for (int i = 0; i < pages; i++)
@@ -86,12 +110,16 @@ int main(int argc, char **argv)
 	vmlwc_stats(&s1);
 
 	bench_print_baselines(&b);
-	printf("\n%-12s %16s %22s %8s\n", "touched", "fork+exit+wait", "lwc_create+switch+close", "ratio");
+	printf("\npage tables at lwc_create: %s\n", lazy ? "shared, copied on the first write below (EPT/NPT)"
+							 : "copied whole (shadow paging, or VMLWC_EAGER_TABLES=1)");
+	printf("%-12s %16s %22s %8s %14s\n", "touched", "fork+exit+wait", "lwc_create+switch+close", "ratio",
+	       "tables/create");
 	for (int i = 0; i < nsizes; i++)
-		printf("%8zu MiB %13.1f us %19.1f us %8.2f\n", sizes[i] >> 20, fork_ns[i] / 1e3, lwc_ns[i] / 1e3,
-		       fork_ns[i] / lwc_ns[i]);
-	printf("\ncopy-on-write fault in a child (pool frame): %.2f us, %.2f exits, %.1f emulated insns per fault (%ld faults)\n",
-	       (double)child_ns / pages / 1e3, (double)child_exits / pages, (double)child_insns / pages, child_faults);
+		printf("%8zu MiB %13.1f us %19.1f us %8.2f %14ld\n", sizes[i] >> 20, fork_ns[i] / 1e3, lwc_ns[i] / 1e3,
+		       fork_ns[i] / lwc_ns[i], tables[i]);
+	printf("\ncopy-on-write fault in a child (pool frame): %.2f us, %.2f exits, %.1f emulated insns per fault (%ld faults, %ld shared tables copied)\n",
+	       (double)child_ns / pages / 1e3, (double)child_exits / pages, (double)child_insns / pages, child_faults,
+	       child_copies);
 	printf("copy-on-write fault in the root (copy-out):  %.2f us, %.2f exits, %.1f emulated insns per fault (%lu faults)\n",
 	       (double)root_t / pages / 1e3, (double)(s1.vm_exits - s0.vm_exits - 1) / pages,
 	       (double)(s1.emulated_insns - s0.emulated_insns) / pages, (unsigned long)(s1.cow_faults - s0.cow_faults));
