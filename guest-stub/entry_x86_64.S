@@ -137,6 +137,8 @@ lwc_switch_fast:
 	movslq	VMLWC_L_SRCMAP(%r11,%rsi,4), %rdi
 	movq	VMLWC_L_CR3(%r11), %rsi
 	movq	%rsi, %cr3
+	movq	vmlwc_stub_pool + VMLWC_POOL_NOFLUSH, %rsi
+	orq	%rsi, VMLWC_L_CR3(%r11)	/* its PCID's entries are good until its tree changes */
 	incq	vmlwc_stub_pool + VMLWC_POOL_SWITCHES
 	movq	$VMLWC_LWC_SWITCHED_RET, %rax
 	iretq

@@ -168,10 +168,15 @@ static int copy_out(struct vmlwc_pool *p, uint64_t cur, uint64_t *t, uint64_t e,
 		if ((uint64_t)o == cur)
 			continue;
 		ot = leaf(o->cr3, cr2);
-		if (ot && (*ot & (P | VMLWC_PTE_PROTNONE)) && (*ot & ADDR) == old) {
+		if (!ot || !(*ot & (P | VMLWC_PTE_PROTNONE)))
+			continue;
+		if ((*ot & ADDR) == old) {
 			*ot = (*ot & ~ADDR) | (p->base_gpa + (idx << 12));
 			users++;
 		}
+		/* its PCID may cache the old frame (also where a table shared with an lwC edited above) */
+		if ((*ot & ADDR) == p->base_gpa + (idx << 12))
+			o->cr3 &= ~VMLWC_CR3_NOFLUSH;
 	}
 	if (users) {
 		refs[idx] = (uint32_t)users;

@@ -89,6 +89,9 @@
 #define VMLWC_L_SRCMAP 64
 #define VMLWC_L_GS (64 + 4 * VMLWC_MAX_LWCS)
 #define VMLWC_POOL_SWITCHES 64
+#define VMLWC_POOL_NOFLUSH 88
+/* CR3 bit 63 with CR4.PCIDE: keep the TLB entries of the PCID being loaded */
+#define VMLWC_CR3_NOFLUSH (1UL << 63)
 
 /* Software bits of user PTEs */
 #define VMLWC_PTE_COW (1UL << 9)     /* private page shared copy-on-write: W is clear */
@@ -106,6 +109,7 @@
 #define VMLWC_POOL_LAZY 1        /* 1 when page tables are shared lazily */
 #define VMLWC_POOL_TABLE_COPIES 2 /* shared tables the stub copied */
 #define VMLWC_POOL_PT_PAGES 3    /* page-table pages in the arena (the pool's are frames in use) */
+#define VMLWC_POOL_PCID 4        /* 1 when lwC trees are loaded with PCIDs */
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -169,6 +173,7 @@ struct vmlwc_pool {
 	uint64_t switches;     /* lwC switches the stub finished */
 	uint64_t lazy_tables;  /* page tables are pool frames, shared at lwc_create, copied on write */
 	uint64_t table_copies; /* shared tables the stub copied */
+	uint64_t cr3_noflush;  /* VMLWC_CR3_NOFLUSH with PCIDs, else 0: or'ed into a loaded lwC's cr3 */
 };
 
 /* 64-bit TSS. */
@@ -199,6 +204,7 @@ _Static_assert(__builtin_offsetof(struct vmlwc_lwc, id) == VMLWC_L_ID, "asm");
 _Static_assert(__builtin_offsetof(struct vmlwc_lwc, src_map) == VMLWC_L_SRCMAP, "asm");
 _Static_assert(__builtin_offsetof(struct vmlwc_lwc, gs_base) == VMLWC_L_GS, "asm");
 _Static_assert(__builtin_offsetof(struct vmlwc_pool, switches) == VMLWC_POOL_SWITCHES, "asm");
+_Static_assert(__builtin_offsetof(struct vmlwc_pool, cr3_noflush) == VMLWC_POOL_NOFLUSH, "asm");
 _Static_assert(__builtin_offsetof(struct vmlwc_fdtab, ent) == 4, "used by entry_x86_64.S");
 _Static_assert(sizeof(struct vmlwc_iret_frame) == 40, "iret frame");
 _Static_assert(sizeof(struct vmlwc_fault_stack) == 64, "fault stack");

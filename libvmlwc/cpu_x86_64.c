@@ -18,6 +18,7 @@
 #define CR4_OSFXSR (1UL << 9)
 #define CR4_OSXMMEXCPT (1UL << 10)
 #define CR4_FSGSBASE (1UL << 16)
+#define CR4_PCIDE (1UL << 17)
 #define CR4_OSXSAVE (1UL << 18)
 #define CR4_SMEP (1UL << 20)
 #define CR4_SMAP (1UL << 21)
@@ -212,6 +213,8 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 		s.cr4 |= CR4_SMEP;
 	if (vm->has_smap)
 		s.cr4 |= CR4_SMAP;
+	if (vm->pcid)
+		s.cr4 |= CR4_PCIDE; /* cr3 below carries PCID 0: valid when PCIDE is set */
 	s.efer = EFER_SCE | EFER_LME | EFER_LMA | (vm->has_nx ? EFER_NXE : 0);
 	s.cr3 = cr3;
 	/* The thread enters straight at CPL 3. */

@@ -46,7 +46,7 @@ void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags)
 	if (v->nscrubbing || v->pending_cr3) {
 		/* Return through the stub's trampoline, which loads the new root first. */
 		struct vmlwc_cr3_frame *b = (void *)(v->area + VMLWC_VCPU_FRAMEB_OFF);
-		b->cr3 = v->pending_cr3 ? v->pending_cr3 : v->lwc->root;
+		b->cr3 = v->pending_cr3 ? v->pending_cr3 : v->lwc->s.cr3 & ~VMLWC_CR3_NOFLUSH;
 		b->f = *f;
 		f->rip = v->nscrubbing ? g_vm.stub_scrub_tramp : g_vm.stub_cr3_tramp;
 		f->cs = VMLWC_KCS;

@@ -257,6 +257,7 @@ struct vm {
 	unsigned maxphy;              /* guest MAXPHYADDR */
 	struct kvm_cpuid2 *cpuid;     /* what the guest sees */
 	int has_xsave, has_pge, has_nx, has_fsgsbase, has_pcid, has_smep, has_smap;
+	int pcid;                     /* CR4.PCIDE: each lwC's tree is loaded with PCID id + 1 */
 	uint64_t xcr0;
 	int has_tsc_attr;
 	struct arena arena;

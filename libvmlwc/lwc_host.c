@@ -21,10 +21,11 @@ struct lwc *lwc_from_kva(uint64_t kva)
 	return (struct lwc *)hva_of(kva - VMLWC_PHYSMAP_KVA);
 }
 
+/* A new tree: its first load flushes the lwC's PCID (no VMLWC_CR3_NOFLUSH until then). */
 void lwc_set_root(struct lwc *l, gpa_t root)
 {
 	l->root = root;
-	l->s.cr3 = root;
+	l->s.cr3 = root | (g_vm.pcid ? l->s.id + 1 : 0);
 }
 
 static struct lwc *lwc_alloc(void)
@@ -393,7 +394,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	/* the creator's private pages are copy-on-write now: it loads its new tree on return */
 	v->deferred_tree = parent->root;
 	lwc_set_root(parent, np);
-	v->pending_cr3 = np;
+	v->pending_cr3 = parent->s.cr3;
 	g_vm.lwc_creates++;
 	return r;
 fail:
@@ -413,7 +414,7 @@ static void lwc_enter(struct vcpu *v, struct lwc *t)
 	t->s.state = VMLWC_LWC_RUNNING;
 	((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = kva_of(t);
 	v->lwc = t;
-	v->pending_cr3 = t->root;
+	v->pending_cr3 = t->s.cr3;
 	g_vm.lwc_switches_slow++;
 }
 

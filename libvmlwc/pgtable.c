@@ -320,7 +320,7 @@ void pt_txn_finish(struct pt_txn *t, struct lwc *l)
 		return;
 	lwc_set_root(l, t->root);
 	if (v && v->lwc == l) {
-		v->pending_cr3 = t->root;
+		v->pending_cr3 = l->s.cr3;
 		for (int i = 0; i < t->nretired; i++)
 			if (v->ndeferred < (int)ARRAY_SIZE(v->deferred))
 				v->deferred[v->ndeferred++] = t->retired[i];

@@ -443,6 +443,9 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	/* shared tables are copied by the stub on write: cheap where ring 0 runs natively (EPT/NPT) */
 	g_vm.lazy_tables = g_vm.tdp && !getenv("VMLWC_EAGER_TABLES");
 	g_vm.pool->lazy_tables = (uint64_t)g_vm.lazy_tables;
+	/* PCID-tagged CR3 where the guest CPU has PCID (not on PVM); VMLWC_NO_PCID=1 turns it off */
+	g_vm.pcid = g_vm.has_pcid && !getenv("VMLWC_NO_PCID");
+	g_vm.pool->cr3_noflush = g_vm.pcid ? VMLWC_CR3_NOFLUSH : 0;
 	g_vm.scrub_queue_cap = 65536;
 	g_vm.scrub_queue = arena_pages(&g_vm.arena, g_vm.scrub_queue_cap * sizeof(gpa_t) / PAGE_SIZE);
 	if (gate_map() < 0)

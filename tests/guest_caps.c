@@ -3,7 +3,11 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include <cpuid.h>
+#include <sys/syscall.h>
+
 #include "guest_common.h"
+#include "vmlwc_abi.h"
 
 static int count_fds(void)
 {
@@ -32,4 +36,14 @@ Test(caps, missing_capability_named_and_process_untouched, .timeout = 60)
 	/* and then it works */
 	ENTER();
 	cr_expect_gt(getpid(), 0);
+}
+
+/* PCID-tagged CR3 exactly where the guest CPU offers PCID (VT-x; PVM does not). */
+Test(caps, pcid_where_the_guest_cpu_has_it, .timeout = 60)
+{
+	unsigned a, b, c, d;
+	ENTER();
+	cr_assert(__get_cpuid(1, &a, &b, &c, &d));
+	long on = syscall(VMLWC_SYS_POOL, VMLWC_POOL_PCID);
+	cr_expect_eq(on, !!(c & (1u << 17)), "guest CPUID PCID %d, library uses PCIDs: %ld", !!(c & (1u << 17)), on);
 }

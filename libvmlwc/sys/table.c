@@ -323,6 +323,7 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		case VMLWC_POOL_LAZY: return g_vm.lazy_tables;
 		case VMLWC_POOL_TABLE_COPIES: return (long)g_vm.pool->table_copies;
 		case VMLWC_POOL_PT_PAGES: return (long)pt_pages_used();
+		case VMLWC_POOL_PCID: return g_vm.pcid;
 		default: return -EINVAL;
 		}
 	}
