@@ -81,17 +81,9 @@ static void share_entries(struct vmlwc_pool *p, uint64_t *src, uint64_t *dst, in
 	uint32_t *refs = (uint32_t *)p->refs_kva;
 
 	for (unsigned i = 0; i < 512; i++) {
-		uint64_t e = src[i];
-		if (level > 0) {
-			if (!(e & P))
-				continue;
-			e = (e & ~W) | VMLWC_PTE_STBL;
-		} else {
-			if (!(e & (P | VMLWC_PTE_PROTNONE)))
-				continue;
-			if (!(e & VMLWC_PTE_SHARED) && (e & (W | VMLWC_PTE_COW)))
-				e = (e & ~W) | VMLWC_PTE_COW;
-		}
+		uint64_t e = vmlwc_shared_entry(src[i], level);
+		if (!e)
+			continue;
 		if (in_pool(p, e & ADDR))
 			refs[((e & ADDR) - p->base_gpa) >> 12]++;
 		src[i] = dst[i] = e;

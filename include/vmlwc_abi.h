@@ -176,6 +176,22 @@ struct vmlwc_pool {
 	uint64_t cr3_noflush;  /* VMLWC_CR3_NOFLUSH with PCIDs, else 0: or'ed into a loaded lwC's cr3 */
 };
 
+/*
+ * An entry of a table that a copy now shares (lazy tables): a table below becomes shared
+ * (W off, STBL), a private writable page copy-on-write; 0 for an empty entry. The stub and the
+ * host both copy shared tables and must mark them alike.
+ */
+static inline uint64_t vmlwc_shared_entry(uint64_t e, int level)
+{
+	if (level > 0)
+		return (e & 1) ? (e & ~2UL) | VMLWC_PTE_STBL : 0;
+	if (!(e & (1 | VMLWC_PTE_PROTNONE)))
+		return 0;
+	if (!(e & VMLWC_PTE_SHARED) && (e & (2 | VMLWC_PTE_COW)))
+		e = (e & ~2UL) | VMLWC_PTE_COW;
+	return e;
+}
+
 /* 64-bit TSS. */
 struct __attribute__((packed)) vmlwc_tss {
 	uint32_t reserved0;

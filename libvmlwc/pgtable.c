@@ -65,17 +65,9 @@ static gpa_t page_new(uint32_t gen)
 static void share_entries(uint64_t *src, uint64_t *dst, int level)
 {
 	for (unsigned i = 0; i < 512; i++) {
-		uint64_t e = src[i];
-		if (level > 0) {
-			if (!(e & PTE_P))
-				continue;
-			e = (e & ~PTE_W) | VMLWC_PTE_STBL;
-		} else {
-			if (!(e & (PTE_P | VMLWC_PTE_PROTNONE)))
-				continue;
-			if (!(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW)))
-				e = (e & ~PTE_W) | VMLWC_PTE_COW;
-		}
+		uint64_t e = vmlwc_shared_entry(src[i], level);
+		if (!e)
+			continue;
 		pool_ref(e); /* the copy's reference to the table or frame below */
 		src[i] = dst[i] = e;
 	}
@@ -556,7 +548,7 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 			gpa_t sub = e & PTE_ADDR, pp = GPA_NONE, cc = GPA_NONE;
 			if (g_vm.lazy_tables && f->plain(va, 1UL << (12 + 9 * level), f->arg)) {
 				/* the same below for both: share the table, read-only until copied */
-				uint64_t se = (e & ~PTE_W) | VMLWC_PTE_STBL;
+				uint64_t se = vmlwc_shared_entry(e, level);
 				if (keep)
 					s[i] = se;
 				pool_ref(sub);
@@ -577,10 +569,8 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 			continue;
 		}
 		int cls = f->classify(va, f->arg);
-		if (keep && !(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW))) {
-			e = (e & ~PTE_W) | VMLWC_PTE_COW; /* src keeps it too */
-			s[i] = e;
-		}
+		if (keep)
+			s[i] = e = vmlwc_shared_entry(e, 0); /* src keeps it too */
 		if (cls == PT_FORK_UNMAP) {
 			p[i] = e;
 			f->ref(e);
