@@ -98,6 +98,9 @@ int cow_break(struct lwc *l, uint64_t va)
 	gpa_t n;
 
 	va = PAGE_ALIGN_DOWN(va);
+	/* below a shared table: this lwC's own copy of the path first (the copy marks entries COW) */
+	if (pt_path_shared(l->root, va) && pt_own_path(l, va) < 0)
+		return -ENOMEM;
 	e = pt_leaf(l->root, va);
 	old = e & PTE_ADDR;
 	if ((e & (PTE_P | PTE_U | VMLWC_PTE_COW)) != (PTE_P | PTE_U | VMLWC_PTE_COW))

@@ -549,6 +549,9 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
 			struct pt_txn t;
 			pt_txn_begin(&t, l->root);
 			for (uint64_t va = s->u.mem.start; va < s->u.mem.end; va += PAGE_SIZE) {
+				/* a page under a table src shares with others is theirs too: src's own path first */
+				if (pt_path_shared(src->root, va) && pt_own_path(src, va) < 0)
+					return -ENOMEM;
 				uint64_t e = pt_leaf(src->root, va), mine = pt_leaf(l->root, va);
 				if (!(e & (PTE_P | VMLWC_PTE_PROTNONE)) && !(mine & (PTE_P | VMLWC_PTE_PROTNONE)))
 					continue;

@@ -204,6 +204,22 @@ int pt_txn_set(struct pt_txn *t, uint64_t va, uint64_t len, uintptr_t hva, uint6
  * mprotect on the lwC's own view: frames stay where they are. A writable page whose frame may
  * be shared with another lwC becomes copy-on-write; PROT_NONE keeps the frame, not present.
  */
+static uint64_t protected_entry(uint64_t e, uint64_t flags, int alone)
+{
+	uint64_t keep = e & (PTE_ADDR | VMLWC_PTE_SHARED), n;
+	int refs = pool_refcount(e);
+
+	if (!flags)
+		return keep | VMLWC_PTE_PROTNONE;
+	n = keep | flags;
+	/* a pool frame others hold (the zero frame always) is copied on write, alone or not */
+	if ((flags & PTE_W) && !(e & VMLWC_PTE_SHARED) && (refs > 1 || (!alone && refs != 1))) {
+		n &= ~PTE_W;
+		n |= VMLWC_PTE_COW;
+	}
+	return n;
+}
+
 int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, int alone)
 {
 	uint64_t end = va + len;
@@ -225,26 +241,13 @@ int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, 
 		if (absent)
 			continue;
 		e = table[(va >> 12) & 511];
-		if (!(e & PTE_ADDR))
+		if (!(e & PTE_ADDR) || protected_entry(e, flags, alone) == e)
 			continue;
-		uint64_t keep = e & (PTE_ADDR | VMLWC_PTE_SHARED), n;
-		if (!flags) {
-			n = keep | VMLWC_PTE_PROTNONE;
-		} else {
-			n = keep | flags;
-			int refs = pool_refcount(e);
-			/* a pool frame others hold (the zero frame always) is copied on write, alone or not */
-			if ((flags & PTE_W) && !(e & VMLWC_PTE_SHARED) && (refs > 1 || (!alone && refs != 1))) {
-				n &= ~PTE_W;
-				n |= VMLWC_PTE_COW;
-			}
-		}
-		if (n == e)
-			continue;
+		/* this tree's own copy first: copying a shared table changes the entry (COW, refs) */
 		uint64_t *slot = walk_fresh(t, va, 0, &err);
 		if (!slot)
 			return err ? err : -EFAULT;
-		*slot = n;
+		*slot = protected_entry(*slot, flags, alone);
 	}
 	return 0;
 }

@@ -199,3 +199,80 @@ Test(lwc_tables, shared_tables_freed, .timeout = 300)
 	}
 	cr_expect_eq(table_cost(), base, "tables and frames: %ld after, %ld before", table_cost(), base);
 }
+
+/*
+ * mprotect below a shared table: the entry is recomputed after the table is copied (a frame
+ * of the lwC's own, now also in the grandchild's table, must stay copy-on-write).
+ */
+Test(lwc_tables, mprotect_below_a_shared_table, .timeout = 60)
+{
+	static char x[PG] __attribute__((aligned(PG)));
+	struct lwc_msg in;
+	ENTER();
+	x[0] = 'r';
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		struct lwc_msg gin;
+		x[0] = 'a'; /* the child's own frame, one reference */
+		mprotect(x, PG, PROT_READ); /* read-only: not marked copy-on-write when tables are copied */
+		int g = lwc_create(NULL, 0, 0, &gin);
+		if (g == LWC_SWITCHED) {
+			long v[1] = { x[0] };
+			lwc_switch_discard(gin.src, v, 1);
+		}
+		long r[3];
+		r[0] = mprotect(x, PG, PROT_READ | PROT_WRITE);
+		x[0] = 'b';
+		lwc_switch(g, NULL, 0, &gin);
+		r[1] = gin.args[0];
+		r[2] = x[0];
+		lwc_close(g);
+		lwc_switch_discard(in.src, r, 3);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 0);
+	cr_expect_eq(in.args[1], 'a', "the grandchild sees its snapshot, got %c", (char)in.args[1]);
+	cr_expect_eq(in.args[2], 'b');
+	cr_expect_eq(x[0], 'r');
+	lwc_close(c);
+}
+
+/*
+ * lwc_overlay with LWC_SHARE of a page that the source shares with the root through a table:
+ * the page is copy-on-write for the source, so the caller's writes reach neither of them.
+ */
+Test(lwc_tables, overlay_of_a_page_under_a_shared_table, .timeout = 60)
+{
+	struct lwc_msg in, in2;
+	ENTER();
+	/* a page alone in its leaf table: nobody writes near it after the creates */
+	char *area = touched(4 * MIB, 0);
+	char *pg = (char *)(((uintptr_t)area + 2 * MIB - 1) & ~(2 * MIB - 1));
+	pg[0] = 'r';
+	int s = lwc_create(NULL, 0, 0, &in);
+	if (s == LWC_SWITCHED) {
+		for (;;) {
+			long v[1] = { pg[0] };
+			lwc_switch(in.src, v, 1, &in);
+		}
+	}
+	cr_assert_geq(s, 0);
+	int c = lwc_create(NULL, 0, 0, &in2);
+	if (c == LWC_SWITCHED) {
+		struct lwc_rspec sp = { .flags = LWC_MEM | LWC_SHARE, .u.mem = { (uintptr_t)pg, (uintptr_t)pg + PG } };
+		long r[2] = { lwc_overlay(s, &sp, 1), 0 };
+		pg[0] = 'c';
+		r[1] = pg[0];
+		lwc_switch_discard(in2.src, r, 2);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in2), LWC_SWITCHED);
+	cr_expect_eq(in2.args[0], 0, "lwc_overlay: %ld", in2.args[0]);
+	cr_expect_eq(in2.args[1], 'c');
+	cr_expect_eq(pg[0], 'r', "the caller's write reached the root");
+	cr_assert_eq(lwc_switch(s, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 'r', "the caller's write reached the source, got %c", (char)in.args[0]);
+	lwc_close(c);
+	lwc_close(s);
+}

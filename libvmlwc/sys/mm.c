@@ -302,8 +302,9 @@ static long sys_mremap(struct sys_call *c)
 	    (!range_ok((uint64_t)c->a[4], newlen) || mem_is_protected((uint64_t)c->a[4], newlen) ||
 	     mem_is_pinned((uint64_t)c->a[4], newlen)))
 		return -ENOMEM;
-	/* the old mapping is one VMA (or mremap fails): its first page tells its protection */
-	pte = pt_lookup(c->l->root, old);
+	/* the old mapping is one VMA (or mremap fails): its first page tells its protection (the
+	   leaf's own: a table shared above it clears W on the way) */
+	pte = pt_leaf(c->l->root, old);
 	pflags = (pte & PTE_P) ? PTE_P | PTE_U | PTE_A | (pte & (PTE_W | PTE_NX | VMLWC_PTE_SHARED)) |
 				 ((pte & (PTE_W | VMLWC_PTE_COW)) ? PTE_W | PTE_D : 0) : 0;
 	if (g_vm.nlwcs > 1) {
