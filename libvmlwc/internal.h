@@ -385,6 +385,8 @@ void *ua_direct(struct lwc *l, gva_t gva, size_t len, int flags);
 
 /* ---- syscall redirection (sys/) ---- */
 long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6]);
+/* the same with another descriptor table (lwc_syscall with LWC_FILES) */
+long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, const long a[6]);
 int lwc_allows(const struct lwc *l, long nr); /* its lwc_limit_syscalls set admits nr */
 void sys_init(void);
 const char *sys_name(long nr);

@@ -667,7 +667,6 @@ static long lwc_syscall_host(struct vcpu *v, long d, unsigned long mask, long nr
 	struct kvm_regs *r = &v->run->s.regs.regs;
 	int rights, id = fdtab_lwc(v->lwc->fds, d, &rights);
 	struct lwc *t, *use;
-	struct fdtab *saved;
 	long a[6] = { (long)r->r8, (long)r->r9, (long)r->r10, (long)r->r12, (long)r->r13, (long)r->r14 };
 	long ret;
 
@@ -683,12 +682,9 @@ static long lwc_syscall_host(struct vcpu *v, long d, unsigned long mask, long nr
 	if (!lwc_allows(t, nr))
 		return -EPERM;
 	use = (mask & LWC_MEM) ? t : v->lwc;
-	saved = use->fds;
 	struct cred *saved_cred = use->cred;
-	use->fds = (mask & LWC_FILES) ? t->fds : v->lwc->fds;
 	use->cred = t->cred; /* its credentials apply */
-	ret = sys_dispatch(v, use, nr, a);
-	use->fds = saved;
+	ret = sys_dispatch_in(v, use, (mask & LWC_FILES) ? t->fds : v->lwc->fds, nr, a);
 	use->cred = saved_cred;
 	return ret;
 }

@@ -181,3 +181,33 @@ Test(lwc_fds, trap_monitor_kept_then_freed, .timeout = 600)
 	}
 	cr_expect_eq(pool_frames(), base, "pool frames: %ld after, %ld before", pool_frames(), base);
 }
+
+/* lwc_syscall with LWC_FILES on a slot the caller shares with the target: both tables see it. */
+Test(lwc_fds, lwc_syscall_on_a_shared_slot, .timeout = 60)
+{
+	struct lwc_msg in;
+	int p[2];
+	ENTER();
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(dup2(p[1], 50), 50);
+	struct lwc_rspec s[2] = {
+		{ .flags = LWC_FILES | LWC_UNMAP, .u.fds = { -1, -1 } }, /* no copy of the pipe's ends */
+		{ .flags = LWC_FILES | LWC_SHARE, .u.fds = { 50, 50 } },
+	};
+	int c = lwc_create(s, 2, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long v[1] = { is_open(50) };
+		lwc_switch_discard(in.src, v, 1);
+	}
+	cr_assert_geq(c, 0);
+	long a[6] = { 50 };
+	cr_expect_eq(lwc_syscall(c, LWC_FILES, SYS_close, a), 0, "close(50) in the child's table");
+	errno = 0;
+	cr_expect(!is_open(50) && errno == EBADF, "the shared slot is closed in the caller's table too");
+	close(p[1]);
+	char b;
+	cr_expect_eq(read(p[0], &b, 1), 0, "EOF: no host descriptor for the write end is left");
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 0, "closed in the child's table");
+	lwc_close(c);
+}

@@ -198,13 +198,13 @@ static long sys_openat2(struct sys_call *c)
 
 static long sys_close(struct sys_call *c)
 {
-	return fdtab_close(c->l->fds, (int)c->a[0]);
+	return fdtab_close(c->fds, (int)c->a[0]);
 }
 
 static long sys_close_range(struct sys_call *c)
 {
 	unsigned first = (unsigned)c->a[0], last = (unsigned)c->a[1];
-	unsigned flags = (unsigned)c->a[2], cap = fdtab_cap(c->l->fds);
+	unsigned flags = (unsigned)c->a[2], cap = fdtab_cap(c->fds);
 
 	if (flags & ~(unsigned)(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC))
 		return -EINVAL;
@@ -213,9 +213,9 @@ static long sys_close_range(struct sys_call *c)
 	/* UNSHARE: the lwC's table is its own already. */
 	for (unsigned long g = first; g <= last && g < cap; g++) {
 		if (flags & CLOSE_RANGE_CLOEXEC)
-			fdtab_set_cloexec(c->l->fds, (long)g, 1);
+			fdtab_set_cloexec(c->fds, (long)g, 1);
 		else
-			fdtab_close(c->l->fds, (long)g);
+			fdtab_close(c->fds, (long)g);
 	}
 	return 0;
 }
@@ -227,12 +227,12 @@ static long dup_into(struct sys_call *c, int h, long g, int cloexec)
 
 	if (h2 < 0)
 		return h2;
-	g = fdtab_install_at(c->l->fds, g, (int)h2);
+	g = fdtab_install_at(c->fds, g, (int)h2);
 	if (g < 0) {
 		RAW1(SYS_close, h2);
 		return g;
 	}
-	fdtab_set_cloexec(c->l->fds, g, cloexec);
+	fdtab_set_cloexec(c->fds, g, cloexec);
 	return g;
 }
 
@@ -245,7 +245,7 @@ static long sys_dup2(struct sys_call *c)
 		return h;
 	if (oldfd == newfd)
 		return newfd;
-	if (newfd < 0 || (unsigned long)newfd >= fdtab_cap(c->l->fds))
+	if (newfd < 0 || (unsigned long)newfd >= fdtab_cap(c->fds))
 		return -EBADF;
 	return dup_into(c, h, newfd, 0);
 }
@@ -259,7 +259,7 @@ static long sys_dup3(struct sys_call *c)
 		return -EINVAL;
 	if (oldfd == newfd)
 		return -EINVAL;
-	if (newfd < 0 || (unsigned long)newfd >= fdtab_cap(c->l->fds))
+	if (newfd < 0 || (unsigned long)newfd >= fdtab_cap(c->fds))
 		return -EBADF;
 	h = sys_fd(c, oldfd);
 	if (h < 0)
@@ -281,7 +281,7 @@ static long sys_pipe2(struct sys_call *c)
 
 static long sys_fcntl(struct sys_call *c)
 {
-	struct fdtab *t = c->l->fds;
+	struct fdtab *t = c->fds;
 	long gfd = (int)c->a[0];
 	unsigned cmd = (unsigned)c->a[1];
 	unsigned long arg = (unsigned long)c->a[2];
@@ -370,7 +370,7 @@ static long sys_ioctl(struct sys_call *c)
 	if (h < 0)
 		return h;
 	if (req == FIOCLEX || req == FIONCLEX) {
-		fdtab_set_cloexec(c->l->fds, gfd, req == FIOCLEX);
+		fdtab_set_cloexec(c->fds, gfd, req == FIOCLEX);
 		return 0;
 	}
 	for (unsigned i = 0; i < ARRAY_SIZE(ioctl_args); i++) {

@@ -107,7 +107,7 @@ static void ctl_close_guest(struct sys_call *c, unsigned char *ctl, size_t len)
 		if (!cmsg_has_fds(h))
 			continue;
 		for (size_t i = 0; i < cmsg_nfds(h); i++)
-			fdtab_close(c->l->fds, ((int *)CMSG_DATA(h))[i]);
+			fdtab_close(c->fds, ((int *)CMSG_DATA(h))[i]);
 	}
 }
 
@@ -508,7 +508,7 @@ static long sys_getsockopt(struct sys_call *c)
 	if ((uval && bytes && ua_copy_out(c->l, uval, buf, bytes) < 0) ||
 	    ua_copy_out(c->l, ulen, &hl, sizeof(hl)) < 0) {
 		if (level == SOL_SOCKET && name == SO_PEERPIDFD && hl == sizeof(int))
-			fdtab_close(c->l->fds, *(int *)buf);
+			fdtab_close(c->fds, *(int *)buf);
 		return -EFAULT;
 	}
 	return r;

@@ -132,7 +132,7 @@ static long select_common(struct sys_call *c, void *hts, const void *sig)
 
 	if (n < 0)
 		return -EINVAL;
-	gbits = fdtab_cap(c->l->fds);
+	gbits = fdtab_cap(c->fds);
 	if ((unsigned long)n < gbits)
 		gbits = (unsigned long)n;
 	if (gbits > SYS_MAX_BOUNCE * 8)

@@ -34,6 +34,7 @@ enum sys_retk {
 struct sys_call {
 	struct vcpu *v;
 	struct lwc *l;
+	struct fdtab *fds; /* the descriptor table it uses: l's, or another lwC's for lwc_syscall */
 	long nr;
 	long a[6];     /* as the guest passed them */
 	long h[6];     /* translated for the host */

@@ -41,7 +41,7 @@ long sys_raw(long nr, const long h[6])
 
 int sys_fd(struct sys_call *c, long gfd)
 {
-	return fdtab_get(c->l->fds, gfd);
+	return fdtab_get(c->fds, gfd);
 }
 
 long sys_install_fd(struct sys_call *c, long hret, int cloexec)
@@ -55,7 +55,7 @@ long sys_install_fd(struct sys_call *c, long hret, int cloexec)
 		RAW1(SYS_close, hret);
 		return g;
 	}
-	g = fdtab_install(c->l->fds, (int)hret, cloexec);
+	g = fdtab_install(c->fds, (int)hret, cloexec);
 	if (g < 0)
 		RAW1(SYS_close, hret);
 	return g;
@@ -64,7 +64,7 @@ long sys_install_fd(struct sys_call *c, long hret, int cloexec)
 /* Both ends of a new host pipe or socket pair in the table, their guest numbers copied to out. */
 long sys_install_pair(struct sys_call *c, gva_t out, const int hfd[2], int cloexec)
 {
-	struct fdtab *t = c->l->fds;
+	struct fdtab *t = c->fds;
 	int g[2];
 
 	g[0] = (int)sys_install_fd(c, hfd[0], cloexec);
@@ -348,6 +348,11 @@ int lwc_allows(const struct lwc *l, long nr)
 
 long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 {
+	return sys_dispatch_in(v, l, l->fds, nr, a);
+}
+
+long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, const long a[6])
+{
 	struct sys_call c;
 
 	if (!lwc_allows(l, nr)) {
@@ -368,6 +373,7 @@ long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 	}
 	c.v = v;
 	c.l = l;
+	c.fds = fds;
 	c.nr = nr;
 	memcpy(c.a, a, sizeof(c.a));
 	c.d = table[nr];
