@@ -97,7 +97,8 @@ static void lwc_destroy(struct lwc *l)
 			g_vm.stub_live[i] = g_vm.stub_live[--*g_vm.stub_nlive];
 			break;
 		}
-	pt_destroy(l->root, pool_unref);
+	if (l->root && l->root != GPA_NONE)
+		pt_destroy(l->root, pool_unref);
 	cred_put(l->cred);
 	l->cred = NULL;
 	if (l->fds && !table_shared(l)) {
@@ -401,7 +402,7 @@ fail:
 	if (np != GPA_NONE)
 		pt_destroy(np, pool_unref);
 	child->refs = 0;
-	child->root = cr != GPA_NONE ? cr : pt_new_root();
+	child->root = cr; /* GPA_NONE when the fork did not get that far */
 	lwc_destroy(child);
 	return r;
 }

@@ -561,14 +561,16 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 				continue;
 			}
 			int has = fork_level(f, sub, level - 1, va, keep || pool_refcount(sub) > 1, &pp, &cc);
-			if (f->err)
-				break;
 			uint64_t own = (e & ~(PTE_ADDR | VMLWC_PTE_STBL)) | PTE_W;
-			p[i] = pp | own;
-			if (has) {
+			/* linked even when the copy stopped half-way: destroying the tree frees it */
+			if (pp != GPA_NONE)
+				p[i] = pp | own;
+			if (cc != GPA_NONE && (has || f->err)) {
 				c[i] = cc | own;
 				any = 1;
 			}
+			if (f->err)
+				break;
 			continue;
 		}
 		int cls = f->classify(va, f->arg);

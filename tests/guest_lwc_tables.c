@@ -276,3 +276,70 @@ Test(lwc_tables, overlay_of_a_page_under_a_shared_table, .timeout = 60)
 	lwc_close(c);
 	lwc_close(s);
 }
+
+static __attribute__((noinline)) void touch_stack(void)
+{
+	volatile char b[32768];
+	memset((char *)b, 0, sizeof(b));
+}
+
+/*
+ * lwc_create that runs out of frames half-way through its page tables (with lazy tables they
+ * are pool frames, and a spec forces a walk down to the leaves: 8 tables) fails with ENOMEM
+ * and gives back every frame it took. With tables copied whole they come from the arena and
+ * the create succeeds.
+ */
+static void create_near_exhaustion(void)
+{
+	struct vmlwc_config cfg = { .pool_bytes = 512 * PG };
+	static char area[1024 * PG] __attribute__((aligned(PG)));
+	struct lwc_msg in;
+	if (vmlwc_init(&cfg) != 0)
+		_exit(200);
+	long lazy = pool(VMLWC_POOL_LAZY);
+	memset(area, 1, sizeof(area));
+	int c0 = lwc_create(NULL, 0, 0, &in);
+	if (c0 != LWC_SWITCHED) {
+		lwc_switch(c0, NULL, 0, &in); /* the work is the child's: its writes take frames */
+		_exit(2);
+	}
+	touch_stack(); /* its stack and TLS pages are its own before the pool runs low */
+	errno = 0;
+	/* and the lazy binding of these calls has written their GOT entries (a copy each) */
+	if (lwc_create(NULL, -1, 0, &in) != -1 || lwc_close(-1) != -1)
+		_exit(9);
+	/* lazy: fewer frames left than the 8 tables the create needs; whole copies take none,
+	   but leave room for the creator's own copies while the new lwC shares its pages */
+	int top = lazy ? 7 : 64, bottom = lazy ? 1 : 58;
+	for (int k = top; k >= bottom; k--) {
+		size_t i = 0;
+		while (pool(VMLWC_POOL_IN_USE) < 512 - k && i < 1024)
+			area[(i++) * PG] = 2; /* a copy-on-write frame each */
+		if (pool(VMLWC_POOL_IN_USE) != 512 - k)
+			_exit(8);
+		long before = pool(VMLWC_POOL_IN_USE);
+		struct lwc_rspec s = { .flags = LWC_MEM | LWC_UNMAP, .u.mem = { (uintptr_t)area, (uintptr_t)area + PG } };
+		int c = lwc_create(&s, 1, 0, &in);
+		if (c == LWC_SWITCHED)
+			_exit(4);
+		if (lazy && (c != -1 || errno != ENOMEM))
+			_exit(5);
+		if (!lazy && (c < 0 || lwc_close(c) != 0))
+			_exit(6);
+		if (pool(VMLWC_POOL_IN_USE) != before)
+			_exit(10 + (k % 64)); /* frames lost */
+	}
+	_exit(0);
+}
+
+Test(lwc_tables, create_out_of_frames_gives_them_back, .timeout = 120)
+{
+	pid_t p = fork();
+	int st = 0;
+	if (p == 0)
+		create_near_exhaustion();
+	cr_assert_gt(p, 0);
+	waitpid(p, &st, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (exit %d; 5: not ENOMEM, 10+k: frames lost with k left)",
+		  st, WEXITSTATUS(st));
+}
