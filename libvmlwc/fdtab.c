@@ -27,10 +27,11 @@ static int is_lwc(int32_t e)
 
 size_t fdtab_bytes(unsigned cap)
 {
-	return PAGE_ALIGN_UP(sizeof(struct fdtab) + ((size_t)cap * 2 + 1) * sizeof(int32_t));
+	return PAGE_ALIGN_UP(sizeof(struct fdtab) + ((size_t)cap * 2 + 2) * sizeof(int32_t));
 }
 
-/* The share group of each slot, 0 when the slot is the table's own; then a visit mark. */
+/* The share group of each slot, 0 when the slot is the table's own; then a visit mark and a
+   high-water mark (no slot at or above it has ever held anything), which bounds the scans. */
 static uint32_t *links(const struct fdtab *t)
 {
 	return (uint32_t *)&t->ent[t->cap];
@@ -39,6 +40,23 @@ static uint32_t *links(const struct fdtab *t)
 static uint32_t *visit_mark(const struct fdtab *t)
 {
 	return &links(t)[t->cap];
+}
+
+static uint32_t *high(const struct fdtab *t)
+{
+	return &links(t)[t->cap + 1];
+}
+
+static void slot_store(struct fdtab *t, unsigned g, int32_t v)
+{
+	t->ent[g] = v;
+	if (v != FD_NONE && g >= *high(t))
+		*high(t) = g + 1;
+}
+
+unsigned fdtab_used(const struct fdtab *t)
+{
+	return *high(t);
 }
 
 /* Calls fn on every other live table that shares slot g with t. */
@@ -64,7 +82,7 @@ static void for_members(const struct fdtab *t, unsigned g, void (*fn)(struct fdt
 
 static void member_set(struct fdtab *o, unsigned g, void *arg)
 {
-	o->ent[g] = *(int32_t *)arg;
+	slot_store(o, g, *(int32_t *)arg);
 }
 
 static void member_count(struct fdtab *o, unsigned g, void *arg)
@@ -77,7 +95,7 @@ static void member_count(struct fdtab *o, unsigned g, void *arg)
 /* Every write of an entry: the slot changes in each table of its share group. */
 static void ent_write(struct fdtab *t, unsigned g, int32_t v)
 {
-	t->ent[g] = v;
+	slot_store(t, g, v);
 	for_members(t, g, member_set, &v);
 }
 
@@ -100,7 +118,7 @@ int fdtab_share_slot(struct fdtab *from, struct fdtab *to, long gfd)
 		links(from)[gfd] = g_vm.fd_gid_next;
 	}
 	links(to)[gfd] = links(from)[gfd];
-	to->ent[gfd] = from->ent[gfd];
+	slot_store(to, (unsigned)gfd, from->ent[gfd]);
 	return 0;
 }
 
@@ -116,6 +134,7 @@ struct fdtab *fdtab_new(unsigned cap)
 		links(t)[i] = 0;
 	}
 	*visit_mark(t) = 0;
+	*high(t) = 0;
 	return t;
 }
 
@@ -232,7 +251,7 @@ int fdtab_close(struct fdtab *t, long gfd)
 
 int fdtab_guest_of(const struct fdtab *t, int hfd)
 {
-	for (unsigned i = 0; i < t->cap; i++)
+	for (unsigned i = 0; i < *high(t); i++)
 		if (t->ent[i] != FD_NONE && !is_lwc(t->ent[i]) && (t->ent[i] & ~FD_CLOEXEC_BIT) == hfd)
 			return (int)i;
 	return -1;
@@ -269,6 +288,6 @@ void fdtab_leave(struct fdtab *t, long gfd)
 
 void fdtab_close_all(struct fdtab *t)
 {
-	for (unsigned i = 0; i < t->cap; i++)
+	for (unsigned i = 0; i < *high(t); i++)
 		fdtab_leave(t, i);
 }

@@ -138,6 +138,7 @@ int fdtab_close(struct fdtab *t, long gfd);      /* 0 or -EBADF */
 int fdtab_min_free(const struct fdtab *t, long from);
 int fdtab_guest_of(const struct fdtab *t, int hfd); /* reverse lookup, -1 when absent */
 unsigned fdtab_cap(const struct fdtab *t);
+unsigned fdtab_used(const struct fdtab *t); /* no slot at or above it has held anything */
 int fdtab_is_cloexec(const struct fdtab *t, long gfd);
 void fdtab_set_cloexec(struct fdtab *t, long gfd, int on);
 size_t fdtab_bytes(unsigned cap);

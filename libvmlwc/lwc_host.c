@@ -63,7 +63,7 @@ struct lwc *lwc_root_new(void)
 /* Lowest descriptor in owner's table that refers to lwC id: what the stub passes as src. */
 static void src_map_update(struct lwc *owner, unsigned id)
 {
-	unsigned cap = fdtab_cap(owner->fds);
+	unsigned cap = fdtab_used(owner->fds);
 
 	owner->s.src_map[id] = -1;
 	for (unsigned g = 0; g < cap; g++)
@@ -133,7 +133,7 @@ static void gc_mark(struct lwc *l, unsigned char *mark)
 	stack[n++] = l->s.id;
 	while (n) {
 		struct lwc *o = g_vm.lwcs[stack[--n]];
-		unsigned cap = fdtab_cap(o->fds);
+		unsigned cap = fdtab_used(o->fds);
 		for (unsigned g = 0; g <= cap; g++) {
 			int id = g < cap ? fdtab_lwc(o->fds, g, NULL) : o->trap_to - 1;
 			if (id >= 0 && id < VMLWC_MAX_LWCS && g_vm.lwcs[id] && !mark[id]) {
@@ -317,7 +317,17 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 	child->fds = fdtab_new(cap);
 	if (!child->fds)
 		return -ENOMEM;
-	for (unsigned g = 0; g < cap; g++) {
+	/* slots above the creator's high-water mark are empty: only shared ones need a visit */
+	unsigned end = fdtab_used(parent->fds);
+	for (int i = 0; i < ss->n; i++) {
+		const struct lwc_rspec *r = &ss->s[i];
+		if ((r->flags & LWC_FILES) && (r->flags & LWC_SHARE)) {
+			unsigned to = r->u.fds.from == -1 && r->u.fds.to == -1 ? cap : (unsigned)r->u.fds.to + 1;
+			if (to > end)
+				end = to < cap ? to : cap;
+		}
+	}
+	for (unsigned g = 0; g < end; g++) {
 		unsigned cls = fd_class(ss, g);
 		int raw = fdtab_raw(parent->fds, g), id = fdtab_lwc(parent->fds, g, NULL);
 		if (cls == LWC_UNMAP)
