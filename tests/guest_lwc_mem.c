@@ -162,3 +162,36 @@ Test(lwc_mem, brk_per_lwc, .timeout = 60)
 	lwc_close(c);
 	sbrk(-PG);
 }
+
+/* mincore, mlock and msync about pages outside the caller's view: ENOMEM, as for unmapped memory. */
+Test(lwc_mem, range_calls_outside_the_view, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	memset(page, 'm', PG);
+	struct lwc_rspec s = { .flags = LWC_MEM | LWC_UNMAP, .u.mem = { (uintptr_t)page, (uintptr_t)page + PG } };
+	int c = lwc_create(&s, 1, 0, &in);
+	if (c == LWC_SWITCHED) {
+		static unsigned char vec[1];
+		long r[5];
+		errno = 0;
+		r[0] = mincore(page, PG, vec) == -1 && errno == ENOMEM;
+		errno = 0;
+		r[1] = mlock(page, PG) == -1 && errno == ENOMEM;
+		errno = 0;
+		r[2] = msync(page, PG, MS_ASYNC) == -1 && errno == ENOMEM;
+		errno = 0;
+		r[3] = madvise(page + PG, (size_t)-1, MADV_NORMAL) == -1 && errno == EINVAL;
+		errno = 0;
+		r[4] = mprotect(page + PG, (size_t)-1, PROT_READ) == -1 && errno == ENOMEM;
+		lwc_switch_discard(in.src, r, 5);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 1, "mincore on an LWC_UNMAP page");
+	cr_expect_eq(in.args[1], 1, "mlock on an LWC_UNMAP page");
+	cr_expect_eq(in.args[2], 1, "msync on an LWC_UNMAP page");
+	cr_expect_eq(in.args[3], 1, "madvise with a length that wraps: EINVAL");
+	cr_expect_eq(in.args[4], 1, "mprotect with a length that wraps: ENOMEM");
+	lwc_close(c);
+}

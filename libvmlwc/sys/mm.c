@@ -146,8 +146,10 @@ static long sys_mprotect(struct sys_call *c)
 
 	if (addr & (PAGE_SIZE - 1))
 		return -EINVAL;
-	if (!len)
+	if (!c->a[1])
 		return 0;
+	if (!len) /* a length that wraps when rounded up, as the kernel says */
+		return -ENOMEM;
 	if (!range_ok(addr, len) || mem_is_protected(addr, len) || mem_is_pinned(addr, len))
 		return -ENOMEM;
 	if (!mem_shared_elsewhere(c->l, addr, len)) {
@@ -395,7 +397,7 @@ static long sys_madvise(struct sys_call *c)
 	uint64_t addr = (uint64_t)c->a[0], len = PAGE_ALIGN_UP(c->a[1]);
 	long adv = c->a[2];
 
-	if (addr & (PAGE_SIZE - 1))
+	if ((addr & (PAGE_SIZE - 1)) || (c->a[1] && !len))
 		return -EINVAL;
 	if (!range_ok(addr, len) || mem_is_protected(addr, len) || mem_is_pinned(addr, len))
 		return -ENOMEM;
@@ -495,6 +497,12 @@ static long sys_range_passthrough(struct sys_call *c)
 	if (c->nr == __NR_msync && (addr & (PAGE_SIZE - 1)))
 		return -EINVAL;
 	if (!range_ok(PAGE_ALIGN_DOWN(addr), len) || mem_is_protected(PAGE_ALIGN_DOWN(addr), len ? len : 1))
+		return -ENOMEM;
+	if ((uint64_t)c->a[1] > USER_TOP)
+		return -ENOMEM;
+	/* pages outside the caller's view are not its to ask about (mincore would tell residency) */
+	if (g_vm.nlwcs > 1 && (uint64_t)c->a[1] &&
+	    !view_covers(c->l, PAGE_ALIGN_DOWN(addr), PAGE_ALIGN_UP(addr + (uint64_t)c->a[1]) - PAGE_ALIGN_DOWN(addr)))
 		return -ENOMEM;
 	if (c->nr == __NR_mincore) {
 		size_t pages = len / PAGE_SIZE;
