@@ -25,24 +25,30 @@ static int is_lwc(int32_t e)
 	return e != FD_NONE && (e & VMLWC_FD_LWC);
 }
 
+/* After ent[cap], 8-aligned: the share group of each slot, then a visit mark and a high-water mark. */
+static size_t links_off(unsigned cap)
+{
+	return (offsetof(struct fdtab, ent) + (size_t)cap * sizeof(int32_t) + 7) & ~(size_t)7;
+}
+
 size_t fdtab_bytes(unsigned cap)
 {
-	return PAGE_ALIGN_UP(sizeof(struct fdtab) + ((size_t)cap * 2 + 2) * sizeof(int32_t));
+	return PAGE_ALIGN_UP(links_off(cap) + ((size_t)cap + 2) * sizeof(uint64_t));
 }
 
-/* The share group of each slot, 0 when the slot is the table's own; then a visit mark and a
-   high-water mark (no slot at or above it has ever held anything), which bounds the scans. */
-static uint32_t *links(const struct fdtab *t)
+/* The share group of each slot, 0 when the slot is the table's own: 64-bit, never reused. */
+static uint64_t *links(const struct fdtab *t)
 {
-	return (uint32_t *)&t->ent[t->cap];
+	return (uint64_t *)((char *)t + links_off(t->cap));
 }
 
-static uint32_t *visit_mark(const struct fdtab *t)
+static uint64_t *visit_mark(const struct fdtab *t)
 {
 	return &links(t)[t->cap];
 }
 
-static uint32_t *high(const struct fdtab *t)
+/* No slot at or above it has ever held anything: it bounds the scans. */
+static uint64_t *high(const struct fdtab *t)
 {
 	return &links(t)[t->cap + 1];
 }
@@ -56,14 +62,14 @@ static void slot_store(struct fdtab *t, unsigned g, int32_t v)
 
 unsigned fdtab_used(const struct fdtab *t)
 {
-	return *high(t);
+	return (unsigned)*high(t);
 }
 
 /* Calls fn on every other live table that shares slot g with t. */
 static void for_members(const struct fdtab *t, unsigned g, void (*fn)(struct fdtab *, unsigned, void *),
 			void *arg)
 {
-	uint32_t gid = links(t)[g], mark;
+	uint64_t gid = links(t)[g], mark;
 
 	if (!gid)
 		return;

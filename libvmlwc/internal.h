@@ -311,7 +311,7 @@ struct vm {
 	/* lwCs (lwc_host.c) */
 	struct lwc *lwcs[VMLWC_MAX_LWCS];
 	unsigned nlwcs;              /* live lwCs */
-	uint32_t fd_gid_next, fd_visit_epoch; /* fdtab.c: share groups of descriptor slots */
+	uint64_t fd_gid_next, fd_visit_epoch; /* fdtab.c: share groups of descriptor slots (never wrap) */
 	int lwc_collecting;          /* lwc_host.c: a collection of unreachable lwCs is running */
 	uint64_t lwc_creates, lwc_switches_slow;
 	/* dispatch tables */
