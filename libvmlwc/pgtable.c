@@ -105,10 +105,26 @@ static gpa_t fresh(struct pt_txn *t, gpa_t old, int level)
 	return n;
 }
 
+/*
+ * A generation no page carries yet. When the counter would wrap, every stamped page goes back to
+ * generation 1 (0 stays 0: never retired), and new ones start above it: a page from long ago
+ * must never look fresh to a transaction, which would then edit it in place.
+ */
+static uint32_t next_gen(void)
+{
+	if (gen_counter >= UINT32_MAX - 1) {
+		for (size_t i = 0; i < g_vm.arena.size / PAGE_SIZE; i++)
+			if (page_gen[i])
+				page_gen[i] = 1;
+		gen_counter = 1;
+	}
+	return ++gen_counter;
+}
+
 void pt_txn_begin(struct pt_txn *t, gpa_t root)
 {
 	t->root = root;
-	t->gen = ++gen_counter;
+	t->gen = next_gen();
 	t->changed = 0;
 	t->nx_ok = g_vm.has_nx;
 	t->nretired = 0;
@@ -614,7 +630,7 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 int pt_fork(gpa_t root, gpa_t *new_parent, gpa_t *child, int (*classify)(uint64_t va, void *arg),
 	    int (*plain)(uint64_t va, uint64_t len, void *arg), void *arg, void (*ref)(uint64_t pte))
 {
-	struct fork_ctx f = { .gen = ++gen_counter, .classify = classify, .plain = plain, .arg = arg, .ref = ref };
+	struct fork_ctx f = { .gen = next_gen(), .classify = classify, .plain = plain, .arg = arg, .ref = ref };
 
 	fork_level(&f, root, 3, 0, 0, new_parent, child);
 	return f.err;

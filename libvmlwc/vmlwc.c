@@ -469,6 +469,8 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	stack_pregrow();
 	mem_pin_host_code();
 	policy_init();
+	if (g_vm.test_hooks && getenv("VMLWC_TEST_GEN_START")) /* test hook: near the wrap */
+		g_vm.gen_counter = (uint32_t)strtoul(getenv("VMLWC_TEST_GEN_START"), NULL, 0);
 	g_vm.root_lwc = root_build();
 	if (!g_vm.root_lwc)
 		goto fail;

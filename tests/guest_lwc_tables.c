@@ -343,3 +343,50 @@ Test(lwc_tables, create_out_of_frames_gives_them_back, .timeout = 120)
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (exit %d; 5: not ENOMEM, 10+k: frames lost with k left)",
 		  st, WEXITSTATUS(st));
 }
+
+/*
+ * Page-table generations wrap (test hook: the counter starts 16 short of it): snapshots,
+ * copy-on-write and mmap/munmap go on right across the wrap.
+ */
+static void across_the_wrap(void)
+{
+	static char data[8 * PG] __attribute__((aligned(PG)));
+	struct lwc_msg in;
+	if (vmlwc_init(NULL) != 0)
+		_exit(200);
+	memset(data, 'p', sizeof(data));
+	for (int i = 0; i < 200; i++) {
+		char *m = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m == MAP_FAILED)
+			_exit(2);
+		m[0] = 'm';
+		int c = lwc_create(NULL, 0, 0, &in);
+		if (c == LWC_SWITCHED) {
+			long ok = data[(i % 8) * PG] == 'p' && m[0] == 'm';
+			data[(i % 8) * PG] = 's';
+			m[0] = 's';
+			lwc_switch_discard(in.src, &ok, 1);
+		}
+		if (c < 0 || lwc_switch(c, NULL, 0, &in) != LWC_SWITCHED || in.args[0] != 1)
+			_exit(3);
+		if (data[(i % 8) * PG] != 'p' || m[0] != 'm')
+			_exit(4); /* the session's writes reached the creator */
+		if (lwc_close(c) != 0 || munmap(m, 4 * PG) != 0)
+			_exit(5);
+	}
+	_exit(0);
+}
+
+Test(lwc_tables, generations_wrap, .timeout = 120)
+{
+	pid_t p = fork();
+	int st = 0;
+	if (p == 0) {
+		setenv("VMLWC_TEST_HOOKS", "1", 1);
+		setenv("VMLWC_TEST_GEN_START", "0xfffffff0", 1);
+		across_the_wrap();
+	}
+	cr_assert_gt(p, 0);
+	waitpid(p, &st, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (exit %d)", st, WEXITSTATUS(st));
+}
