@@ -98,13 +98,14 @@ static long set_res(uint32_t ids[3], const struct cred *c, uint32_t r, uint32_t 
 
 long cred_syscall(struct sys_call *sc)
 {
-	struct cred *c = sc->l->cred, n = *c;
+	struct cred *c = sc->l->cred, n;
 	const struct cred *host0 = &g_vm.cred0;
 	uint32_t a0 = (uint32_t)sc->a[0], a1 = (uint32_t)sc->a[1], a2 = (uint32_t)sc->a[2];
 	long r = 0;
 
 	if (!c)
 		return sys_raw(sc->nr, sc->a); /* host-only use: no shadow */
+	n = *c;
 	switch (sc->nr) {
 	case __NR_getuid: return c->uid[0];
 	case __NR_geteuid: return c->uid[1];
