@@ -558,34 +558,43 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
 		const struct lwc_rspec *s = &ss->s[i];
 		if (s->flags & LWC_MEM) {
 			struct pt_txn t;
+			long err = 0;
 			pt_txn_begin(&t, l->root);
-			for (uint64_t va = s->u.mem.start; va < s->u.mem.end; va += PAGE_SIZE) {
+			for (uint64_t va = s->u.mem.start; va < s->u.mem.end && !err; va += PAGE_SIZE) {
 				/* a page under a table src shares with others is theirs too: src's own path first */
-				if (pt_path_shared(src->root, va) && pt_own_path(src, va) < 0)
-					return -ENOMEM;
-				uint64_t e = pt_leaf(src->root, va), mine = pt_leaf(l->root, va);
+				if (pt_path_shared(src->root, va) && pt_own_path(src, va) < 0) {
+					err = -ENOMEM;
+					break;
+				}
+				uint64_t e = pt_leaf(src->root, va), mine = pt_leaf(l->root, va), se = e;
 				if (!(e & (PTE_P | VMLWC_PTE_PROTNONE)) && !(mine & (PTE_P | VMLWC_PTE_PROTNONE)))
 					continue;
-				if ((e & (PTE_P | VMLWC_PTE_PROTNONE)) && !(s->flags & LWC_SHARE) &&
-				    !(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW))) {
-					/* both views become copy-on-write: the source's tree is not loaded */
-					struct pt_txn st;
-					e = (e & ~PTE_W) | VMLWC_PTE_COW;
-					pt_txn_begin(&st, src->root);
-					if (pt_txn_set_leaf(&st, va, e) < 0)
-						return -ENOMEM;
-					pt_txn_finish(&st, src);
+				if ((e & (PTE_P | VMLWC_PTE_PROTNONE)) && !(e & VMLWC_PTE_SHARED)) {
+					if (!(s->flags & LWC_SHARE) && (e & (PTE_W | VMLWC_PTE_COW)))
+						se = e = (e & ~PTE_W) | VMLWC_PTE_COW; /* both views copy on write */
+					else if ((s->flags & LWC_SHARE) && !(e & VMLWC_PTE_COW))
+						se = e = e | VMLWC_PTE_SHARED; /* shared memory now, for later creates too */
 				}
+				if (se != pt_leaf(src->root, va)) {
+					/* the source's tree is not loaded: a transaction of its own */
+					struct pt_txn st;
+					pt_txn_begin(&st, src->root);
+					err = pt_txn_set_leaf(&st, va, se);
+					pt_txn_finish(&st, src);
+					if (err)
+						break;
+				}
+				if (!(e & (PTE_P | VMLWC_PTE_PROTNONE)))
+					e = 0;
+				if ((err = pt_txn_set_leaf(&t, va, e)) < 0)
+					break;
+				pool_ref(e);
 				if (mine & PTE_ADDR)
 					pool_unref(mine);
-				if (e & (PTE_P | VMLWC_PTE_PROTNONE))
-					pool_ref(e);
-				else
-					e = 0;
-				if (pt_txn_set_leaf(&t, va, e) < 0)
-					return -ENOMEM;
 			}
-			pt_txn_finish(&t, l);
+			pt_txn_finish(&t, l); /* what was done is consistent, page by page */
+			if (err)
+				return err;
 		} else if (s->flags & LWC_FILES) {
 			unsigned cap = fdtab_cap(src->fds);
 			int all = s->u.fds.from == -1 && s->u.fds.to == -1;

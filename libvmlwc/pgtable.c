@@ -605,13 +605,15 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 				break;
 			}
 			memcpy((void *)hva_of(n), (void *)hva_of(e & PTE_ADDR), PAGE_SIZE);
-			e = (e & ~(PTE_ADDR | VMLWC_PTE_COW)) | n | PTE_W | PTE_D;
+			e = (e & ~(PTE_ADDR | VMLWC_PTE_COW)) | n | PTE_W | PTE_D | VMLWC_PTE_SHARED;
 			p[i] = c[i] = e;
 			f->ref(e);
 			any = 1;
 			continue;
 		}
-		if (cls != PT_FORK_SHARE && !(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW)))
+		if (cls == PT_FORK_SHARE)
+			e |= VMLWC_PTE_SHARED; /* shared memory from now on, as MAP_SHARED is, for later creates too */
+		else if (!(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW)))
 			e = (e & ~PTE_W) | VMLWC_PTE_COW;
 		p[i] = c[i] = e;
 		f->ref(e);

@@ -195,3 +195,67 @@ Test(lwc_mem, range_calls_outside_the_view, .timeout = 60)
 	cr_expect_eq(in.args[4], 1, "mprotect with a length that wraps: ENOMEM");
 	lwc_close(c);
 }
+
+/* MADV_DONTNEED on a page shared on purpose (LWC_SHARE of a page an earlier child holds COW). */
+Test(lwc_mem, madvise_dontneed_on_a_shared_page, .timeout = 60)
+{
+	static char sp[PG] __attribute__((aligned(PG)));
+	struct lwc_msg in0, in1;
+	ENTER();
+	memset(sp, 'o', PG);
+	int c0 = lwc_create(NULL, 0, 0, &in0);
+	if (c0 == LWC_SWITCHED) {
+		long v[1] = { all_bytes(sp, PG, 'o') };
+		lwc_switch_discard(in0.src, v, 1);
+	}
+	cr_assert_geq(c0, 0);
+	struct lwc_rspec s = { .flags = LWC_MEM | LWC_SHARE, .u.mem = { (uintptr_t)sp, (uintptr_t)sp + PG } };
+	int c1 = lwc_create(&s, 1, 0, &in1);
+	if (c1 == LWC_SWITCHED) {
+		long v[2] = { madvise(sp, PG, MADV_DONTNEED), all_bytes(sp, PG, 0) };
+		lwc_switch_discard(in1.src, v, 2);
+	}
+	cr_assert_geq(c1, 0);
+	cr_assert_eq(lwc_switch(c1, NULL, 0, &in1), LWC_SWITCHED);
+	cr_expect_eq(in1.args[0], 0);
+	cr_expect_eq(in1.args[1], 1, "the caller reads zeros");
+	cr_expect(all_bytes(sp, PG, 0), "the lwC sharing the page reads zeros too");
+	cr_assert_eq(lwc_switch(c0, NULL, 0, &in0), LWC_SWITCHED);
+	cr_expect_eq(in0.args[0], 1, "the earlier child's copy-on-write snapshot is untouched");
+	lwc_close(c0);
+	lwc_close(c1);
+}
+
+/* An LWC_SHARE range stays shared when either side creates another lwC later. */
+Test(lwc_mem, shared_range_survives_a_later_create, .timeout = 60)
+{
+	struct lwc_msg in1, in2;
+	ENTER();
+	char *sh = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(sh, MAP_FAILED);
+	sh[0] = 'a';
+	struct lwc_rspec s = { .flags = LWC_MEM | LWC_SHARE, .u.mem = { (uintptr_t)sh, (uintptr_t)sh + PG } };
+	int c1 = lwc_create(&s, 1, 0, &in1);
+	if (c1 == LWC_SWITCHED) {
+		for (;;) {
+			long v[1] = { sh[0] };
+			sh[1] = 'x';
+			lwc_switch(in1.src, v, 1, &in1);
+		}
+	}
+	cr_assert_geq(c1, 0);
+	int c2 = lwc_create(NULL, 0, 0, &in2); /* a plain child of the root, later */
+	if (c2 == LWC_SWITCHED) {
+		long v[1] = { sh[0] };
+		lwc_switch_discard(in2.src, v, 1);
+	}
+	cr_assert_geq(c2, 0);
+	sh[0] = 'b';
+	cr_assert_eq(lwc_switch(c1, NULL, 0, &in1), LWC_SWITCHED);
+	cr_expect_eq(in1.args[0], 'b', "the root's write after the later create reaches the sharer (got %c)", (char)in1.args[0]);
+	cr_expect_eq(sh[1], 'x', "and the sharer's write reaches the root");
+	cr_assert_eq(lwc_switch(c2, NULL, 0, &in2), LWC_SWITCHED);
+	lwc_close(c1);
+	lwc_close(c2);
+	munmap(sh, PG);
+}

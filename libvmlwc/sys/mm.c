@@ -1,5 +1,6 @@
 /* Redirected syscalls: the mmap family, kept in step with the calling lwC's page table. */
 #include <errno.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "procmaps.h"
@@ -375,6 +376,9 @@ static long madvise_views(struct sys_call *c, uint64_t addr, uint64_t len, long 
 			} else if (identity && (l == g_vm.root_lwc || (e & VMLWC_PTE_SHARED)) && adv != MADV_FREE) {
 				r = mem_copy_out(l, a, 1); /* snapshots keep their contents */
 				host = 1;
+			} else if (adv != MADV_FREE && (e & VMLWC_PTE_SHARED) && (e & PTE_ADDR)) {
+				/* a frame of the pool shared on purpose: every sharer sees the zeros */
+				memset((void *)hva_of(e & PTE_ADDR), 0, PAGE_SIZE);
 			} else if (adv != MADV_FREE) {
 				r = mem_zero_view(l, &t, a);
 			}
