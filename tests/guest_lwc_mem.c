@@ -259,3 +259,41 @@ Test(lwc_mem, shared_range_survives_a_later_create, .timeout = 60)
 	lwc_close(c2);
 	munmap(sh, PG);
 }
+
+/*
+ * MAP_FIXED anonymous memory over pages the creator still uses: the child's view gets zeros of
+ * its own from the pool (also PROT_NONE, made writable later), and they go back on munmap.
+ */
+Test(lwc_mem, map_fixed_over_shared_memory_uses_the_pool, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	char *r = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(r, MAP_FAILED);
+	memset(r, 'r', 8 * PG);
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long v[5];
+		long base = syscall(VMLWC_SYS_POOL, VMLWC_POOL_IN_USE);
+		char *m = mmap(r, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		v[0] = m == r && all_bytes(m, 4 * PG, 0);
+		memset(m, 'c', 4 * PG);
+		char *n = mmap(r + 4 * PG, PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		v[1] = n == r + 4 * PG && mprotect(n, PG, PROT_READ | PROT_WRITE) == 0 && all_bytes(n, PG, 0);
+		n[0] = 'n';
+		v[2] = syscall(VMLWC_SYS_POOL, VMLWC_POOL_IN_USE) - base; /* 5 frames of its own, at least */
+		v[3] = munmap(r, 5 * PG);
+		v[4] = syscall(VMLWC_SYS_POOL, VMLWC_POOL_IN_USE) - base;
+		lwc_switch_discard(in.src, v, 5);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 1, "zeros at the fixed address");
+	cr_expect_eq(in.args[1], 1, "PROT_NONE then writable, zeros");
+	cr_expect_geq(in.args[2], 5, "the new pages are pool frames: %ld", in.args[2]);
+	cr_expect_eq(in.args[3], 0);
+	cr_expect_leq(in.args[4], in.args[2] - 5, "munmap gave the 5 frames back (%ld left of %ld)", in.args[4], in.args[2]);
+	cr_expect(all_bytes(r, 8 * PG, 'r'), "the creator's pages are untouched");
+	lwc_close(c);
+	munmap(r, 8 * PG);
+}

@@ -41,6 +41,25 @@ static int range_ok(uint64_t addr, uint64_t len)
 	return !(addr & (PAGE_SIZE - 1)) && addr + len >= addr && addr + len <= USER_TOP;
 }
 
+/* Maps fresh zeros (the zero frame, copy-on-write) at [va, va+len) in l's view. */
+static int view_map_zero(struct lwc *l, uint64_t va, uint64_t len, uint64_t pflags)
+{
+	struct pt_txn t;
+	int r = 0;
+
+	pt_txn_begin(&t, l->root);
+	if ((r = pt_txn_set(&t, va, len, 0, 0)) == 0) {
+		uint64_t n = (pflags & ~(PTE_W | PTE_D)) | g_vm.zero_frame | ((pflags & PTE_W) ? VMLWC_PTE_COW : 0);
+		if (!pflags)
+			n = g_vm.zero_frame | VMLWC_PTE_PROTNONE; /* PROT_NONE: mapped, no access */
+		for (uint64_t a = va; a < va + len && r == 0; a += PAGE_SIZE)
+			if ((r = pt_txn_set_leaf(&t, a, n)) == 0)
+				pool_ref(g_vm.zero_frame);
+	}
+	pt_txn_finish(&t, l);
+	return r;
+}
+
 static long sys_mmap(struct sys_call *c)
 {
 	uint64_t addr = (uint64_t)c->a[0], len = PAGE_ALIGN_UP(c->a[1]);
@@ -67,6 +86,14 @@ static long sys_mmap(struct sys_call *c)
 		h[4] = fd;
 	}
 	uint64_t pflags = pt_prot_flags(prot) | ((flags & MAP_SHARED) ? VMLWC_PTE_SHARED : 0);
+	if ((flags & MAP_FIXED) && (flags & MAP_ANONYMOUS) && !(flags & MAP_SHARED) &&
+	    mem_shared_elsewhere(c->l, addr, len)) {
+		/* another lwC still uses the host memory there: this view gets zeros of its own (the
+		   zero frame, copied on write), which go back to the pool when it lets them go */
+		if ((e = memmap_ensure(addr, len)) < 0)
+			return e;
+		return (e = view_map_zero(c->l, addr, len, pflags)) < 0 ? e : (long)addr;
+	}
 	if ((flags & MAP_FIXED) && mem_shared_elsewhere(c->l, addr, len)) {
 		/* another lwC still uses the host memory there: back this view with new memory */
 		h[3] &= ~(long)(MAP_FIXED | MAP_FIXED_NOREPLACE);
@@ -190,22 +217,6 @@ static int anon_find(const struct procmaps_entry *e, void *arg)
 	return 1;
 }
 
-/* Maps fresh zeros (the zero frame, copy-on-write) at [va, va+len) in l's view. */
-static int view_map_zero(struct lwc *l, uint64_t va, uint64_t len, uint64_t pflags)
-{
-	struct pt_txn t;
-	int r = 0;
-
-	pt_txn_begin(&t, l->root);
-	if ((r = pt_txn_set(&t, va, len, 0, 0)) == 0) {
-		uint64_t n = (pflags & ~(PTE_W | PTE_D)) | g_vm.zero_frame | ((pflags & PTE_W) ? VMLWC_PTE_COW : 0);
-		for (uint64_t a = va; a < va + len && r == 0; a += PAGE_SIZE)
-			if ((r = pt_txn_set_leaf(&t, a, n)) == 0)
-				pool_ref(g_vm.zero_frame);
-	}
-	pt_txn_finish(&t, l);
-	return r;
-}
 
 /*
  * mremap while lwCs exist, for memory others may also use: only the caller's view changes.
