@@ -4,11 +4,6 @@
 
 #include "internal.h"
 
-/*
- * The root lwC is the process: native threads share its memory, so its pages stay where they
- * are and the other lwCs that still share a page get the copy instead ("copy-out"). Any other
- * lwC takes a private frame from the pool. Either way the caller's view becomes writable.
- */
 /* Whether another live lwC maps a page of [va, va+len) to the host memory at that address. */
 int mem_shared_elsewhere(struct lwc *l, uint64_t va, uint64_t len)
 {
@@ -99,7 +94,7 @@ int cow_break(struct lwc *l, uint64_t va)
 
 	va = PAGE_ALIGN_DOWN(va);
 	/* below a shared table: this lwC's own copy of the path first (the copy marks entries COW) */
-	if (pt_path_shared(l->root, va) && pt_own_path(l, va) < 0)
+	if (pt_own_path(l, va) < 0)
 		return -ENOMEM;
 	e = pt_leaf(l->root, va);
 	old = e & PTE_ADDR;

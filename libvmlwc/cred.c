@@ -129,22 +129,19 @@ long cred_syscall(struct sys_call *sc)
 		return ua_copy_out(sc->l, (gva_t)sc->a[1], c->groups, (size_t)c->ngroups * sizeof(gid_t)) < 0
 			       ? -EFAULT : c->ngroups;
 	case __NR_setuid:
+	case __NR_setgid: {
 		/* POSIX: privileged sets all three, otherwise only the effective id, to ruid or suid */
+		uint32_t *ids = sc->nr == __NR_setuid ? n.uid : n.gid;
+		const uint32_t *cur = sc->nr == __NR_setuid ? c->uid : c->gid;
+		const uint32_t *h0 = sc->nr == __NR_setuid ? host0->uid : host0->gid;
 		if (priv(c))
-			r = set_res(n.uid, c, a0, a0, a0, host0->uid);
-		else if (a0 == c->uid[0] || a0 == c->uid[2])
-			r = set_res(n.uid, c, KEEP, a0, KEEP, host0->uid);
+			r = set_res(ids, c, a0, a0, a0, h0);
+		else if (a0 == cur[0] || a0 == cur[2])
+			r = set_res(ids, c, KEEP, a0, KEEP, h0);
 		else
 			r = -EPERM;
 		break;
-	case __NR_setgid:
-		if (priv(c))
-			r = set_res(n.gid, c, a0, a0, a0, host0->gid);
-		else if (a0 == c->gid[0] || a0 == c->gid[2])
-			r = set_res(n.gid, c, KEEP, a0, KEEP, host0->gid);
-		else
-			r = -EPERM;
-		break;
+	}
 	case __NR_setreuid:
 	case __NR_setregid: {
 		uint32_t *ids = sc->nr == __NR_setreuid ? n.uid : n.gid;

@@ -1,11 +1,13 @@
 /* The descriptor shadow: each lwC's own table from guest descriptor numbers to host fds and lwCs. */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "internal.h"
 #include "rawsys.h"
 
 #define FD_NONE VMLWC_FD_NONE
+_Static_assert(VMLWC_FD_NONE == -1, "a free table is all ones");
 #define FD_CLOEXEC_BIT VMLWC_FD_CLOEXEC
 
 /*
@@ -134,13 +136,9 @@ struct fdtab *fdtab_new(unsigned cap)
 
 	if (!t)
 		return NULL;
+	/* arena pages come zeroed: no share groups, no marks; every entry free */
 	t->cap = cap;
-	for (unsigned i = 0; i < cap; i++) {
-		t->ent[i] = FD_NONE;
-		links(t)[i] = 0;
-	}
-	*visit_mark(t) = 0;
-	*high(t) = 0;
+	memset(t->ent, 0xff, (size_t)cap * sizeof(t->ent[0]));
 	return t;
 }
 

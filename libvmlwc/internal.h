@@ -82,7 +82,7 @@ int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, 
 int pt_txn_set_leaf(struct pt_txn *t, uint64_t va, uint64_t pte); /* raw; no reference changes */
 uint64_t pt_leaf(gpa_t root, uint64_t va);   /* raw 4 KiB leaf entry (present or not), 0 if none */
 int pt_path_shared(gpa_t root, uint64_t va); /* the walk to va crosses a shared table */
-int pt_own_path(struct lwc *l, uint64_t va); /* l's own copies of the shared tables on it */
+int pt_own_path(struct lwc *l, uint64_t va); /* l's own copies of the shared tables on it, if any */
 /* Commit for an lwC: its new root, and the replaced pages freed when safe (v running it, or now). */
 void pt_txn_finish(struct pt_txn *t, struct lwc *l);
 uint64_t pt_lookup(gpa_t root, uint64_t va);     /* leaf entry (4K or 2M), 0 when absent */

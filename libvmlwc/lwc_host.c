@@ -562,7 +562,7 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
 			pt_txn_begin(&t, l->root);
 			for (uint64_t va = s->u.mem.start; va < s->u.mem.end && !err; va += PAGE_SIZE) {
 				/* a page under a table src shares with others is theirs too: src's own path first */
-				if (pt_path_shared(src->root, va) && pt_own_path(src, va) < 0) {
+				if (pt_own_path(src, va) < 0) {
 					err = -ENOMEM;
 					break;
 				}

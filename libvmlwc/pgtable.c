@@ -304,6 +304,8 @@ int pt_own_path(struct lwc *l, uint64_t va)
 	struct pt_txn t;
 	int err = 0;
 
+	if (!pt_path_shared(l->root, va))
+		return 0; /* already its own: no transaction, no new root */
 	pt_txn_begin(&t, l->root);
 	walk_fresh(&t, va, 0, &err);
 	pt_txn_finish(&t, l);

@@ -14,7 +14,7 @@ static uintptr_t page_hva(struct lwc *l, gva_t gva, int flags)
 	e = pt_lookup(l->root, gva);
 	if (!(e & PTE_P) || !(e & PTE_U))
 		return 0;
-	if ((flags & UA_WRITE) && !(e & PTE_W) && pt_path_shared(l->root, gva)) {
+	if ((flags & UA_WRITE) && !(e & PTE_W)) {
 		/* below a table shared with other lwCs: this lwC's own copy of the path first */
 		if (pt_own_path(l, gva) < 0)
 			return 0;

@@ -136,27 +136,38 @@ static int host_page_mine(struct lwc *l, uint64_t a)
 	       !mem_shared_elsewhere(l, a, PAGE_SIZE);
 }
 
+/* Gives the host pages of [a, a+len) that only l uses back to the host, in runs. */
+static void host_release_mine(struct lwc *l, uint64_t a, uint64_t len, int unmap)
+{
+	uint64_t run = a, end = a + len;
+
+	for (uint64_t p = a; p <= end; p += PAGE_SIZE) {
+		if (p < end && host_page_mine(l, p))
+			continue;
+		if (p > run) {
+			if (unmap)
+				RAW2(SYS_munmap, run, p - run);
+			else
+				RAW3(SYS_madvise, run, p - run, MADV_DONTNEED);
+		}
+		run = p + PAGE_SIZE;
+	}
+}
+
 static long unmap_part(uint64_t a, uint64_t len, void *arg)
 {
 	struct sys_call *c = arg;
-	uint64_t run = a, end = a + len;
-	long r = 0;
+	long r;
 
 	if (g_vm.nlwcs <= 1) {
 		r = pt_apply(c, a, len, 0);
 		return r < 0 ? r : RAW2(SYS_munmap, a, len);
 	}
 	/* host memory goes only with its last user: other lwCs keep their view */
-	for (uint64_t p = a; p <= end; p += PAGE_SIZE) {
-		if (p < end && host_page_mine(c->l, p))
-			continue;
-		if (p > run)
-			RAW2(SYS_munmap, run, p - run);
-		run = p + PAGE_SIZE;
-	}
-	r = pt_apply(c, a, len, 0);
-	return r;
+	host_release_mine(c->l, a, len, 1);
+	return pt_apply(c, a, len, 0);
 }
+
 static long sys_munmap(struct sys_call *c)
 {
 	uint64_t addr = (uint64_t)c->a[0], len = PAGE_ALIGN_UP(c->a[1]);
@@ -475,9 +486,7 @@ static long brk_view(struct sys_call *c, uint64_t want)
 		if (r < 0)
 			return (long)old;
 	} else if (ntop < otop) {
-		for (uint64_t a = ntop; a < otop; a += PAGE_SIZE)
-			if (host_page_mine(l, a))
-				RAW3(SYS_madvise, a, PAGE_SIZE, MADV_DONTNEED); /* memory back to the host */
+		host_release_mine(l, ntop, otop - ntop, 0); /* memory back to the host; the heap stays */
 		pt_apply(c, ntop, otop - ntop, 0);
 	}
 	l->brk_cur = want;
