@@ -1,5 +1,6 @@
 /* Memory syscalls per lwC: madvise, mremap and brk change the caller's view only. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -296,4 +297,63 @@ Test(lwc_mem, map_fixed_over_shared_memory_uses_the_pool, .timeout = 60)
 	cr_expect(all_bytes(r, 8 * PG, 'r'), "the creator's pages are untouched");
 	lwc_close(c);
 	munmap(r, 8 * PG);
+}
+
+/* MADV_DONTNEED on MAP_SHARED memory placed (MAP_FIXED) over pages another lwC uses: kept. */
+Test(lwc_mem, madvise_dontneed_keeps_shared_mapping_contents, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	char *r = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	cr_assert_neq(r, MAP_FAILED);
+	r[0] = 'p';
+	int c = lwc_create(NULL, 0, 0, &in); /* holds r's page */
+	if (c == LWC_SWITCHED) {
+		long v[1] = { r[0] };
+		lwc_switch_discard(in.src, v, 1);
+	}
+	cr_assert_geq(c, 0);
+	char *s = mmap(r, PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	cr_assert_eq(s, r);
+	s[0] = 'z';
+	cr_expect_eq(madvise(s, PG, MADV_DONTNEED), 0);
+	cr_expect_eq(s[0], 'z', "shared memory keeps its contents after MADV_DONTNEED");
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 'p', "the child keeps the page it had");
+	lwc_close(c);
+}
+
+static int to_native[2], from_native[2];
+static char *native_map;
+
+static void *native_mapper(void *arg)
+{
+	char b;
+	(void)arg;
+	if (read(to_native[0], &b, 1) != 1)
+		return NULL;
+	native_map = mmap(NULL, 4 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (write(from_native[1], "m", 1) != 1)
+		return NULL;
+	return NULL;
+}
+
+/* With one lwC its view may not have caught up with memory a native thread mapped: madvise works. */
+Test(lwc_mem, madvise_on_memory_a_native_thread_mapped, .timeout = 60)
+{
+	pthread_t th;
+	char b;
+	cr_assert_eq(pipe(to_native), 0);
+	cr_assert_eq(pipe(from_native), 0);
+	cr_assert_eq(pthread_create(&th, NULL, native_mapper, NULL), 0);
+	ENTER();
+	cr_assert_eq(write(to_native[1], "g", 1), 1); /* the native thread maps after vmlwc_init */
+	cr_assert_eq(read(from_native[0], &b, 1), 1);
+	cr_assert_eq(b, 'm');
+	cr_assert_neq(native_map, MAP_FAILED);
+	cr_expect_eq(madvise(native_map, 4 * PG, MADV_WILLNEED), 0, "errno %d", errno);
+	cr_expect_eq(madvise(native_map, 4 * PG, MADV_DONTNEED), 0, "errno %d", errno);
+	native_map[0] = 1; /* and the lazy fill still works */
+	cr_expect_eq(native_map[0], 1);
+	pthread_join(th, NULL);
 }

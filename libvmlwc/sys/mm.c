@@ -398,9 +398,11 @@ static long madvise_views(struct sys_call *c, uint64_t addr, uint64_t len, long 
 			} else if (identity && (l == g_vm.root_lwc || (e & VMLWC_PTE_SHARED)) && adv != MADV_FREE) {
 				r = mem_copy_out(l, a, 1); /* snapshots keep their contents */
 				host = 1;
-			} else if (adv != MADV_FREE && (e & VMLWC_PTE_SHARED) && (e & PTE_ADDR)) {
-				/* a frame of the pool shared on purpose: every sharer sees the zeros */
-				memset((void *)hva_of(e & PTE_ADDR), 0, PAGE_SIZE);
+			} else if (e & VMLWC_PTE_SHARED) {
+				/* a pool frame shared on purpose is private memory the sharers have in
+				   common: they all see the zeros; MAP_SHARED memory keeps its contents */
+				if (adv != MADV_FREE && pool_refcount(e) >= 0)
+					memset((void *)hva_of(e & PTE_ADDR), 0, PAGE_SIZE);
 			} else if (adv != MADV_FREE) {
 				r = mem_zero_view(l, &t, a);
 			}
@@ -431,10 +433,12 @@ static long sys_madvise(struct sys_call *c)
 		return -EPERM; /* they act on the host's frames, whoever maps them */
 	if (!len)
 		return 0;
+	if (g_vm.nlwcs <= 1)
+		return RAW3(SYS_madvise, addr, c->a[1], adv); /* the view may lag the host's (lazy fill) */
 	/* only the caller's own view: memory it does not map is not its to advise on */
 	if (!view_covers(c->l, addr, len))
 		return -ENOMEM;
-	if (advice_keeps_content(adv) || g_vm.nlwcs <= 1)
+	if (advice_keeps_content(adv))
 		return RAW3(SYS_madvise, addr, c->a[1], adv);
 	if (adv == MADV_DONTNEED || adv == MADV_DONTNEED_LOCKED_ || adv == MADV_FREE)
 		return madvise_views(c, addr, len, adv == MADV_FREE ? MADV_FREE : MADV_DONTNEED);
