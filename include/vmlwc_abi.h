@@ -10,6 +10,17 @@
 #define VMLWC_STUB_MAX      0x100000            /* stub image ceiling */
 #define VMLWC_PHYSMAP_KVA   0xffff888000000000  /* direct map: kva = PHYSMAP + gpa */
 
+/*
+ * Guest-physical layout. Block 0 [0, 1 GiB) never has a memslot: the PVM syscall doorbell
+ * lives there. Library memory (the arena: stub, page tables, pool, shadows) always sits in its
+ * own window from VMLWC_LIB_GPA up, whatever the guest MAXPHYADDR, so its direct-map image
+ * PHYSMAP + gpa can neither wrap past 2^64 nor reach the stub window. Application memory
+ * gets GPA = HVA above the library window when MAXPHYADDR allows, else windows from the top.
+ */
+#define VMLWC_LIB_GPA       0x40000000UL
+#define VMLWC_PHYSMAP_SPAN  (VMLWC_STUB_KVA - VMLWC_PHYSMAP_KVA) /* most library GPA space */
+#define VMLWC_DOORBELL_GPA  0x10000UL                           /* no memslot: an MMIO exit */
+
 /* Per-vCPU area, 16 KiB aligned, at arena offset VMLWC_VCPU_AREA_OFF + i * VMLWC_VCPU_AREA_SIZE. */
 #define VMLWC_VCPU_AREA_OFF   0x100000
 #define VMLWC_VCPU_AREA_SIZE  0x4000
@@ -232,6 +243,9 @@ _Static_assert(VMLWC_VCPU_FRAMEB_OFF + sizeof(struct vmlwc_cr3_frame) <= VMLWC_F
 _Static_assert(VMLWC_VCPU_AREA_OFF + VMLWC_MAX_VCPUS * VMLWC_VCPU_AREA_SIZE <= VMLWC_STUB_SPAN,
 	       "vCPU areas inside the stub window");
 _Static_assert(VMLWC_STUB_MAX <= VMLWC_VCPU_AREA_OFF, "stub image below vCPU areas");
+_Static_assert(VMLWC_PHYSMAP_KVA + VMLWC_LIB_GPA > VMLWC_PHYSMAP_KVA &&
+	       VMLWC_PHYSMAP_KVA + VMLWC_LIB_GPA < VMLWC_STUB_KVA, "library window inside the direct map");
+_Static_assert(VMLWC_DOORBELL_GPA < VMLWC_LIB_GPA, "doorbell in block 0, below the library");
 _Static_assert(sizeof(struct vmlwc_vcpu_shared) <= VMLWC_VCPU_SCRUB_N, "scrub list after the shared fields");
 _Static_assert(VMLWC_VCPU_SCRUB_LIST + VMLWC_SCRUB_MAX * 8 <= VMLWC_VCPU_GDT_OFF, "scrub list before the GDT");
 #endif

@@ -88,6 +88,11 @@ int cpu_setup_cpuid(struct vm *vm)
 		vm->maxphy = e->eax & 0xff;
 	if (vm->maxphy > 52)
 		vm->maxphy = 52;
+	if (e && vm->cfg.test_maxphy >= 36 && vm->cfg.test_maxphy < vm->maxphy) {
+		/* test hook: a narrower guest; its CPU says so too */
+		vm->maxphy = vm->cfg.test_maxphy;
+		e->eax = (e->eax & ~0xffu) | vm->maxphy;
+	}
 	if (vm->has_xsave) {
 		uint64_t supported = 0, host = host_xcr0();
 		if ((e = cpuid_find(c, 0xd, 0)))

@@ -19,12 +19,14 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	gpa_t root;
 
 	g_vm.kvm_fd = g_vm.vm_fd = -1;
+	config_read(&g_vm.cfg);
 	g_vm.trace_fd = -1;
 	g_vm.maxphy = 48;
 	g_vm.max_memslots = 512;
 	g_vm.has_nx = 1;
 	mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store));
-	if (arena_init(&g_vm.arena, 64UL << 20) < 0 || memmap_ensure(g_vm.arena.base, g_vm.arena.size) < 0)
+	const char *why;
+	if (arena_init(&g_vm.arena, 64UL << 20) < 0 || memmap_library(g_vm.arena.base, g_vm.arena.size, &why) < 0)
 		return NULL;
 	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE) || pt_init_kernel() < 0)
 		return NULL;

@@ -24,6 +24,19 @@ typedef uint64_t gpa_t;
 #define USER_TOP 0x7ffffffff000UL /* first address above the last user page */
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* ---- configuration: environment variables, read once (config.c) ---- */
+struct config {
+	int trace;              /* VMLWC_TRACE */
+	int eager_tables;       /* VMLWC_EAGER_TABLES: copy page tables whole at lwc_create */
+	int no_pcid;            /* VMLWC_NO_PCID */
+	int test_hooks;         /* VMLWC_TEST_HOOKS=1: the VMLWC_TEST_* hooks below and private test calls */
+	int test_shadow_paging; /* VMLWC_TEST_SHADOW_PAGING: behave as under shadow paging */
+	uint32_t test_gen_start;/* VMLWC_TEST_GEN_START: page-table generations start near the wrap */
+	unsigned test_maxphy;   /* VMLWC_TEST_MAXPHY: a narrower guest MAXPHYADDR than KVM offers */
+	const char *test_deny_cap; /* VMLWC_TEST_DENY_CAP: act as if KVM lacked this capability */
+};
+void config_read(struct config *c);
+
 /* ---- init-time error reporting (errors.c) ---- */
 int err_set(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -32,19 +45,37 @@ int err_set(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3
 struct arena {
 	uintptr_t base;
 	size_t size;
-	size_t used;  /* bump pointer */
+	size_t used;    /* bump pointer */
+	size_t in_use;  /* pages handed out and not freed */
 	void *free[ARENA_FREE_CLASSES]; /* freed runs of 1..8 pages, linked through their first word */
+	void *runs;     /* freed larger runs, address order, merged, pages given back to the host */
 };
-int arena_init(struct arena *a, size_t bytes);
+int arena_init(struct arena *a, size_t bytes); /* whole 1 GiB blocks, 1 GiB aligned */
 void arena_fini(struct arena *a);
 void *arena_pages(struct arena *a, size_t npages); /* zeroed; NULL when exhausted */
-void arena_free(struct arena *a, void *p, size_t npages); /* not for page-table pages */
+void arena_free(struct arena *a, void *p, size_t npages); /* any run; not for page-table pages */
+void arena_free_small(struct arena *a, void *p, size_t npages); /* 1..ARENA_FREE_CLASSES pages */
+size_t arena_in_use(const struct arena *a);
 int arena_overlaps(const struct arena *a, uintptr_t start, size_t len);
 
 /* ---- memslots and GPA <-> HVA (memmap.c) ---- */
 #define MEMMAP_BLOCK_SHIFT 30
 #define MEMMAP_MAX_BLOCKS 1024
-int memmap_ensure(uintptr_t hva, size_t len);   /* 0 or -errno */
+struct memblock {
+	uintptr_t hva;
+	gpa_t gpa;
+};
+struct memmap_state {
+	struct memblock blocks[MEMMAP_MAX_BLOCKS]; /* sorted by hva */
+	unsigned short by_gpa[MEMMAP_MAX_BLOCKS];  /* indices sorted by gpa */
+	unsigned nblocks;
+	gpa_t lib_end;   /* end of the library window [VMLWC_LIB_GPA, lib_end); 0 before it exists */
+	gpa_t gpa_limit; /* 2^MAXPHYADDR */
+};
+/* 0, or -ENOSPC with *why naming the rule a library window of lib_bytes breaks at maxphy */
+int memmap_layout_check(unsigned maxphy, uint64_t lib_bytes, const char **why);
+int memmap_library(uintptr_t hva, size_t len, const char **why); /* the library window; 0 or -errno */
+int memmap_ensure(uintptr_t hva, size_t len);   /* application memory; 0 or -errno */
 gpa_t gpa_of(uintptr_t hva);                     /* GPA_NONE when outside every block */
 uintptr_t hva_of(gpa_t gpa);                     /* 0 when outside every block */
 unsigned memmap_nblocks(void);
@@ -178,11 +209,6 @@ struct ksigaction {
 	uint64_t mask;
 };
 
-struct memblock {
-	uintptr_t hva;
-	gpa_t gpa;
-};
-
 /* ---- the credential shadow (cred.c) ---- */
 #define CRED_MAX_GROUPS 64
 struct cred {
@@ -280,17 +306,13 @@ struct vm {
 	int pid;
 	uint64_t proc_dev, anon_dev; /* st_dev of procfs and of anonymous inodes (KVM objects) */
 	int live;
-	int trace;
+	struct config cfg;       /* environment, read once at init */
 	int host_privileged;     /* the process can take any uid (euid 0 at init) */
 	struct cred cred0;       /* credentials at init */
 	struct cred cred_now;    /* what the vCPU thread runs under now */
-	int test_hooks;       /* VMLWC_TEST_HOOKS=1 at init: private test syscalls allowed */
 	struct enter_ctx enter_ctx;
 	long enter_err;
-	/* memmap.c */
-	struct memblock blocks[MEMMAP_MAX_BLOCKS];
-	unsigned short by_gpa[MEMMAP_MAX_BLOCKS];
-	unsigned nblocks;
+	struct memmap_state mm;
 	/* pgtable.c */
 	uint32_t *page_gen;
 	uint32_t gen_counter;
@@ -419,7 +441,7 @@ long mem_each_unprotected(uint64_t start, uint64_t len, long (*fn)(uint64_t a, u
 			  void *arg);
 
 /* ---- tracing (trace.c) ---- */
-#define g_trace (g_vm.trace)
+#define g_trace (g_vm.cfg.trace)
 void trace_init(void);
 void trace_syscall(struct vcpu *v, long nr, const long a[6], long ret, uint64_t ns);
 void trace_msg(const char *fmt, ...);  /* async-signal-safe subset: %s %d %ld %lx %lu %p */

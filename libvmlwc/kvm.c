@@ -28,7 +28,7 @@ static const struct cap_req caps[] = {
 static int cap_denied(const char *name)
 {
 	/* Test hook: lets the suite prove the refusal path on a host that has everything. */
-	const char *deny = getenv("VMLWC_TEST_DENY_CAP");
+	const char *deny = g_vm.cfg.test_deny_cap;
 	return deny && strcmp(deny, name) == 0;
 }
 

@@ -1,4 +1,4 @@
-/* Guest-physical memory: 1 GiB memslot blocks added on demand, and the gpa_of/hva_of conversions. */
+/* Guest-physical memory: the library window, 1 GiB memslot blocks on demand, gpa_of/hva_of. */
 #include <errno.h>
 
 #include "internal.h"
@@ -6,20 +6,17 @@
 
 #define BLOCK (1UL << MEMMAP_BLOCK_SHIFT)
 
-/* g_vm.blocks is sorted by hva; g_vm.by_gpa holds indices sorted by gpa. */
-#define blocks g_vm.blocks
-#define by_gpa g_vm.by_gpa
-#define nblocks g_vm.nblocks
+/* g_vm.mm.blocks is sorted by hva; g_vm.mm.by_gpa holds indices sorted by gpa. */
 
 static int find_hva(uintptr_t hva)
 {
-	unsigned lo = 0, hi = nblocks;
+	unsigned lo = 0, hi = g_vm.mm.nblocks;
 
 	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
-		if (hva < blocks[mid].hva)
+		if (hva < g_vm.mm.blocks[mid].hva)
 			hi = mid;
-		else if (hva >= blocks[mid].hva + BLOCK)
+		else if (hva >= g_vm.mm.blocks[mid].hva + BLOCK)
 			lo = mid + 1;
 		else
 			return (int)mid;
@@ -29,17 +26,17 @@ static int find_hva(uintptr_t hva)
 
 static int find_gpa(gpa_t gpa)
 {
-	unsigned lo = 0, hi = nblocks;
+	unsigned lo = 0, hi = g_vm.mm.nblocks;
 
 	while (lo < hi) {
 		unsigned mid = (lo + hi) / 2;
-		const struct memblock *b = &blocks[by_gpa[mid]];
+		const struct memblock *b = &g_vm.mm.blocks[g_vm.mm.by_gpa[mid]];
 		if (gpa < b->gpa)
 			hi = mid;
 		else if (gpa >= b->gpa + BLOCK)
 			lo = mid + 1;
 		else
-			return by_gpa[mid];
+			return g_vm.mm.by_gpa[mid];
 	}
 	return -1;
 }
@@ -47,39 +44,62 @@ static int find_gpa(gpa_t gpa)
 gpa_t gpa_of(uintptr_t hva)
 {
 	int i = find_hva(hva);
-	return i < 0 ? GPA_NONE : blocks[i].gpa + (hva - blocks[i].hva);
+	return i < 0 ? GPA_NONE : g_vm.mm.blocks[i].gpa + (hva - g_vm.mm.blocks[i].hva);
 }
 
 uintptr_t hva_of(gpa_t gpa)
 {
 	int i = find_gpa(gpa);
-	return i < 0 ? 0 : blocks[i].hva + (gpa - blocks[i].gpa);
+	return i < 0 ? 0 : g_vm.mm.blocks[i].hva + (gpa - g_vm.mm.blocks[i].gpa);
 }
 
 unsigned memmap_nblocks(void)
 {
-	return nblocks;
+	return g_vm.mm.nblocks;
 }
 
+int memmap_layout_check(unsigned maxphy, uint64_t lib_bytes, const char **why)
+{
+	uint64_t limit = maxphy >= 64 ? ~0UL : 1UL << maxphy;
+	uint64_t end = VMLWC_LIB_GPA + lib_bytes;
+
+	*why = NULL;
+	if (maxphy < 36 || maxphy > 52)
+		*why = "guest MAXPHYADDR outside 36..52";
+	else if ((lib_bytes & (BLOCK - 1)) || end < VMLWC_LIB_GPA)
+		*why = "library window not a whole number of 1 GiB blocks";
+	else if (end > VMLWC_PHYSMAP_SPAN)
+		*why = "library window larger than the direct map (PHYSMAP + gpa would reach the stub window)";
+	else if (end > limit)
+		*why = "library window above the guest MAXPHYADDR (lower pool_bytes)";
+	else if (end + BLOCK > limit)
+		*why = "no guest-physical room left for application memory (lower pool_bytes)";
+	return *why ? -ENOSPC : 0;
+}
+
+/* A block is free in GPA space: no block there, and no future identity block either. */
 static int gpa_free(gpa_t g, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
 		if (find_gpa(g + i * BLOCK) >= 0 || find_hva(g + i * BLOCK) >= 0)
-			return 0; /* also keep windows clear of future identity blocks */
+			return 0;
 	return 1;
 }
 
 /*
- * Identity when the guest's physical address width allows it, else the highest free window
- * of n blocks: a region added at once (the arena and its pool) stays contiguous in GPA.
+ * Application memory: identity above the library window where MAXPHYADDR allows it, else the
+ * highest free window of n blocks. Nothing below g_vm.mm.lib_end: block 0 is the doorbell's,
+ * the rest the library's.
  */
 static gpa_t pick_gpa(uintptr_t hva, unsigned n)
 {
-	gpa_t limit = 1UL << g_vm.maxphy, g;
+	gpa_t limit = g_vm.mm.gpa_limit, g;
 
-	if (hva + n * BLOCK <= limit && gpa_free(hva, n) && find_gpa(hva) < 0)
+	if (hva >= g_vm.mm.lib_end && hva + n * BLOCK <= limit && gpa_free(hva, n) && find_gpa(hva) < 0)
 		return hva;
-	for (g = limit - n * BLOCK; g >= BLOCK; g -= BLOCK)
+	if (n * BLOCK > limit - g_vm.mm.lib_end)
+		return GPA_NONE;
+	for (g = limit - n * BLOCK; g >= g_vm.mm.lib_end; g -= BLOCK)
 		if (gpa_free(g, n))
 			return g;
 	return GPA_NONE;
@@ -87,26 +107,28 @@ static gpa_t pick_gpa(uintptr_t hva, unsigned n)
 
 static int add_block(uintptr_t hva, gpa_t gpa)
 {
-	unsigned i, pos, slot = nblocks;
+	unsigned i, pos, slot = g_vm.mm.nblocks, nb = g_vm.mm.nblocks;
+	struct memblock *blocks = g_vm.mm.blocks;
+	unsigned short *by_gpa = g_vm.mm.by_gpa;
 	uint64_t size = BLOCK;
 	int r;
 
-	if (nblocks >= MEMMAP_MAX_BLOCKS || nblocks >= g_vm.max_memslots)
+	if (nb >= MEMMAP_MAX_BLOCKS || nb >= g_vm.max_memslots)
 		return -ENOSPC;
 	if (hva + size > USER_TOP && hva < USER_TOP)
 		size = USER_TOP - hva;
 	r = kvm_add_memslot(slot, gpa, hva, size);
 	if (r < 0)
 		return r;
-	for (pos = 0; pos < nblocks && blocks[pos].hva < hva; pos++)
+	for (pos = 0; pos < nb && blocks[pos].hva < hva; pos++)
 		;
-	for (i = nblocks; i > pos; i--)
+	for (i = nb; i > pos; i--)
 		blocks[i] = blocks[i - 1];
 	blocks[pos].hva = hva;
 	blocks[pos].gpa = gpa;
-	nblocks++;
+	g_vm.mm.nblocks = ++nb;
 	/* rebuild the gpa index (insertion sort; blocks are few and added rarely) */
-	for (i = 0; i < nblocks; i++) {
+	for (i = 0; i < nb; i++) {
 		unsigned j = i;
 		by_gpa[j] = (unsigned short)i;
 		while (j > 0 && blocks[by_gpa[j - 1]].gpa > blocks[by_gpa[j]].gpa) {
@@ -119,6 +141,26 @@ static int add_block(uintptr_t hva, gpa_t gpa)
 	return 0;
 }
 
+int memmap_library(uintptr_t hva, size_t len, const char **why)
+{
+	int r;
+
+	if ((hva | len) & (BLOCK - 1) || g_vm.mm.lib_end) {
+		*why = "library memory must be one 1 GiB-aligned region, placed once";
+		return -EINVAL;
+	}
+	if ((r = memmap_layout_check(g_vm.maxphy, len, why)) < 0)
+		return r;
+	g_vm.mm.gpa_limit = 1UL << g_vm.maxphy;
+	g_vm.mm.lib_end = VMLWC_LIB_GPA + len;
+	for (uint64_t off = 0; off < len; off += BLOCK)
+		if ((r = add_block(hva + off, VMLWC_LIB_GPA + off)) < 0) {
+			*why = "KVM_SET_USER_MEMORY_REGION for library memory";
+			return r;
+		}
+	return 0;
+}
+
 int memmap_ensure(uintptr_t hva, size_t len)
 {
 	uintptr_t b, end = hva + len;
@@ -127,6 +169,8 @@ int memmap_ensure(uintptr_t hva, size_t len)
 		return 0;
 	if (end < hva)
 		return -EINVAL;
+	if (!g_vm.mm.lib_end)
+		return -ENODEV; /* the library window comes first */
 	for (b = hva & ~(BLOCK - 1); b < end; b += BLOCK) {
 		unsigned n = 0;
 		gpa_t g;

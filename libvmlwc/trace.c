@@ -12,11 +12,6 @@
 
 void trace_init(void)
 {
-	const char *t = getenv("VMLWC_TRACE");
-
-	g_trace = t && *t && strcmp(t, "0") != 0;
-	t = getenv("VMLWC_TEST_HOOKS");
-	g_vm.test_hooks = t && strcmp(t, "1") == 0;
 	/* A private stderr, so the trace survives the guest closing or redirecting its fd 2. */
 	g_vm.trace_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
 }

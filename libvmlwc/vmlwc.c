@@ -321,7 +321,7 @@ static int tdp_detect(void)
 
 	if (access("/sys/module/kvm_pvm", F_OK) == 0)
 		return 0;
-	if (getenv("VMLWC_TEST_SHADOW_PAGING")) /* test hook: exercise the shadow-paging path */
+	if (g_vm.cfg.test_shadow_paging) /* test hook: exercise the shadow-paging path */
 		return 0;
 	for (unsigned i = 0; i < ARRAY_SIZE(params); i++) {
 		int fd = open(params[i], O_RDONLY | O_CLOEXEC);
@@ -384,7 +384,7 @@ static void init_undo(struct vcpu *v)
 	if (g_vm.nprotect && mem_is_protected(VMLWC_GATE_VA, PAGE_SIZE))
 		munmap((void *)VMLWC_GATE_VA, PAGE_SIZE);
 	g_vm.nprotect = 0;
-	g_vm.nblocks = 0;
+	memset(&g_vm.mm, 0, sizeof(g_vm.mm));
 	g_vm.nlwcs = 0;
 	memset(g_vm.lwcs, 0, sizeof(g_vm.lwcs));
 	free(g_vm.cpuid);
@@ -409,6 +409,7 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		pool = PAGE_ALIGN_UP(cfg->pool_bytes);
 	g_vm.trace_fd = -1;
 	g_vm.pid = getpid();
+	config_read(&g_vm.cfg);
 	if (kvm_open_vm(&g_vm) < 0)
 		return -1;
 	if (cpu_setup_cpuid(&g_vm) < 0)
@@ -419,9 +420,13 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	}
 	g_vm.nprotect = 0;
 	mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store));
-	if ((e = memmap_ensure(g_vm.arena.base, g_vm.arena.size)) < 0) {
-		err_set(-e, "KVM_SET_USER_MEMORY_REGION for the arena: %s", strerror(-e));
-		goto fail;
+	{
+		const char *why;
+		if ((e = memmap_library(g_vm.arena.base, g_vm.arena.size, &why)) < 0) {
+			err_set(-e, "guest-physical layout (MAXPHYADDR %u, library window %#lx..%#lx): %s: %s",
+				g_vm.maxphy, VMLWC_LIB_GPA, VMLWC_LIB_GPA + g_vm.arena.size, why, strerror(-e));
+			goto fail;
+		}
 	}
 	/* the first 2 MiB of the arena are the stub window */
 	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE)) {
@@ -441,10 +446,10 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	*g_vm.stub_smap = (uint64_t)g_vm.has_smap;
 	g_vm.tdp = tdp_detect();
 	/* shared tables are copied by the stub on write: cheap where ring 0 runs natively (EPT/NPT) */
-	g_vm.lazy_tables = g_vm.tdp && !getenv("VMLWC_EAGER_TABLES");
+	g_vm.lazy_tables = g_vm.tdp && !g_vm.cfg.eager_tables;
 	g_vm.pool->lazy_tables = (uint64_t)g_vm.lazy_tables;
 	/* PCID-tagged CR3 where the guest CPU has PCID (not on PVM); VMLWC_NO_PCID=1 turns it off */
-	g_vm.pcid = g_vm.has_pcid && !getenv("VMLWC_NO_PCID");
+	g_vm.pcid = g_vm.has_pcid && !g_vm.cfg.no_pcid;
 	g_vm.pool->cr3_noflush = g_vm.pcid ? VMLWC_CR3_NOFLUSH : 0;
 	g_vm.scrub_queue_cap = 65536;
 	g_vm.scrub_queue = arena_pages(&g_vm.arena, g_vm.scrub_queue_cap * sizeof(gpa_t) / PAGE_SIZE);
@@ -469,8 +474,8 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	stack_pregrow();
 	mem_pin_host_code();
 	policy_init();
-	if (g_vm.test_hooks && getenv("VMLWC_TEST_GEN_START")) /* test hook: near the wrap */
-		g_vm.gen_counter = (uint32_t)strtoul(getenv("VMLWC_TEST_GEN_START"), NULL, 0);
+	if (g_vm.cfg.test_gen_start) /* test hook: near the wrap */
+		g_vm.gen_counter = g_vm.cfg.test_gen_start;
 	g_vm.root_lwc = root_build();
 	if (!g_vm.root_lwc)
 		goto fail;

@@ -327,7 +327,7 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		default: return -EINVAL;
 		}
 	}
-	if (nr == VMLWC_SYS_TEST_STUB_FAULT && g_vm.test_hooks) {
+	if (nr == VMLWC_SYS_TEST_STUB_FAULT && g_vm.cfg.test_hooks) {
 		/* Return into ring 0 at an unmapped stub address: proves a stub fault dumps and aborts. */
 		struct vmlwc_iret_frame *f = frame_user(v);
 		f->rip = VMLWC_STUB_KVA + VMLWC_STUB_SPAN - PAGE_SIZE;
