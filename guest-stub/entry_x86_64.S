@@ -5,10 +5,9 @@
 	.text
 
 /*
- * LSTAR. On VT-x a ring-3 `syscall` lands here at CPL0 on the user stack: build the same
- * frame an exception from ring 3 would, then take the common syscall exit. On PVM a ring-3
- * `syscall` jumps here without entering ring 0, so the fetch from this supervisor-only page
- * raises #PF with RIP == LSTAR; vmlwc_stub_pf recognises it and never runs this code.
+ * LSTAR on VT-x/SVM: a ring-3 `syscall` lands here at CPL0 on the user stack: build the same
+ * frame an exception from ring 3 would, then take the syscall exit. (On PVM a ring-3 `syscall`
+ * stays at CPL 3, so LSTAR is the gate page's doorbell trampoline there and never this.)
  */
 	.globl vmlwc_stub_syscall
 	.type vmlwc_stub_syscall, @function
@@ -23,8 +22,6 @@ vmlwc_stub_syscall:
 	pushq	%rcx
 	pushq	$0
 	swapgs
-	/* fall through: same stack shape as the #PF-at-LSTAR path */
-syscall_common:
 	/* The host runs the syscall from the sync regs and rewrites the iret frame
 	   (rip = rcx, sanitised rflags = r11); rax comes back as the result. */
 	outb	%al, $VMLWC_PORT_SYSCALL
@@ -32,12 +29,10 @@ syscall_common:
 	iretq
 	.size vmlwc_stub_syscall, . - vmlwc_stub_syscall
 
-/* #PF: the syscall path on PVM, a copy-on-write fault, or a real page fault. */
+/* #PF: a copy-on-write fault (resolved here where ring 0 runs natively) or a real page fault. */
 	.globl vmlwc_stub_pf
 	.type vmlwc_stub_pf, @function
 vmlwc_stub_pf:
-	cmpq	$vmlwc_stub_syscall, 8(%rsp)
-	je	syscall_common
 	cmpq	$7, (%rsp)		/* present | write | user: maybe copy-on-write */
 	jne	1f
 	pushq	%rax
@@ -68,20 +63,37 @@ vmlwc_stub_pf:
 	jmp	fault_common
 	.size vmlwc_stub_pf, . - vmlwc_stub_pf
 
+/* #PF where ring 0 is emulated (PVM): every fault goes to the host, which copies natively. */
+	.globl vmlwc_stub_pf_host
+	.type vmlwc_stub_pf_host, @function
+vmlwc_stub_pf_host:
+	pushq	$14
+	jmp	fault_common
+	.size vmlwc_stub_pf_host, . - vmlwc_stub_pf_host
+
 /*
- * #BP: an lwC call when it comes from the gate page, else a breakpoint. lwc_switch and
- * lwc_switch_discard are finished here without leaving the guest when the target is ready
- * and needs no MSR change; anything else goes to the host. Registers at the gate: rax = call,
- * rdi = target descriptor; rbp, r8, r9, r10, r12-r15 and rbx carry the message and reach the
- * target untouched. The target resumes with rax = LWC_SWITCHED and rdi = src descriptor.
+ * #BP: an lwC call when it comes from the gate page, else a breakpoint. lwc_switch is
+ * finished here, without leaving the guest, when this lwC's switch table (a page ring 3
+ * cannot read) names a target for the descriptor in rdi and the target's published CR3 is
+ * not 0 (it has a context, nobody else runs it): load it and return to the same gate address,
+ * now in the target's address space, where the target's own gate code takes its own stack,
+ * TLS bases and a clean vector state. Ring 0 touches no state of either lwC, so nothing the
+ * caller leaves in registers or memory can steer the target. rdi becomes the caller's id.
  */
 vec_3:
-	cmpq	$VMLWC_GATE_VA + 1, (%rsp)
+	cmpq	$VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME, (%rsp)
+	jne	1f
+	cmpq	$VMLWC_SW_MAX, %rdi
+	jae	lwc_to_host
+	movl	VMLWC_SWTAB_VA(,%rdi,4), %esi
+	movq	vmlwc_stub_cr3_of(,%rsi,8), %rsi
+	testq	%rsi, %rsi
+	jz	lwc_to_host
+	movl	VMLWC_SWTAB_VA + VMLWC_SW_SELF, %edi
+	movq	%rsi, %cr3
+	iretq
+1:	cmpq	$VMLWC_GATE_VA + VMLWC_GATE_CALL_INT3 + 1, (%rsp)
 	jne	bp_user
-	cmpl	$VMLWC_LWC_SWITCH, %eax
-	je	lwc_switch_fast
-	cmpl	$VMLWC_LWC_SWITCH_DISCARD, %eax
-	je	lwc_switch_fast
 lwc_to_host:
 	outb	%al, $VMLWC_PORT_LWC
 	iretq
@@ -89,59 +101,6 @@ bp_user:
 	pushq	$0
 	pushq	$3
 	jmp	fault_common
-
-lwc_switch_fast:
-	movq	%rsp, %rcx
-	andq	$-VMLWC_VCPU_AREA_SIZE, %rcx
-	movq	VMLWC_SH_CUR_LWC(%rcx), %rdx
-	movq	VMLWC_L_FDTAB(%rdx), %r11
-	movl	(%r11), %esi
-	cmpq	%rsi, %rdi
-	jae	lwc_to_host
-	movl	4(%r11,%rdi,4), %esi
-	testl	%esi, %esi
-	js	lwc_to_host		/* a free slot (-1) */
-	testl	$VMLWC_FD_LWC, %esi
-	jz	lwc_to_host
-	testl	$VMLWC_FD_RIGHT_SWITCH, %esi
-	jz	lwc_to_host
-	andl	$VMLWC_FD_ID_MASK, %esi
-	movq	vmlwc_stub_lwcs(,%rsi,8), %r11
-	cmpq	$VMLWC_LWC_READY, VMLWC_L_STATE(%r11)
-	jne	lwc_to_host
-	movq	VMLWC_L_FS(%r11), %rsi
-	cmpq	VMLWC_L_FS(%rdx), %rsi
-	jne	lwc_to_host		/* FS or GS base differ: the host writes the MSR */
-	movq	VMLWC_L_GS(%r11), %rsi
-	cmpq	VMLWC_L_GS(%rdx), %rsi
-	jne	lwc_to_host
-	movq	$VMLWC_LWC_GONE, VMLWC_L_STATE(%rdx)
-	cmpl	$VMLWC_LWC_SWITCH_DISCARD, %eax
-	je	2f
-	movq	(%rsp), %rsi
-	movq	%rsi, VMLWC_L_RIP(%rdx)
-	movq	16(%rsp), %rsi
-	movq	%rsi, VMLWC_L_RFLAGS(%rdx)
-	movq	24(%rsp), %rsi
-	movq	%rsi, VMLWC_L_RSP(%rdx)
-	movq	$VMLWC_LWC_READY, VMLWC_L_STATE(%rdx)
-2:	movq	$VMLWC_LWC_RUNNING, VMLWC_L_STATE(%r11)
-	movq	%r11, VMLWC_SH_CUR_LWC(%rcx)
-	movq	VMLWC_L_RIP(%r11), %rsi
-	movq	%rsi, (%rsp)
-	movq	VMLWC_L_RFLAGS(%r11), %rsi
-	movq	%rsi, 16(%rsp)
-	movq	VMLWC_L_RSP(%r11), %rsi
-	movq	%rsi, 24(%rsp)
-	movl	VMLWC_L_ID(%rdx), %esi
-	movslq	VMLWC_L_SRCMAP(%r11,%rsi,4), %rdi
-	movq	VMLWC_L_CR3(%r11), %rsi
-	movq	%rsi, %cr3
-	movq	vmlwc_stub_pool + VMLWC_POOL_NOFLUSH, %rsi
-	orq	%rsi, VMLWC_L_CR3(%r11)	/* its PCID's entries are good until its tree changes */
-	incq	vmlwc_stub_pool + VMLWC_POOL_SWITCHES
-	movq	$VMLWC_LWC_SWITCHED_RET, %rax
-	iretq
 
 /* Every other exception: the host decides (signal, fill, or dump and abort for ring 0). */
 fault_common:
@@ -183,17 +142,15 @@ vmlwc_stub_scrub_tramp:
 	movq	%rsp, %rdx
 	andq	$-VMLWC_VCPU_AREA_SIZE, %rdx
 	movq	VMLWC_VCPU_SCRUB_N(%rdx), %rcx
-	movq	$0, VMLWC_VCPU_SCRUB_N(%rdx)
-	leaq	VMLWC_VCPU_SCRUB_LIST(%rdx), %rdx
 1:	testq	%rcx, %rcx
 	jz	2f
-	movq	(%rdx), %rsi
+	movq	VMLWC_VCPU_SCRUB_LIST - 8(%rdx,%rcx,8), %rsi
 	movb	1(%rsi), %al
 	movb	%al, 1(%rsi)
-	addq	$8, %rdx
 	decq	%rcx
 	jmp	1b
-2:	popq	%rsi
+2:	movq	$0, VMLWC_VCPU_SCRUB_N(%rdx)	/* after the last write: the host may reuse them */
+	popq	%rsi
 	popq	%rdx
 	popq	%rcx
 	popq	%rax
@@ -256,11 +213,11 @@ vmlwc_stub_vectors:
 
 	.section .bss
 	.balign 4096
-/* lwC id -> KVA of its struct vmlwc_lwc; kept by the host. */
-	.globl vmlwc_stub_lwcs
-vmlwc_stub_lwcs:
-	.skip VMLWC_MAX_LWCS * 8
-	.size vmlwc_stub_lwcs, . - vmlwc_stub_lwcs
+/* 1 + lwC id -> the CR3 a fast switch loads, or 0 (no context, trapped, unreferenced): kept by the host. */
+	.globl vmlwc_stub_cr3_of
+vmlwc_stub_cr3_of:
+	.skip (VMLWC_MAX_LWCS + 1) * 8
+	.size vmlwc_stub_cr3_of, . - vmlwc_stub_cr3_of
 
 	.balign 4096
 /* The IDT: filled by the host before any CR3 points at the stub. */

@@ -13,6 +13,7 @@ struct vmlwc_pool vmlwc_stub_pool;
 uint64_t vmlwc_stub_smap; /* CR4.SMAP is on: bracket user accesses with stac/clac */
 uint64_t vmlwc_stub_live[VMLWC_MAX_LWCS]; /* KVAs of the live lwCs, kept by the host */
 uint64_t vmlwc_stub_nlive;
+extern uint64_t vmlwc_stub_cr3_of[VMLWC_MAX_LWCS + 1];
 
 static inline uint64_t *phys(uint64_t gpa)
 {
@@ -146,7 +147,7 @@ static int path_writable(uint64_t root, uint64_t va)
  * The root lwC is the process, whose memory native threads share: its page stays in place and
  * the other lwCs that still map it get the copy. Their trees are not loaded on this vCPU.
  */
-static int copy_out(struct vmlwc_pool *p, uint64_t cur, uint64_t *t, uint64_t e, uint64_t cr2)
+static int copy_out(struct vmlwc_pool *p, uint64_t cur_root, uint64_t *t, uint64_t e, uint64_t cr2)
 {
 	uint32_t *refs = (uint32_t *)p->refs_kva;
 	uint64_t old = e & ADDR, idx = frame_alloc(p), users = 0;
@@ -157,9 +158,9 @@ static int copy_out(struct vmlwc_pool *p, uint64_t cur, uint64_t *t, uint64_t e,
 	for (uint64_t i = 0; i < vmlwc_stub_nlive; i++) {
 		struct vmlwc_lwc *o = (struct vmlwc_lwc *)vmlwc_stub_live[i];
 		uint64_t *ot;
-		if ((uint64_t)o == cur)
+		if (o->root == cur_root)
 			continue;
-		ot = leaf(o->cr3, cr2);
+		ot = leaf(o->root, cr2);
 		if (!ot || !(*ot & (P | VMLWC_PTE_PROTNONE)))
 			continue;
 		if ((*ot & ADDR) == old) {
@@ -168,7 +169,7 @@ static int copy_out(struct vmlwc_pool *p, uint64_t cur, uint64_t *t, uint64_t e,
 		}
 		/* its PCID may cache the old frame (also where a table shared with an lwC edited above) */
 		if ((*ot & ADDR) == p->base_gpa + (idx << 12))
-			o->cr3 &= ~VMLWC_CR3_NOFLUSH;
+			vmlwc_stub_cr3_of[o->id + 1] &= ~VMLWC_CR3_NOFLUSH;
 	}
 	if (users) {
 		refs[idx] = (uint32_t)users;
@@ -187,7 +188,7 @@ int vmlwc_stub_cow(uint64_t cr2)
 {
 	struct vmlwc_pool *p = &vmlwc_stub_pool;
 	uint32_t *refs = (uint32_t *)p->refs_kva;
-	uint64_t *t, e, old, idx, oidx = ~0UL, rsp, cur;
+	uint64_t *t, e, old, idx, oidx = ~0UL, cur;
 	int own = 0;
 
 	if (p->lazy_tables && (own = path_own(p, cr2)) == 2)
@@ -207,9 +208,8 @@ int vmlwc_stub_cow(uint64_t cr2)
 	if ((e & (P | U | VMLWC_PTE_COW)) != (P | U | VMLWC_PTE_COW))
 		return 1;
 	old = e & ADDR;
-	__asm__ volatile("mov %%rsp, %0" : "=r"(rsp));
-	cur = ((struct vmlwc_vcpu_shared *)(rsp & ~(uint64_t)(VMLWC_VCPU_AREA_SIZE - 1)))->cur_lwc;
-	if (((struct vmlwc_lwc *)cur)->id == 0 &&
+	cur = read_cr3() & ADDR;
+	if (cur == p->root_tree &&
 	    !(old >= p->base_gpa && old < p->base_gpa + p->nframes * 4096))
 		return copy_out(p, cur, t, e, cr2);
 	if (old >= p->base_gpa && old < p->base_gpa + p->nframes * 4096) {

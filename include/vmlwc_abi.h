@@ -50,11 +50,58 @@
 #define VMLWC_PORT_BASE    0xe0
 
 /*
- * The lwC gate: a page the library maps at this fixed user address in every lwC, holding
- * `int3; ret`. A #BP whose RIP is VMLWC_GATE_VA + 1 is an lwC call (rax = VMLWC_LWC_*);
- * below 2 GiB so the stub compares it as an immediate.
+ * The lwC gate window: pages the library maps at fixed user addresses in every lwC (below
+ * 2 GiB, so ring 0 and ring 3 name them as 32-bit immediates). Library memory for the mmap
+ * family and for lwC specs: no lwC can map, share, overlay or unmap them.
+ *   GATE     gate code and data (user R X), one frame for all lwCs
+ *   PRIV     this lwC's own resume state (user RW): written only by its own gate code
+ *   SRCMAP   this lwC's src map (user R): lowest descriptor it holds for each lwC id, or -1
+ *   SWTAB    this lwC's switch table (supervisor only): what ring 0 needs to switch fast
+ *   DOORBELL the PVM syscall doorbell (user W, a guest-physical address with no memslot)
  */
-#define VMLWC_GATE_VA 0x7ffe0000UL
+#define VMLWC_GATE_VA     0x7ffe0000UL
+#define VMLWC_PRIV_VA     (VMLWC_GATE_VA + 0x1000)
+#define VMLWC_SRCMAP_VA   (VMLWC_GATE_VA + 0x2000)
+#define VMLWC_SWTAB_VA    (VMLWC_GATE_VA + 0x3000)
+#define VMLWC_DOORBELL_VA (VMLWC_GATE_VA + 0x4000)
+#define VMLWC_GATE_PAGES  5
+
+/* Offsets in the gate page: code at fixed places (the stub compares return addresses). */
+#define VMLWC_GATE_SW       0x000 /* lwc_switch entry: rax = -2, rdi = descriptor, message regs */
+#define VMLWC_GATE_SW_INT3  0x03f /* its int3; the target resumes at the next byte */
+#define VMLWC_GATE_SW_RESUME 0x040 /* every lwC resumes here after a switch into it */
+#define VMLWC_GATE_CALL     0x200 /* any other lwC call: rax = call, rdi rsi rdx = arguments */
+#define VMLWC_GATE_CALL_INT3 0x20f /* its int3 (VT-x/SVM); PVM rings the doorbell instead */
+#define VMLWC_GATE_LSTAR    0x240 /* PVM: LSTAR (ring 3 stays at CPL 3): rings the doorbell */
+#define VMLWC_GATE_PROBE    0x280 /* init-time platform probe */
+#define VMLWC_GATE_FLAGS    0x7c0 /* uint64: VMLWC_GF_* */
+#define VMLWC_GATE_RFBM     0x7c8 /* uint64: XRSTOR mask that clears vector state */
+#define VMLWC_GATE_XZERO    0x800 /* XSAVE area of init state (MXCSR 0x1f80), 64-aligned */
+#define VMLWC_GF_FSGSBASE 1  /* ring 3 can rdfsbase/wrfsbase: the gate saves and restores them */
+#define VMLWC_GF_DOORBELL 2  /* lwC calls ring the doorbell (PVM) instead of int3 */
+#define VMLWC_GF_XSAVE    4  /* ring 3 can xrstor: vector state cleared with VMLWC_GATE_RFBM */
+
+/* The private page: each lwC's resume state, written by its own gate code only. */
+#define VMLWC_PRIV_RSP 0x00
+#define VMLWC_PRIV_FS  0x08
+#define VMLWC_PRIV_GS  0x10
+#define VMLWC_PRIV_SWITCHES 0x18 /* switches into this lwC that ended in its gate code (its own count) */
+
+/* Doorbell offsets (byte stores from ring 3 on PVM): the host tells calls apart by address. */
+#define VMLWC_DB_SYSCALL 0x0
+#define VMLWC_DB_LWC     0x8
+#define VMLWC_DB_PROBE   0x10
+
+/* The switch table: entry d (d < VMLWC_SW_MAX) is 1 + the id of the lwC descriptor d may be
+   switched into by the stub (an lwC descriptor with the switch right, another lwC), else 0;
+   the last word is the owner's id. */
+#define VMLWC_SW_MAX 1023
+#define VMLWC_SW_SELF (VMLWC_SW_MAX * 4)
+
+/* A non-present kernel-half PML4 entry of every root holds (lwC id + 1) << 1: the host
+   learns which lwC runs from CR3 alone. */
+#define VMLWC_PML4_TAG 256
+
 #define VMLWC_LWC_CREATE 1
 #define VMLWC_LWC_SWITCH 2
 #define VMLWC_LWC_SWITCH_DISCARD 3
@@ -69,8 +116,7 @@
 #define VMLWC_MAX_LWCS 1024
 /* lwC states */
 #define VMLWC_LWC_FREE 0
-#define VMLWC_LWC_READY 1     /* suspended (or new): may be switched into */
-#define VMLWC_LWC_RUNNING 2
+#define VMLWC_LWC_READY 1     /* has a context: may run (the running one is the one CR3 names) */
 #define VMLWC_LWC_GONE 3      /* no context (discarded): cannot be switched into */
 #define VMLWC_LWC_TRAPPED 4   /* stopped in a trapped syscall: resumed by the host with a result */
 
@@ -88,19 +134,6 @@
 /* Offsets used from assembly (checked against the structs below). */
 #define VMLWC_SH_SCRATCH 0
 #define VMLWC_SH_KSTACK 8
-#define VMLWC_SH_CUR_LWC 32
-#define VMLWC_L_CR3 0
-#define VMLWC_L_STATE 8
-#define VMLWC_L_RIP 16
-#define VMLWC_L_RSP 24
-#define VMLWC_L_RFLAGS 32
-#define VMLWC_L_FS 40
-#define VMLWC_L_FDTAB 48
-#define VMLWC_L_ID 56
-#define VMLWC_L_SRCMAP 64
-#define VMLWC_L_GS (64 + 4 * VMLWC_MAX_LWCS)
-#define VMLWC_POOL_SWITCHES 64
-#define VMLWC_POOL_NOFLUSH 88
 /* CR3 bit 63 with CR4.PCIDE: keep the TLB entries of the PCID being loaded */
 #define VMLWC_CR3_NOFLUSH (1UL << 63)
 
@@ -121,6 +154,15 @@
 #define VMLWC_POOL_TABLE_COPIES 2 /* shared tables the stub copied */
 #define VMLWC_POOL_PT_PAGES 3    /* page-table pages in the arena (the pool's are frames in use) */
 #define VMLWC_POOL_PCID 4        /* 1 when lwC trees are loaded with PCIDs */
+#define VMLWC_POOL_CR4_REFUSED 5 /* CR4 bits the CPUID offered but KVM refused */
+#define VMLWC_POOL_PLATFORM 6    /* VMLWC_PLAT_* bits: what vmlwc_init chose */
+#define VMLWC_POOL_ARENA 7       /* arena pages in use */
+#define VMLWC_PLAT_TDP 1         /* two-dimensional paging (EPT/NPT): tables reused at once */
+#define VMLWC_PLAT_SYSCALL_CPL3 2 /* `syscall` stays at CPL 3 (PVM): syscalls ring the doorbell */
+#define VMLWC_PLAT_HOST_COW 4    /* copy-on-write and table copies on the host */
+#define VMLWC_PLAT_DOORBELL_LWC 8 /* lwC calls ring the doorbell */
+#define VMLWC_PLAT_FSGSBASE 16   /* ring 3 can write its TLS bases */
+#define VMLWC_PLAT_XSAVE 32      /* ring 3 can xrstor: switches clear every vector register */
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -150,25 +192,13 @@ struct vmlwc_vcpu_shared {
 	uint64_t kstack_top;     /* KVA of RSP0 */
 	uint64_t self;           /* KVA of this area */
 	uint64_t vcpu_index;
-	uint64_t cur_lwc;        /* KVA (direct map) of the lwC running on this vCPU */
 };
 
-/* An lwC as the stub sees it (host fields follow it in the host's struct lwc). */
+/* An lwC as the stub's copy-on-write code sees it (host fields follow in the host's struct lwc). */
 struct vmlwc_lwc {
-	uint64_t cr3;
-	uint64_t state;
-	uint64_t rip, rsp, rflags;   /* resume point: the iret frame of its last lwC call */
-	uint64_t fs_base;
-	uint64_t fdtab;              /* KVA of its struct vmlwc_fdtab */
+	uint64_t root;   /* GPA of its PML4 */
 	uint32_t id;
 	uint32_t pad;
-	int32_t src_map[VMLWC_MAX_LWCS]; /* lowest descriptor in this lwC's table for lwC i, or -1 */
-	uint64_t gs_base;
-};
-
-struct vmlwc_fdtab {
-	uint32_t cap;
-	int32_t ent[];
 };
 
 /* The frame pool, shared by host and stub (lives in the stub's data). */
@@ -181,10 +211,11 @@ struct vmlwc_pool {
 	uint64_t refs_kva;     /* KVA of the reference counts (uint32_t per frame) */
 	uint64_t cow_faults;   /* copy-on-write faults the stub resolved */
 	uint64_t in_use;       /* frames with a non-zero count */
-	uint64_t switches;     /* lwC switches the stub finished */
+	uint64_t switches;     /* unused: the stub's switch path keeps no counter (the host counts) */
 	uint64_t lazy_tables;  /* page tables are pool frames, shared at lwc_create, copied on write */
 	uint64_t table_copies; /* shared tables the stub copied */
-	uint64_t cr3_noflush;  /* VMLWC_CR3_NOFLUSH with PCIDs, else 0: or'ed into a loaded lwC's cr3 */
+	uint64_t cr3_noflush;  /* VMLWC_CR3_NOFLUSH with PCIDs, else 0 */
+	uint64_t root_tree;    /* the root lwC's current PML4: its COW faults copy out */
 };
 
 /*
@@ -219,20 +250,10 @@ struct __attribute__((packed)) vmlwc_tss {
 
 _Static_assert(__builtin_offsetof(struct vmlwc_vcpu_shared, scratch_rsp) == VMLWC_SH_SCRATCH, "asm");
 _Static_assert(__builtin_offsetof(struct vmlwc_vcpu_shared, kstack_top) == VMLWC_SH_KSTACK, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_vcpu_shared, cur_lwc) == VMLWC_SH_CUR_LWC, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_lwc, cr3) == VMLWC_L_CR3, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_lwc, state) == VMLWC_L_STATE, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_lwc, rip) == VMLWC_L_RIP, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_lwc, rsp) == VMLWC_L_RSP, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_lwc, rflags) == VMLWC_L_RFLAGS, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_lwc, fs_base) == VMLWC_L_FS, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_lwc, fdtab) == VMLWC_L_FDTAB, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_lwc, id) == VMLWC_L_ID, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_lwc, src_map) == VMLWC_L_SRCMAP, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_lwc, gs_base) == VMLWC_L_GS, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_pool, switches) == VMLWC_POOL_SWITCHES, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_pool, cr3_noflush) == VMLWC_POOL_NOFLUSH, "asm");
-_Static_assert(__builtin_offsetof(struct vmlwc_fdtab, ent) == 4, "used by entry_x86_64.S");
+_Static_assert(VMLWC_GATE_VA + VMLWC_GATE_PAGES * 0x1000 < 0x80000000UL, "gate window addressable as imm32");
+_Static_assert(VMLWC_GATE_SW_INT3 + 1 == VMLWC_GATE_SW_RESUME, "the switch int3 returns to the resume code");
+_Static_assert(VMLWC_SW_SELF + 4 == 0x1000, "switch table fills one page");
+_Static_assert((VMLWC_GATE_XZERO & 63) == 0 && VMLWC_GATE_XZERO + 576 <= 0x1000, "XSAVE area in the gate page");
 _Static_assert(sizeof(struct vmlwc_iret_frame) == 40, "iret frame");
 _Static_assert(sizeof(struct vmlwc_fault_stack) == 64, "fault stack");
 _Static_assert(__builtin_offsetof(struct vmlwc_cr3_frame, f) == 8, "cr3 frame");

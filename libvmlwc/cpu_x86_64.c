@@ -147,7 +147,7 @@ void cpu_fill_idt(struct vm *vm)
 	const uint64_t *vec = (const uint64_t *)(vm->arena.base + (vm->stub_vectors - VMLWC_STUB_KVA));
 
 	for (int i = 0; i < 32; i++) {
-		uint64_t h = vec[i];
+		uint64_t h = i == 14 && vm->host_cow ? vm->stub_pf_host : vec[i];
 		int dpl = i == 3 ? 3 : 0; /* int3 from ring 3 is a breakpoint, as natively */
 		int ist = (i == 2 || i == 8 || i == 18) ? 1 : 0;
 		idt[2 * i] = (h & 0xffff) | ((uint64_t)VMLWC_KCS << 16) | ((uint64_t)ist << 32) |
@@ -201,8 +201,10 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 {
 	struct kvm_sregs s;
 
-	if (ioctl(v->fd, KVM_SET_CPUID2, vm->cpuid) < 0)
+	/* once: KVM refuses a CPUID change after the first KVM_RUN (the platform probe's) */
+	if (!v->cpuid_set && ioctl(v->fd, KVM_SET_CPUID2, vm->cpuid) < 0)
 		return err_set(errno, "KVM_SET_CPUID2: %s", strerror(errno));
+	v->cpuid_set = 1;
 	cpu_init_area(vm, v);
 	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
 		return err_set(errno, "KVM_GET_SREGS: %s", strerror(errno));
@@ -244,9 +246,36 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 	s.gdt.limit = 16 * 8 - 1;
 	s.idt.base = vm->stub_idt;
 	s.idt.limit = 32 * 16 - 1;
-	if (ioctl(v->fd, KVM_SET_SREGS, &s) < 0)
-		return err_set(errno, "KVM_SET_SREGS (cr0 %#llx cr4 %#llx efer %#llx): %s", s.cr0, s.cr4,
-			       s.efer, strerror(errno));
+	/*
+	 * KVM may refuse a CR4 bit its supported CPUID offers (PVM refuses PCIDE): drop the optional
+	 * ones, cheapest loss first, until it accepts, and remember what the guest really has.
+	 */
+	static const struct { uint64_t bit; const char *name; } optional[] = {
+		{ CR4_PCIDE, "PCIDE" }, { CR4_SMAP, "SMAP" }, { CR4_SMEP, "SMEP" },
+		{ CR4_FSGSBASE, "FSGSBASE" }, { CR4_PGE, "PGE" }, { CR4_OSXSAVE, "OSXSAVE" },
+	};
+	unsigned k = 0;
+	while (ioctl(v->fd, KVM_SET_SREGS, &s) < 0) {
+		int e = errno;
+		while (k < ARRAY_SIZE(optional) && !(s.cr4 & optional[k].bit))
+			k++;
+		if (e != EINVAL || k == ARRAY_SIZE(optional))
+			return err_set(e, "KVM_SET_SREGS (cr0 %#llx cr4 %#llx efer %#llx): %s", s.cr0, s.cr4,
+				       s.efer, strerror(e));
+		s.cr4 &= ~optional[k].bit;
+		if (optional[k].bit == CR4_PCIDE)
+			s.cr3 &= ~0xfffULL;
+		vm->cr4_refused |= optional[k].bit;
+		k++;
+	}
+	vm->pcid = vm->pcid && (s.cr4 & CR4_PCIDE);
+	vm->has_smap = vm->has_smap && (s.cr4 & CR4_SMAP);
+	vm->has_smep = vm->has_smep && (s.cr4 & CR4_SMEP);
+	vm->has_fsgsbase = vm->has_fsgsbase && (s.cr4 & CR4_FSGSBASE);
+	vm->has_pge = vm->has_pge && (s.cr4 & CR4_PGE);
+	vm->has_xsave = vm->has_xsave && (s.cr4 & CR4_OSXSAVE);
+	if (!vm->pcid && vm->pool)
+		vm->pool->cr3_noflush = 0;
 	if (vm->has_xsave) {
 		struct kvm_xcrs x;
 		memset(&x, 0, sizeof(x));
@@ -261,7 +290,7 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 		uint32_t idx[] = { MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_KERNEL_GS_BASE, MSR_PAT };
 		uint64_t val[] = {
 			((uint64_t)VMLWC_UCS32 << 48) | ((uint64_t)VMLWC_KCS << 32),
-			vm->stub_syscall,
+			vm->syscall_cpl3 ? VMLWC_GATE_VA + VMLWC_GATE_LSTAR : vm->stub_syscall,
 			0,
 			0x47700, /* TF DF IF IOPL AC NT cleared on entry */
 			v->area_kva,

@@ -120,8 +120,9 @@ int fault_handle(struct vcpu *v)
 		sig = SIGBUS;
 	} else if (fs->vector == 14 && (fs->error & 7) == 7 &&
 	    (pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW)) {
-		/* the stub found no free frame for a copy-on-write fault */
+		/* copy-on-write on the host (ring 0 emulated), or the stub found no free frame */
 		if (cow_break(v->lwc, cr2) == 0) {
+			g_vm.host_cow_faults++;
 			frame_return_to_user(v, fs->f.rip, fs->f.rflags);
 			return 0;
 		}

@@ -11,16 +11,15 @@ _Static_assert(VMLWC_FD_NONE == -1, "a free table is all ones");
 #define FD_CLOEXEC_BIT VMLWC_FD_CLOEXEC
 
 /*
- * Laid out as struct vmlwc_fdtab: the stub reads lwC entries on the switch fast path, so an
- * entry shared with other tables (an LWC_FILES|LWC_SHARE range) is kept as a copy in each of
- * them; link[] (after ent[cap]) names the slot's share group, and every write goes to all
- * members. What a slot holds (a host fd, an lwC reference) is held once per group.
+ * An entry shared with other tables (an LWC_FILES|LWC_SHARE range) is kept as a copy in each
+ * of them; link[] (after ent[cap]) names the slot's share group, and every write goes to all
+ * members. What a slot holds (a host fd, an lwC reference) is held once per group. Changes of
+ * lwC entries reach the layer above through the hook it registered (fdtab_set_hooks).
  */
 struct fdtab {
 	uint32_t cap;
 	int32_t ent[];  /* host fd | FD_CLOEXEC_BIT, VMLWC_FD_LWC | rights | id, or FD_NONE */
 };
-_Static_assert(offsetof(struct fdtab, ent) == offsetof(struct vmlwc_fdtab, ent), "stub layout");
 
 static int is_lwc(int32_t e)
 {
@@ -55,11 +54,22 @@ static uint64_t *high(const struct fdtab *t)
 	return &links(t)[t->cap + 1];
 }
 
+void fdtab_set_hooks(void (*changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now),
+		     void (*lwc_dropped)(unsigned id))
+{
+	g_vm.fd_changed = changed;
+	g_vm.fd_lwc_dropped = lwc_dropped;
+}
+
 static void slot_store(struct fdtab *t, unsigned g, int32_t v)
 {
+	int32_t old = t->ent[g];
+
 	t->ent[g] = v;
 	if (v != FD_NONE && g >= *high(t))
 		*high(t) = g + 1;
+	if (old != v && g_vm.fd_changed && (is_lwc(old) || is_lwc(v)))
+		g_vm.fd_changed(t, g, old, v);
 }
 
 unsigned fdtab_used(const struct fdtab *t)
@@ -223,8 +233,13 @@ static int drop(struct fdtab *t, unsigned g, int32_t e)
 {
 	if (e == FD_NONE)
 		return 0;
-	if (is_lwc(e))
-		return lwc_entry_dropped(t, g, e & VMLWC_FD_ID_MASK);
+	(void)t;
+	(void)g;
+	if (is_lwc(e)) {
+		if (g_vm.fd_lwc_dropped)
+			g_vm.fd_lwc_dropped(e & VMLWC_FD_ID_MASK);
+		return 0;
+	}
 	return (int)RAW1(SYS_close, e & ~FD_CLOEXEC_BIT);
 }
 
@@ -282,10 +297,7 @@ void fdtab_leave(struct fdtab *t, long gfd)
 	for_members(t, (unsigned)gfd, member_count, &others);
 	links(t)[gfd] = 0;
 	if (others) {
-		int32_t e = t->ent[gfd];
-		t->ent[gfd] = FD_NONE; /* the group keeps what the slot holds */
-		if (is_lwc(e))
-			lwc_src_maps_refresh(t, (unsigned)gfd, e & VMLWC_FD_ID_MASK);
+		slot_store(t, (unsigned)gfd, FD_NONE); /* the group keeps what the slot holds */
 	} else if (t->ent[gfd] != FD_NONE)
 		fdtab_close(t, gfd);
 }

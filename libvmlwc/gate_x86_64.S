@@ -1,13 +1,13 @@
-/* Guest side of the lwC calls: registers in, the gate page's int3, the message out. Ring 3. */
+/* Guest side of the lwC calls (ring 3): the call wrapper, and the gate page mapped in every lwC. */
 #include "vmlwc_abi.h"
 
 /*
  * long vmlwc_gate(long call, long a0, long a1, long a2, const long args[8], long nargs,
  *                 struct vmlwc_gate_msg *out)
  * Callee-saved registers and the x87/SSE control words stay on this lwC's stack across a
- * switch, so the stub only swaps rip/rsp/rflags/CR3. rbp, r8-r10, r12-r15 and rbx carry the
- * message to the target; when this call resumes after a switch (rax == LWC_SWITCHED) they hold
- * the message for us, and rdi the src descriptor.
+ * switch. rbp, r8-r10, r12-r15 and rbx carry the message to the target; when this call
+ * resumes after a switch into us (rax == LWC_SWITCHED) they hold the message for us, and rdi
+ * the src descriptor.
  */
 	.text
 	.globl vmlwc_gate
@@ -39,9 +39,15 @@ vmlwc_gate:
 	movq	40(%r11), %r14
 	movq	48(%r11), %r15
 	movq	56(%r11), %rbx
-	movl	$VMLWC_GATE_VA, %ecx
+	cmpq	$VMLWC_LWC_SWITCH, %rax
+	jne	2f
+	movq	$VMLWC_LWC_SWITCHED_RET, %rax
+	movl	$VMLWC_GATE_VA + VMLWC_GATE_SW, %ecx
 	call	*%rcx
-	cmpq	$VMLWC_LWC_SWITCHED_RET, %rax
+	jmp	3f
+2:	movl	$VMLWC_GATE_VA + VMLWC_GATE_CALL, %ecx
+	call	*%rcx
+3:	cmpq	$VMLWC_LWC_SWITCHED_RET, %rax
 	jne	1f
 	movq	16(%rsp), %r11
 	testq	%r11, %r11
@@ -67,4 +73,126 @@ vmlwc_gate:
 	popq	%rbx
 	ret
 	.size vmlwc_gate, . - vmlwc_gate
+
+/*
+ * The gate page, copied at init to VMLWC_GATE_VA (user R X, the same frame in every lwC).
+ * Position independent: only relative jumps, and absolute addresses of the gate window.
+ */
+	.section .rodata.vmlwc_gate_page, "a"
+	.balign 4096
+	.globl vmlwc_gate_page
+	.hidden vmlwc_gate_page
+vmlwc_gate_page:
+
+/* lwc_switch, in the caller: its own resume state into its own private page, then the stub. */
+	movq	%rsp, VMLWC_PRIV_VA + VMLWC_PRIV_RSP
+	testb	$VMLWC_GF_FSGSBASE, VMLWC_GATE_VA + VMLWC_GATE_FLAGS
+	jz	1f
+	rdfsbase %rcx
+	movq	%rcx, VMLWC_PRIV_VA + VMLWC_PRIV_FS
+	rdgsbase %rcx
+	movq	%rcx, VMLWC_PRIV_VA + VMLWC_PRIV_GS
+	.org	VMLWC_GATE_SW_INT3, 0x90
+1:	int3
+
+/*
+ * Every lwC resumes here after a switch into it (fast or by the host), in its own address
+ * space: its own stack, its own TLS bases, a vector state of no one, the src descriptor from
+ * its own map. A failed switch (rax = -errno) comes back here too, in the caller.
+ */
+	movq	VMLWC_PRIV_VA + VMLWC_PRIV_RSP, %rsp
+	cmpq	$VMLWC_LWC_SWITCHED_RET, %rax
+	jne	9f
+	testb	$VMLWC_GF_FSGSBASE, VMLWC_GATE_VA + VMLWC_GATE_FLAGS
+	jz	2f
+	movq	VMLWC_PRIV_VA + VMLWC_PRIV_FS, %rcx
+	wrfsbase %rcx
+	movq	VMLWC_PRIV_VA + VMLWC_PRIV_GS, %rcx
+	wrgsbase %rcx
+2:	testb	$VMLWC_GF_XSAVE, VMLWC_GATE_VA + VMLWC_GATE_FLAGS
+	jz	3f
+	movl	VMLWC_GATE_VA + VMLWC_GATE_RFBM, %eax
+	movl	VMLWC_GATE_VA + VMLWC_GATE_RFBM + 4, %edx
+	xrstor	VMLWC_GATE_VA + VMLWC_GATE_XZERO
+	jmp	4f
+3:	fninit
+	pxor	%xmm0, %xmm0
+	pxor	%xmm1, %xmm1
+	pxor	%xmm2, %xmm2
+	pxor	%xmm3, %xmm3
+	pxor	%xmm4, %xmm4
+	pxor	%xmm5, %xmm5
+	pxor	%xmm6, %xmm6
+	pxor	%xmm7, %xmm7
+	pxor	%xmm8, %xmm8
+	pxor	%xmm9, %xmm9
+	pxor	%xmm10, %xmm10
+	pxor	%xmm11, %xmm11
+	pxor	%xmm12, %xmm12
+	pxor	%xmm13, %xmm13
+	pxor	%xmm14, %xmm14
+	pxor	%xmm15, %xmm15
+4:	movl	$-1, %ecx
+	cmpq	$VMLWC_MAX_LWCS, %rdi
+	jae	5f
+	movl	VMLWC_SRCMAP_VA(,%rdi,4), %ecx
+5:	movslq	%ecx, %rdi
+	xorl	%ecx, %ecx
+	xorl	%edx, %edx
+	xorl	%esi, %esi
+	xorl	%r11d, %r11d
+	incq	VMLWC_PRIV_VA + VMLWC_PRIV_SWITCHES
+	movq	$VMLWC_LWC_SWITCHED_RET, %rax
+9:	ret
+
+/* Any other lwC call: rax = call, rdi rsi rdx = arguments; the result comes back in rax. */
+	.org	VMLWC_GATE_CALL, 0xcc
+	testb	$VMLWC_GF_DOORBELL, VMLWC_GATE_VA + VMLWC_GATE_FLAGS
+	jnz	1f
+	.org	VMLWC_GATE_CALL_INT3, 0x90
+	int3
+	ret
+1:	movb	%al, VMLWC_DOORBELL_VA + VMLWC_DB_LWC
+	ret
+
+/* LSTAR on PVM, where a ring-3 `syscall` stays at CPL 3: rcx and r11 hold the return state. */
+	.org	VMLWC_GATE_LSTAR, 0xcc
+	movb	%al, VMLWC_DOORBELL_VA + VMLWC_DB_SYSCALL
+	ud2
+
+/*
+ * The platform probe vmlwc_init runs once before entering: what ring 3 may do (xgetbv,
+ * rdfsbase: the host skips a #UD), and whether `syscall` enters ring 0 (LSTAR points at
+ * VMLWC_GATE_LSTAR meanwhile: at CPL 3 it rings the doorbell; at CPL 0 it faults or rings
+ * it from ring 0, which the host tells apart).
+ */
+	.org	VMLWC_GATE_PROBE, 0xcc
+	xorl	%ecx, %ecx
+	xorl	%eax, %eax
+	xorl	%edx, %edx
+	movq	$-1, %rbx
+	.globl	vmlwc_gate_probe_xgetbv
+vmlwc_gate_probe_xgetbv:
+	xgetbv
+	movq	%rax, %r12
+	movq	%rdx, %r13
+	.globl	vmlwc_gate_probe_rdfs
+vmlwc_gate_probe_rdfs:
+	rdfsbase %rbx
+	movq	%rbx, %r14
+	.globl	vmlwc_gate_probe_syscall
+vmlwc_gate_probe_syscall:
+	syscall
+	ud2
+
+	.org	VMLWC_GATE_FLAGS, 0xcc
+	.quad	0		/* VMLWC_GATE_FLAGS: filled at init */
+	.quad	0		/* VMLWC_GATE_RFBM */
+	.org	VMLWC_GATE_XZERO, 0
+	.word	0x37f		/* FCW */
+	.org	VMLWC_GATE_XZERO + 24, 0
+	.long	0x1f80		/* MXCSR */
+	.long	0xffff		/* MXCSR_MASK */
+	.org	4096, 0		/* the XSAVE header (XSTATE_BV = XCOMP_BV = 0) and the rest: zero */
+	.size vmlwc_gate_page, . - vmlwc_gate_page
 	.section .note.GNU-stack,"",@progbits

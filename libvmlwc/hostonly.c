@@ -31,8 +31,10 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE) || pt_init_kernel() < 0)
 		return NULL;
 	trace_init();
-	if (!g_vm.stub_lwcs)
-		g_vm.stub_lwcs = arena_pages(&g_vm.arena, VMLWC_MAX_LWCS * 8 / PAGE_SIZE);
+	if (!g_vm.stub_cr3_of)
+		g_vm.stub_cr3_of = arena_pages(&g_vm.arena, PAGE_ALIGN_UP((VMLWC_MAX_LWCS + 1) * 8) / PAGE_SIZE);
+	if (!g_vm.pool) /* the pool header lives in the stub's data, which host-only use has not */
+		g_vm.pool = arena_pages(&g_vm.arena, 1);
 	l = lwc_root_new();
 	if (!l)
 		return NULL;

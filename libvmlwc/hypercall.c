@@ -1,4 +1,4 @@
-/* Hypercall ports: the table, the syscall port and the return paths to ring 3. */
+/* Ways into the host: the stub's ports, the ring-3 doorbell, and the return paths to ring 3. */
 #include <signal.h>
 
 #include "internal.h"
@@ -6,21 +6,20 @@
 /* User-controllable RFLAGS bits: CF PF AF ZF SF TF DF OF RF AC ID; IF is always set. */
 #define USER_RFLAGS 0x250dd5UL
 
-#define hc_table g_vm.hc_table
-
 void hypercall_register(unsigned port, hypercall_fn fn)
 {
 	if (port >= VMLWC_PORT_BASE && port < VMLWC_PORT_BASE + VMLWC_NR_PORTS)
-		hc_table[port - VMLWC_PORT_BASE] = fn;
+		g_vm.hc_table[port - VMLWC_PORT_BASE] = fn;
 }
 
 int hypercall_dispatch(struct vcpu *v, unsigned port)
 {
 	if (port < VMLWC_PORT_BASE || port >= VMLWC_PORT_BASE + VMLWC_NR_PORTS ||
-	    !hc_table[port - VMLWC_PORT_BASE])
+	    !g_vm.hc_table[port - VMLWC_PORT_BASE])
 		return -1;
 	v->nhypercalls++;
-	return hc_table[port - VMLWC_PORT_BASE](v);
+	v->via_doorbell = 0;
+	return g_vm.hc_table[port - VMLWC_PORT_BASE](v);
 }
 
 struct vmlwc_iret_frame *frame_user(struct vcpu *v)
@@ -28,25 +27,54 @@ struct vmlwc_iret_frame *frame_user(struct vcpu *v)
 	return (struct vmlwc_iret_frame *)(v->area + VMLWC_FRAME_ON_KSTACK);
 }
 
+uint64_t user_rsp(struct vcpu *v)
+{
+	return v->via_doorbell ? v->run->s.regs.regs.rsp : frame_user(v)->rsp;
+}
+
 static int canonical_user(uint64_t a)
 {
 	return a < (1UL << 47);
 }
 
+/*
+ * Back to ring 3 at rip: through the stub's iret frame (with a detour through its trampoline
+ * when a new root must be loaded or pages scrubbed first), or, after a doorbell, by the
+ * registers themselves (a new root through the synced sregs).
+ */
 void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags)
 {
 	struct vmlwc_iret_frame *f = frame_user(v);
 
 	if (!canonical_user(rip))
 		run_die_signal(v, SIGSEGV); /* as Linux does for a bad return address */
+	rflags = (rflags & USER_RFLAGS) | 0x202;
+	if (v->via_doorbell) {
+		struct kvm_regs *r = &v->run->s.regs.regs;
+		r->rip = rip;
+		r->rflags = rflags;
+		if (v->set_rsp)
+			r->rsp = v->new_rsp;
+		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		if (v->pending_cr3) {
+			v->run->s.regs.sregs.cr3 = v->pending_cr3;
+			v->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+			v->pending_cr3 = 0;
+		}
+		v->set_rsp = 0;
+		return;
+	}
 	f->rip = rip;
-	f->rflags = (rflags & USER_RFLAGS) | 0x202;
+	f->rflags = rflags;
 	f->cs = VMLWC_UCS;
 	f->ss = VMLWC_UDS;
+	if (v->set_rsp)
+		f->rsp = v->new_rsp;
+	v->set_rsp = 0;
 	if (v->nscrubbing || v->pending_cr3) {
 		/* Return through the stub's trampoline, which loads the new root first. */
 		struct vmlwc_cr3_frame *b = (void *)(v->area + VMLWC_VCPU_FRAMEB_OFF);
-		b->cr3 = v->pending_cr3 ? v->pending_cr3 : v->lwc->s.cr3 & ~VMLWC_CR3_NOFLUSH;
+		b->cr3 = v->pending_cr3 ? v->pending_cr3 : lwc_cr3(v->lwc);
 		b->f = *f;
 		f->rip = v->nscrubbing ? g_vm.stub_scrub_tramp : g_vm.stub_cr3_tramp;
 		f->cs = VMLWC_KCS;
@@ -57,21 +85,14 @@ void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags)
 	}
 }
 
-static int hc_syscall(struct vcpu *v)
+/* A redirected syscall, however it arrived: registers in the sync regs, result in rax. */
+static int syscall_run(struct vcpu *v)
 {
 	struct kvm_regs *r = &v->run->s.regs.regs;
-	struct vmlwc_iret_frame *f = frame_user(v);
 	long a[6] = { (long)r->rdi, (long)r->rsi, (long)r->rdx, (long)r->r10, (long)r->r8, (long)r->r9 };
 	long nr = (long)r->rax, ret;
 	uint64_t t0 = 0;
 
-	/*
-	 * Only ring-3 syscalls land here with this stack shape: anything else is a stub bug.
-	 * On PVM the frame is the #PF at LSTAR, whose CS may already be STAR's kernel selector.
-	 */
-	if (((f->cs & 3) != 3 && f->rip != g_vm.stub_syscall) ||
-	    r->rsp != v->area_kva + VMLWC_FRAME_ON_KSTACK - 8)
-		run_panic(v, "syscall port used outside the syscall path");
 	v->nsyscalls++;
 	if (v->lwc->trap_to)
 		return lwc_trap_syscall(v);
@@ -83,6 +104,7 @@ static int hc_syscall(struct vcpu *v)
 	r->rax = (uint64_t)ret;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	if (v->test_fault_pending) {
+		/* the test hook already pointed the return into ring 0 */
 		v->test_fault_pending = 0;
 		return 0;
 	}
@@ -90,8 +112,50 @@ static int hc_syscall(struct vcpu *v)
 	return 0;
 }
 
+/* The syscall port: only the stub's VT-x/SVM LSTAR path uses it. */
+static int hc_syscall(struct vcpu *v)
+{
+	struct kvm_regs *r = &v->run->s.regs.regs;
+	struct vmlwc_iret_frame *f = frame_user(v);
+
+	/* Only ring-3 syscalls land here with this stack shape: anything else is a stub bug. */
+	if ((f->cs & 3) != 3 || r->rsp != v->area_kva + VMLWC_FRAME_ON_KSTACK - 8)
+		run_panic(v, "syscall port used outside the syscall path");
+	return syscall_run(v);
+}
+
+/*
+ * The doorbell: a ring-3 store to a guest-physical address with no memslot (PVM's syscall
+ * path, and its lwC calls). It carries no authority: ring 3 may ring it at will, as it may
+ * execute `syscall`; the host takes the caller's lwC from CR3 and every register as untrusted.
+ */
+static int exit_doorbell(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint64_t off = run->mmio.phys_addr - VMLWC_DOORBELL_GPA;
+
+	if (!run->mmio.is_write || run->mmio.phys_addr < VMLWC_DOORBELL_GPA || off >= PAGE_SIZE) {
+		trace_msg("guest access to guest-physical %lx (no memslot) at rip %lx",
+			  (unsigned long)run->mmio.phys_addr, (unsigned long)run->s.regs.regs.rip);
+		run_die_signal(v, SIGBUS);
+	}
+	if ((run->s.regs.sregs.cs.selector & 3) != 3)
+		run_panic(v, "doorbell rung from ring 0");
+	v->via_doorbell = 1;
+	v->nhypercalls++;
+	switch (off) {
+	case VMLWC_DB_SYSCALL:
+		return syscall_run(v);
+	case VMLWC_DB_LWC:
+		return lwc_call_doorbell(v);
+	default:
+		run_die_signal(v, SIGBUS); /* as a store to a device register that does not exist */
+	}
+}
+
 void hypercall_init(void)
 {
 	hypercall_register(VMLWC_PORT_SYSCALL, hc_syscall);
 	hypercall_register(VMLWC_PORT_FAULT, fault_handle);
+	exit_register(KVM_EXIT_MMIO, exit_doorbell);
 }

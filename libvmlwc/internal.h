@@ -34,6 +34,8 @@ struct config {
 	uint32_t test_gen_start;/* VMLWC_TEST_GEN_START: page-table generations start near the wrap */
 	unsigned test_maxphy;   /* VMLWC_TEST_MAXPHY: a narrower guest MAXPHYADDR than KVM offers */
 	const char *test_deny_cap; /* VMLWC_TEST_DENY_CAP: act as if KVM lacked this capability */
+	int test_doorbell;      /* VMLWC_TEST_DOORBELL: lwC calls ring the doorbell, as on PVM */
+	int test_host_cow;      /* VMLWC_TEST_HOST_COW: copy-on-write on the host, as on PVM */
 };
 void config_read(struct config *c);
 
@@ -128,10 +130,19 @@ void pt_destroy(gpa_t root, void (*leaf)(uint64_t pte));   /* user half: leaves,
 #define PT_FORK_COPY 0
 #define PT_FORK_SHARE 1
 #define PT_FORK_UNMAP 2
-/* lwc_create: new roots for parent and child; subtrees no spec touches are shared when lazy, else copied with private pages COW; ref() per new leaf entry; the old tree keeps its references until destroyed */
-int pt_fork(gpa_t root, gpa_t *new_parent, gpa_t *child, int (*classify)(uint64_t va, void *arg),
-	    int (*plain)(uint64_t va, uint64_t len, void *arg), /* no spec in the range: may share */
-	    void *arg, void (*ref)(uint64_t pte));
+#define PT_FORK_OWN 3   /* each tree has its own page here: the child's entry from own() */
+struct pt_fork_ops {
+	int (*classify)(uint64_t va, void *arg);  /* PT_FORK_* of a present leaf */
+	uint64_t (*own)(uint64_t va, void *arg);  /* the child's entry for a PT_FORK_OWN page */
+	int (*plain)(uint64_t va, uint64_t len, void *arg); /* nothing but copies below: may share */
+	void (*ref)(uint64_t pte);                /* once per new leaf entry */
+	uint64_t parent_tag, child_tag;           /* pt_root_tag_set of the new roots */
+};
+/* lwc_create: new roots for parent and child; subtrees no spec touches are shared when lazy,
+   else copied with private pages COW; the old tree keeps its references until destroyed */
+int pt_fork(gpa_t root, gpa_t *new_parent, gpa_t *child, const struct pt_fork_ops *ops, void *arg);
+void pt_root_tag_set(gpa_t root, uint64_t tag); /* a fresh root only: a word the host reads back */
+uint64_t pt_root_tag(gpa_t root);
 
 /* ---- frame pool (pool.c) ---- */
 int pool_init(size_t bytes);
@@ -151,16 +162,24 @@ int mem_zero_view(struct lwc *l, struct pt_txn *t, uint64_t va); /* l's page rea
 /* ---- lwCs, host side (lwc_host.c) ---- */
 struct lwc;
 struct fdtab;
-int lwc_entry_dropped(struct fdtab *t, unsigned g, unsigned id); /* entry g of t, for lwC id, went away */
-void lwc_src_maps_refresh(struct fdtab *t, unsigned g, unsigned id); /* slot g of t changed */
 int lwc_trap_syscall(struct vcpu *v); /* a trapped lwC's syscall: switch to its monitor */
 struct lwc *lwc_root_new(void);
 void lwc_set_root(struct lwc *l, gpa_t root);
-struct lwc *lwc_from_kva(uint64_t kva);
+uint64_t lwc_cr3(const struct lwc *l); /* what CR3 holds while l runs (root, PCID) */
+void lwc_load_on_return(struct vcpu *v, struct lwc *l); /* v's return to ring 3 loads l's tree */
+int lwc_map_own_pages(struct lwc *l, struct pt_txn *t); /* its private pages of the gate window */
+void lwc_tls_changed(struct lwc *l);   /* the host changed l's recorded FS or GS base */
+uint64_t lwc_switch_count(void);       /* switches since init, fast and through the host */
+struct lwc *lwc_by_cr3(uint64_t cr3);  /* the lwC whose tree CR3 holds, NULL if none */
+void lwc_reap(void);                   /* free lwCs nothing refers to that left their vCPU */
+int lwc_call_doorbell(struct vcpu *v); /* an lwC call rung on the doorbell (PVM) */
 void lwc_init(void);
 
 /* ---- descriptor shadow (fdtab.c) ---- */
 struct fdtab;
+/* What the layer above learns of a table: a slot's entry changed, an lwC entry was dropped. */
+void fdtab_set_hooks(void (*changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now),
+		     void (*lwc_dropped)(unsigned id));
 struct fdtab *fdtab_new(unsigned cap);
 int fdtab_get(const struct fdtab *t, long gfd);  /* host fd, or -EBADF */
 int fdtab_install(struct fdtab *t, int hfd, int cloexec); /* lowest free guest fd, or -EMFILE */
@@ -225,16 +244,25 @@ void cred_put(struct cred *c);
 
 /* ---- lightweight contexts ---- */
 struct lwc {
-	struct vmlwc_lwc s;   /* the stub's view; first, so its KVA is the lwC's */
-	gpa_t root;           /* PML4 of this lwC's address space (s.cr3 follows it) */
+	struct vmlwc_lwc s;   /* the stub's view (root, id); first, so its KVA is the lwC's */
+	gpa_t root;           /* PML4 of this lwC's address space (s.root follows it) */
+	int state;            /* VMLWC_LWC_* */
 	int refs;             /* descriptors that refer to it */
+	int pcid_clean;       /* its PCID holds no entry of an older tree: loads may keep the TLB */
+	int zombie;           /* nothing refers to it, but a vCPU still runs it: freed when it leaves */
 	struct vcpu *on;      /* the vCPU that last ran it (single vCPU: the one running it) */
 	int limited;          /* lwc_limit_syscalls: only the syscalls in allow[] reach the host */
 	int trap_to;          /* LWC_TRAP_SYSCALL: 1 + id of the creator its syscalls go to */
 	struct cred *cred;    /* its credential shadow (shared with LWC_CRED | LWC_SHARE) */
 	struct kvm_regs trapped_regs; /* registers at the trapped syscall */
+	uint64_t trapped_fs, trapped_gs; /* its TLS bases then */
+	void *trapped_xsave;  /* its vector state then (KVM_GET_XSAVE2), one arena page */
+	uint64_t fs_base, gs_base; /* as recorded by the host (arch_prctl; at entry, create, trap) */
 	uint64_t allow[SYS_NR_MAX / 64];
 	struct fdtab *fds;
+	uint64_t *priv;       /* its private page (VMLWC_PRIV_VA): resume state its gate code writes */
+	int32_t *srcmap;      /* its src map page (VMLWC_SRCMAP_VA) */
+	uint32_t *swtab;      /* its switch table page (VMLWC_SWTAB_VA) */
 	uint64_t brk_start;   /* initial program break, for brk bounds */
 	uint64_t brk_cur;     /* current program break as this lwC's page table knows it */
 };
@@ -264,6 +292,11 @@ struct vcpu {
 	struct lwc *lwc;
 	gpa_t pending_cr3;    /* root the stub must load before returning to ring 3 */
 	int test_fault_pending; /* the frame was pointed into ring 0 by a test hook */
+	int cpuid_set;          /* KVM_SET_CPUID2 done */
+	int via_doorbell;       /* this exit came from ring 3 (a doorbell), not through the stub */
+	uint64_t resume_rip, resume_rflags; /* an lwC call resumes there instead (0: where it was) */
+	int set_rsp;            /* frame_return_to_user also sets rsp to new_rsp */
+	uint64_t new_rsp;
 	gpa_t deferred_tree;   /* page tables replaced whole: freed once the new root is loaded */
 	int nscrubbing;         /* pages handed to the stub's scrub on the last return */
 	gpa_t scrubbing[VMLWC_SCRUB_MAX];
@@ -284,7 +317,13 @@ struct vm {
 	unsigned maxphy;              /* guest MAXPHYADDR */
 	struct kvm_cpuid2 *cpuid;     /* what the guest sees */
 	int has_xsave, has_pge, has_nx, has_fsgsbase, has_pcid, has_smep, has_smap;
+	/* what the platform probe found (probe.c) */
+	int syscall_cpl3;             /* PVM: a ring-3 `syscall` stays at CPL 3 (ring 0 is emulated) */
+	int fsgsbase_user;            /* ring 3 can rdfsbase/wrfsbase */
+	uint64_t xcr0_user;           /* XCR0 as ring 3 sees it (0: no xgetbv at ring 3) */
+	int host_cow;                 /* copy-on-write and table copies on the host, not in the stub */
 	int pcid;                     /* CR4.PCIDE: each lwC's tree is loaded with PCID id + 1 */
+	uint64_t cr4_refused;         /* CR4 bits the CPUID offered but KVM_SET_SREGS refused */
 	uint64_t xcr0;
 	int has_tsc_attr;
 	struct arena arena;
@@ -326,16 +365,21 @@ struct vm {
 	uint32_t *pool_refs;
 	gpa_t zero_frame;             /* a pool frame never written, with a reference never dropped */
 	uint64_t *pool_free;
-	uint64_t *stub_lwcs;          /* the stub's lwC id -> KVA table */
+	uint64_t *stub_cr3_of;        /* the stub's 1 + lwC id -> CR3 of a fast switch, or 0 */
 	uint64_t *stub_smap;
-	uint64_t stub_pool_sym, stub_lwcs_sym, stub_smap_sym, stub_live_sym, stub_nlive_sym;
+	uint64_t stub_pool_sym, stub_cr3_of_sym, stub_smap_sym, stub_live_sym, stub_nlive_sym, stub_pf_host;
 	uint64_t *stub_live, *stub_nlive;
 	/* lwCs (lwc_host.c) */
 	struct lwc *lwcs[VMLWC_MAX_LWCS];
 	unsigned nlwcs;              /* live lwCs */
 	uint64_t fd_gid_next, fd_visit_epoch; /* fdtab.c: share groups of descriptor slots (never wrap) */
+	void (*fd_changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now); /* fdtab hooks */
+	void (*fd_lwc_dropped)(unsigned id);
 	int lwc_collecting;          /* lwc_host.c: a collection of unreachable lwCs is running */
-	uint64_t lwc_creates, lwc_switches_slow;
+	unsigned nzombies;           /* lwCs freed once no vCPU runs them */
+	int has_xsave_ioctl;         /* KVM_GET/SET_XSAVE: a trapped lwC's vector state is kept */
+	unsigned xsave_pages;        /* arena pages for one saved vector state */
+	uint64_t lwc_creates, lwc_switches_slow, lwc_switches_dead, host_cow_faults;
 	/* dispatch tables */
 	exit_fn exit_table[MAX_EXIT];
 	hypercall_fn hc_table[VMLWC_NR_PORTS];
@@ -370,6 +414,9 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 void cpu_init_area(struct vm *vm, struct vcpu *v);
 void cpu_fill_idt(struct vm *vm);
 
+/* ---- the platform probe (probe.c) ---- */
+int probe_platform(struct vcpu *v); /* 0, or -1 with the reason set */
+
 /* ---- stub loader (loader.c) ---- */
 int loader_load_stub(struct vm *vm);
 
@@ -391,6 +438,7 @@ void hypercall_init(void);
 /* Rewrite the ring-3 iret frame; reload CR3 first when v->pending_cr3 is set. */
 void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags);
 struct vmlwc_iret_frame *frame_user(struct vcpu *v);
+uint64_t user_rsp(struct vcpu *v); /* ring 3's rsp at this exit */
 
 /* ---- guest fault handling (fault.c) ---- */
 int fault_handle(struct vcpu *v);
@@ -423,6 +471,8 @@ struct root_build_ctx {
 };
 struct procmaps_entry;
 int root_map_entry(const struct procmaps_entry *e, void *arg); /* procmaps_each callback */
+
+long vmlwc_platform_bits(void); /* VMLWC_PLAT_* */
 
 /* ---- host-only set-up for unit tests (hostonly.c) ---- */
 struct vcpu *vmlwc_hostonly_setup(void);

@@ -93,7 +93,8 @@ int loader_load_stub(struct vm *vm)
 		{ "vmlwc_stub_vectors", &vm->stub_vectors },
 		{ "vmlwc_stub_abi_version", &abi },
 		{ "vmlwc_stub_pool", &vm->stub_pool_sym },
-		{ "vmlwc_stub_lwcs", &vm->stub_lwcs_sym },
+		{ "vmlwc_stub_cr3_of", &vm->stub_cr3_of_sym },
+		{ "vmlwc_stub_pf_host", &vm->stub_pf_host },
 		{ "vmlwc_stub_smap", &vm->stub_smap_sym },
 		{ "vmlwc_stub_live", &vm->stub_live_sym },
 		{ "vmlwc_stub_nlive", &vm->stub_nlive_sym },
@@ -118,7 +119,7 @@ int loader_load_stub(struct vm *vm)
 		goto out;
 	}
 	vm->pool = (struct vmlwc_pool *)(vm->arena.base + (vm->stub_pool_sym - VMLWC_STUB_KVA));
-	vm->stub_lwcs = (uint64_t *)(vm->arena.base + (vm->stub_lwcs_sym - VMLWC_STUB_KVA));
+	vm->stub_cr3_of = (uint64_t *)(vm->arena.base + (vm->stub_cr3_of_sym - VMLWC_STUB_KVA));
 	vm->stub_smap = (uint64_t *)(vm->arena.base + (vm->stub_smap_sym - VMLWC_STUB_KVA));
 	vm->stub_live = (uint64_t *)(vm->arena.base + (vm->stub_live_sym - VMLWC_STUB_KVA));
 	vm->stub_nlive = (uint64_t *)(vm->arena.base + (vm->stub_nlive_sym - VMLWC_STUB_KVA));

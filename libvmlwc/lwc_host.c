@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "internal.h"
 #include "rawsys.h"
@@ -10,22 +11,124 @@
 #define MAX_SPECS 64
 #define MSR_FS_BASE 0xc0000100
 #define MSR_GS_BASE 0xc0000101
+#define KVM_CAP_XSAVE2_ 208
+#define KVM_GET_XSAVE2_ _IOR(KVMIO, 0xcf, struct kvm_xsave)
+
+/* The lwC's own pages of the gate window: leaf flags (SHARED: never made copy-on-write). */
+#define PTE_PRIV (PTE_P | PTE_W | PTE_U | PTE_A | PTE_D | PTE_NX | VMLWC_PTE_SHARED)
+#define PTE_SRCMAP (PTE_P | PTE_U | PTE_A | PTE_NX | VMLWC_PTE_SHARED)
+#define PTE_SWTAB (PTE_P | PTE_A | PTE_NX | VMLWC_PTE_SHARED) /* supervisor only */
 
 static uint64_t kva_of(const void *host)
 {
 	return VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)host);
 }
 
-struct lwc *lwc_from_kva(uint64_t kva)
+static int is_lwc_entry(int32_t e)
 {
-	return (struct lwc *)hva_of(kva - VMLWC_PHYSMAP_KVA);
+	return e != VMLWC_FD_NONE && (e & VMLWC_FD_LWC);
 }
 
-/* A new tree: its first load flushes the lwC's PCID (no VMLWC_CR3_NOFLUSH until then). */
+uint64_t lwc_cr3(const struct lwc *l)
+{
+	return l->root | (g_vm.pcid ? l->s.id + 1 : 0);
+}
+
+/*
+ * What a fast switch into l loads, in the stub's table: 0 sends every switch into l to the
+ * host (no context, trapped, unreferenced). With PCIDs the no-flush bit only while l's PCID
+ * holds nothing of an older tree.
+ */
+static void lwc_publish(struct lwc *l)
+{
+	uint64_t cr3 = 0;
+
+	if (l->state == VMLWC_LWC_READY && (l->refs > 0 || l == g_vm.root_lwc))
+		cr3 = lwc_cr3(l) | (l->pcid_clean ? g_vm.pool->cr3_noflush : 0);
+	g_vm.stub_cr3_of[l->s.id + 1] = cr3;
+}
+
+/* A new tree: its first load flushes the lwC's PCID. */
 void lwc_set_root(struct lwc *l, gpa_t root)
 {
-	l->root = root;
-	l->s.cr3 = root | (g_vm.pcid ? l->s.id + 1 : 0);
+	l->root = l->s.root = root;
+	l->pcid_clean = 0;
+	if (l->s.id == 0)
+		g_vm.pool->root_tree = root; /* the stub's copy-out tells the root by its tree */
+	lwc_publish(l);
+}
+
+/* v returns to ring 3 in l's current tree, loaded without the no-flush bit. */
+void lwc_load_on_return(struct vcpu *v, struct lwc *l)
+{
+	v->pending_cr3 = lwc_cr3(l);
+	l->pcid_clean = 1;
+	lwc_publish(l);
+}
+
+struct lwc *lwc_by_cr3(uint64_t cr3)
+{
+	gpa_t root = cr3 & PTE_ADDR;
+	uint64_t tag = pt_root_tag(root);
+	struct lwc *l;
+
+	if (tag == 0 || tag > VMLWC_MAX_LWCS)
+		return NULL;
+	l = g_vm.lwcs[tag - 1];
+	return l && l->root == root ? l : NULL;
+}
+
+static int lwc_current(const struct lwc *l)
+{
+	for (unsigned i = 0; i < g_vm.nvcpus; i++)
+		if (g_vm.vcpus[i]->lwc == l)
+			return 1;
+	return 0;
+}
+
+/* ---- the lwC's own pages of the gate window ---- */
+
+/* The entry of page va of the gate window in l's tree, 0 if l has no page of its own there. */
+static uint64_t lwc_page_pte(const struct lwc *l, uint64_t va)
+{
+	uint64_t nx = g_vm.has_nx ? 0 : PTE_NX;
+
+	switch (va) {
+	case VMLWC_PRIV_VA: return (gpa_of((uintptr_t)l->priv) | PTE_PRIV) & ~nx;
+	case VMLWC_SRCMAP_VA: return (gpa_of((uintptr_t)l->srcmap) | PTE_SRCMAP) & ~nx;
+	case VMLWC_SWTAB_VA: return (gpa_of((uintptr_t)l->swtab) | PTE_SWTAB) & ~nx;
+	default: return 0;
+	}
+}
+
+static int lwc_page_of(uint64_t va)
+{
+	return va == VMLWC_PRIV_VA || va == VMLWC_SRCMAP_VA || va == VMLWC_SWTAB_VA;
+}
+
+static uint64_t fork_own(uint64_t va, void *arg);
+
+int lwc_map_own_pages(struct lwc *l, struct pt_txn *t)
+{
+	for (uint64_t va = VMLWC_PRIV_VA; va <= VMLWC_SWTAB_VA; va += PAGE_SIZE) {
+		int r = pt_txn_set_leaf(t, va, lwc_page_pte(l, va));
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static void lwc_pages_free(struct lwc *l)
+{
+	arena_free(&g_vm.arena, l->priv, 1);
+	arena_free(&g_vm.arena, l->srcmap, 1);
+	arena_free(&g_vm.arena, l->swtab, 1);
+	if (l->trapped_xsave)
+		arena_free(&g_vm.arena, l->trapped_xsave, g_vm.xsave_pages);
+	l->priv = NULL;
+	l->srcmap = NULL;
+	l->swtab = NULL;
+	l->trapped_xsave = NULL;
 }
 
 static struct lwc *lwc_alloc(void)
@@ -40,11 +143,18 @@ static struct lwc *lwc_alloc(void)
 	l = arena_pages(&g_vm.arena, LWC_PAGES);
 	if (!l)
 		return NULL;
+	l->priv = arena_pages(&g_vm.arena, 1);
+	l->srcmap = arena_pages(&g_vm.arena, 1);
+	l->swtab = arena_pages(&g_vm.arena, 1);
+	if (!l->priv || !l->srcmap || !l->swtab) {
+		lwc_pages_free(l);
+		arena_free(&g_vm.arena, l, LWC_PAGES);
+		return NULL;
+	}
+	memset(l->srcmap, 0xff, PAGE_SIZE); /* -1: no descriptor for any lwC yet */
+	l->swtab[VMLWC_SW_SELF / 4] = id;
 	l->s.id = id;
-	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
-		l->s.src_map[i] = -1;
 	g_vm.lwcs[id] = l;
-	g_vm.stub_lwcs[id] = kva_of(l);
 	g_vm.nlwcs++;
 	if (g_vm.stub_live)
 		g_vm.stub_live[(*g_vm.stub_nlive)++] = kva_of(l);
@@ -56,22 +166,86 @@ struct lwc *lwc_root_new(void)
 	struct lwc *l = lwc_alloc();
 
 	if (l)
-		l->s.state = VMLWC_LWC_RUNNING;
+		l->state = VMLWC_LWC_READY;
 	return l;
 }
 
-/* Lowest descriptor in owner's table that refers to lwC id: what the stub passes as src. */
+/* ---- what an lwC's tables say about the lwCs it holds ---- */
+
+/* Lowest descriptor in owner's table that refers to lwC id: what a switch from id reports as src. */
 static void src_map_update(struct lwc *owner, unsigned id)
 {
-	unsigned cap = fdtab_used(owner->fds);
+	unsigned used = fdtab_used(owner->fds);
 
-	owner->s.src_map[id] = -1;
-	for (unsigned g = 0; g < cap; g++)
+	owner->srcmap[id] = -1;
+	for (unsigned g = 0; g < used; g++)
 		if (fdtab_lwc(owner->fds, g, NULL) == (int)id) {
-			owner->s.src_map[id] = (int32_t)g;
+			owner->srcmap[id] = (int32_t)g;
 			return;
 		}
 }
+
+/* Whether owner and t may switch without the host writing TLS base MSRs. */
+static int same_tls(const struct lwc *owner, const struct lwc *t)
+{
+	return g_vm.fsgsbase_user || (owner->fs_base == t->fs_base && owner->gs_base == t->gs_base);
+}
+
+/* Entry g of owner's switch table: what the stub may switch into through descriptor g. */
+static void sw_refresh(struct lwc *owner, unsigned g)
+{
+	int rights, id;
+	uint32_t e = 0;
+
+	if (g >= VMLWC_SW_MAX)
+		return;
+	id = fdtab_lwc(owner->fds, g, &rights);
+	if (id >= 0 && id != (int)owner->s.id && (rights & VMLWC_FD_RIGHT_SWITCH) && g_vm.lwcs[id] &&
+	    same_tls(owner, g_vm.lwcs[id]))
+		e = (uint32_t)id + 1;
+	owner->swtab[g] = e;
+}
+
+/* Every switch table entry that names l, or that l holds (a TLS base of l changed). */
+static void sw_refresh_involving(struct lwc *l)
+{
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
+		struct lwc *o = g_vm.lwcs[i];
+		unsigned used;
+		if (!o)
+			continue;
+		used = fdtab_used(o->fds);
+		for (unsigned g = 0; g < used && g < VMLWC_SW_MAX; g++)
+			if (o == l || o->swtab[g] == l->s.id + 1 || fdtab_lwc(o->fds, g, NULL) == (int)l->s.id)
+				sw_refresh(o, g);
+	}
+}
+
+void lwc_tls_changed(struct lwc *l)
+{
+	if (!g_vm.fsgsbase_user)
+		sw_refresh_involving(l);
+}
+
+/* fdtab hook: slot g of table t now holds `now` instead of `old`, in every lwC using t. */
+static void slot_changed(struct fdtab *t, unsigned g, int32_t old, int32_t now)
+{
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
+		struct lwc *o = g_vm.lwcs[i];
+		if (!o || o->fds != t)
+			continue;
+		if (is_lwc_entry(old) && (old & VMLWC_FD_ID_MASK) < VMLWC_MAX_LWCS)
+			src_map_update(o, old & VMLWC_FD_ID_MASK);
+		if (is_lwc_entry(now) && (now & VMLWC_FD_ID_MASK) < VMLWC_MAX_LWCS) {
+			unsigned id = now & VMLWC_FD_ID_MASK;
+			if (o->srcmap[id] < 0 || (int32_t)g < o->srcmap[id])
+				o->srcmap[id] = (int32_t)g;
+		}
+		sw_refresh(o, g);
+	}
+}
+
+/* ---- lifetime ---- */
 
 /* Whether another live lwC uses l's descriptor table (LWC_FILES | LWC_SHARE). */
 static int table_shared(const struct lwc *l)
@@ -88,10 +262,12 @@ static void lwc_destroy(struct lwc *l)
 {
 	unsigned id = l->s.id;
 
-	l->s.state = VMLWC_LWC_FREE;
-	g_vm.stub_lwcs[id] = 0;
-	g_vm.lwcs[id] = NULL;
-	g_vm.nlwcs--;
+	l->state = VMLWC_LWC_FREE;
+	g_vm.stub_cr3_of[id + 1] = 0;
+	if (l->zombie) {
+		l->zombie = 0;
+		g_vm.nzombies--;
+	}
 	for (uint64_t i = 0; g_vm.stub_live && i < *g_vm.stub_nlive; i++)
 		if (g_vm.stub_live[i] == kva_of(l)) {
 			g_vm.stub_live[i] = g_vm.stub_live[--*g_vm.stub_nlive];
@@ -101,15 +277,27 @@ static void lwc_destroy(struct lwc *l)
 		pt_destroy(l->root, pool_unref);
 	cred_put(l->cred);
 	l->cred = NULL;
+	g_vm.lwcs[id] = NULL; /* first: closing its table may collect others, never l again */
+	g_vm.nlwcs--;
 	if (l->fds && !table_shared(l)) {
 		fdtab_close_all(l->fds); /* may release further lwCs */
 		fdtab_free(l->fds);
 	}
-	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
-		if (g_vm.lwcs[i] && g_vm.lwcs[i]->s.src_map[id] >= 0)
-			g_vm.lwcs[i]->s.src_map[id] = -1;
+	l->fds = NULL;
+	/* an id is reused: no table may still name it (nothing refers to l, but be sure) */
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
+		struct lwc *o = g_vm.lwcs[i];
+		if (!o)
+			continue;
+		o->srcmap[id] = -1;
+		for (unsigned g = 0; g < VMLWC_SW_MAX && g < fdtab_used(o->fds); g++)
+			if (o->swtab[g] == id + 1)
+				o->swtab[g] = 0;
+	}
 	if (l->trap_to && g_vm.lwcs[l->trap_to - 1])
 		lwc_unref(g_vm.lwcs[l->trap_to - 1]); /* its monitor */
+	g_vm.lwc_switches_dead += l->priv[VMLWC_PRIV_SWITCHES / 8];
+	lwc_pages_free(l);
 	arena_free(&g_vm.arena, l, LWC_PAGES);
 }
 
@@ -117,9 +305,27 @@ static void lwc_unref(struct lwc *l)
 {
 	if (--l->refs > 0 || l == g_vm.root_lwc)
 		return;
-	/* a running lwC lives on until it leaves (it is then freed by the next close check) */
-	if (l->s.state != VMLWC_LWC_RUNNING)
-		lwc_destroy(l);
+	lwc_publish(l);
+	/* the lwC a vCPU runs lives on until it leaves: freed at an exit after that */
+	if (lwc_current(l)) {
+		if (!l->zombie) {
+			l->zombie = 1;
+			g_vm.nzombies++;
+		}
+		return;
+	}
+	lwc_destroy(l);
+}
+
+void lwc_reap(void)
+{
+	if (!g_vm.nzombies)
+		return;
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
+		struct lwc *l = g_vm.lwcs[i];
+		if (l && l->zombie && l->refs <= 0 && !lwc_current(l))
+			lwc_destroy(l);
+	}
 }
 
 /* Marks l and everything its descriptors (and, when trapped, its monitor) reach. */
@@ -158,7 +364,7 @@ static void lwc_collect(void)
 	g_vm.lwc_collecting = 1;
 	gc_mark(g_vm.root_lwc, mark);
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
-		if (g_vm.lwcs[i] && g_vm.lwcs[i]->s.state == VMLWC_LWC_RUNNING)
+		if (g_vm.lwcs[i] && lwc_current(g_vm.lwcs[i]))
 			gc_mark(g_vm.lwcs[i], mark);
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
 		if (g_vm.lwcs[i] && !mark[i]) {
@@ -168,25 +374,16 @@ static void lwc_collect(void)
 	g_vm.lwc_collecting = 0;
 }
 
-/* Every lwC whose table is t or shares slot g with t: its lowest descriptor for id again. */
-void lwc_src_maps_refresh(struct fdtab *t, unsigned g, unsigned id)
-{
-	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
-		if (g_vm.lwcs[i] && fdtab_linked(t, g, g_vm.lwcs[i]->fds))
-			src_map_update(g_vm.lwcs[i], id);
-}
-
-int lwc_entry_dropped(struct fdtab *t, unsigned g, unsigned id)
+/* fdtab hook: an entry for lwC id went away. */
+static void lwc_dropped(unsigned id)
 {
 	struct lwc *target = id < VMLWC_MAX_LWCS ? g_vm.lwcs[id] : NULL;
 
-	lwc_src_maps_refresh(t, g, id);
 	if (!target)
-		return 0;
+		return;
 	lwc_unref(target);
 	if (g_vm.lwcs[id] == target && target != g_vm.root_lwc && target->refs > 0)
 		lwc_collect(); /* what is left may be only a cycle */
-	return 0;
 }
 
 static int install_lwc(struct lwc *owner, struct lwc *target, int rights)
@@ -196,7 +393,7 @@ static int install_lwc(struct lwc *owner, struct lwc *target, int rights)
 	if (g < 0)
 		return g;
 	target->refs++;
-	lwc_src_maps_refresh(owner->fds, (unsigned)g, target->s.id);
+	lwc_publish(target);
 	return g;
 }
 
@@ -205,12 +402,22 @@ static int install_lwc(struct lwc *owner, struct lwc *target, int rights)
 struct spec_set {
 	struct lwc_rspec s[MAX_SPECS];
 	int n;
+	struct lwc *child; /* lwc_create: whose own pages the child's tree gets */
 };
 
+static int in_gate_window(uint64_t va, uint64_t len)
+{
+	return va < VMLWC_GATE_VA + VMLWC_GATE_PAGES * PAGE_SIZE && VMLWC_GATE_VA < va + len;
+}
+
+/* The library's own pages stay what they are whatever the specs say (each lwC its own private pages). */
 static int classify(uint64_t va, void *arg)
 {
 	struct spec_set *ss = arg;
 	int cls = PT_FORK_COPY;
+
+	if (in_gate_window(va, PAGE_SIZE))
+		return lwc_page_of(va) ? PT_FORK_OWN : PT_FORK_COPY;
 
 	for (int i = 0; i < ss->n; i++) {
 		const struct lwc_rspec *r = &ss->s[i];
@@ -225,6 +432,9 @@ static int classify(uint64_t va, void *arg)
 static int plain(uint64_t va, uint64_t len, void *arg)
 {
 	struct spec_set *ss = arg;
+
+	if (in_gate_window(va, len))
+		return 0; /* walked down to the child's own pages */
 
 	for (int i = 0; i < ss->n; i++) {
 		const struct lwc_rspec *r = &ss->s[i];
@@ -310,7 +520,9 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 	if (fds_whole_shared(ss)) {
 		/* the same table: entries opened, closed or replaced in one are so in the other */
 		child->fds = parent->fds;
-		memcpy(child->s.src_map, parent->s.src_map, sizeof(child->s.src_map));
+		memcpy(child->srcmap, parent->srcmap, PAGE_SIZE);
+		for (unsigned g = 0; g < fdtab_used(child->fds) && g < VMLWC_SW_MAX; g++)
+			sw_refresh(child, g);
 		return 0;
 	}
 
@@ -347,16 +559,27 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 				return (int)h;
 			fdtab_set_raw(child->fds, g, (int)h | (raw & VMLWC_FD_CLOEXEC));
 		}
-		if (id >= 0 && child->s.src_map[id] < 0)
-			child->s.src_map[id] = (int32_t)g;
 	}
 	return 0;
+}
+
+
+static uint64_t fork_own(uint64_t va, void *arg)
+{
+	struct spec_set *ss = arg;
+	return lwc_page_pte(ss->child, va);
+}
+
+/* The TLS bases ring 3 runs with now (the live ones: ring 3 may have written them itself). */
+static void live_tls(struct vcpu *v, uint64_t *fs, uint64_t *gs)
+{
+	*fs = v->run->s.regs.sregs.fs.base;
+	*gs = v->run->s.regs.sregs.gs.base;
 }
 
 static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags)
 {
 	struct lwc *parent = v->lwc, *child;
-	struct vmlwc_iret_frame *f = frame_user(v);
 	struct spec_set ss;
 	gpa_t np = GPA_NONE, cr = GPA_NONE;
 	long r;
@@ -370,21 +593,23 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	child = lwc_alloc();
 	if (!child)
 		return -ENOMEM;
+	ss.child = child;
+	child->fs_base = parent->fs_base;
+	child->gs_base = parent->gs_base;
 	if ((r = fds_copy(parent, child, &ss)) < 0)
 		goto fail;
 	if ((r = install_lwc(child, parent, VMLWC_FD_RIGHTS)) < 0)
 		goto fail;
-	if ((r = pt_fork(parent->root, &np, &cr, classify, plain, &ss, pool_ref)) < 0)
+	struct pt_fork_ops ops = { .classify = classify, .own = fork_own, .plain = plain, .ref = pool_ref,
+				   .parent_tag = parent->s.id + 1, .child_tag = child->s.id + 1 };
+	if ((r = pt_fork(parent->root, &np, &cr, &ops, &ss)) < 0)
 		goto fail;
 	r = install_lwc(parent, child, VMLWC_FD_RIGHTS);
 	if (r < 0)
 		goto fail;
-	/* the child resumes in this very call, from the creator's gate frame */
-	child->s.rip = f->rip;
-	child->s.rsp = f->rsp;
-	child->s.rflags = f->rflags;
-	child->s.fs_base = parent->s.fs_base;
-	child->s.gs_base = parent->s.gs_base;
+	/* the child resumes in this very call, on the creator's stack as the gate left it */
+	child->priv[VMLWC_PRIV_RSP / 8] = user_rsp(v);
+	live_tls(v, &child->priv[VMLWC_PRIV_FS / 8], &child->priv[VMLWC_PRIV_GS / 8]);
 	child->limited = parent->limited; /* a limit holds for the lwCs created afterwards */
 	if (flags & LWC_TRAP_SYSCALL) {
 		child->trap_to = (int)parent->s.id + 1;
@@ -399,13 +624,12 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	memcpy(child->allow, parent->allow, sizeof(child->allow));
 	child->brk_start = parent->brk_start;
 	child->brk_cur = parent->brk_cur;
+	child->state = VMLWC_LWC_READY;
 	lwc_set_root(child, cr);
-	child->s.fdtab = kva_of(child->fds);
-	child->s.state = VMLWC_LWC_READY;
 	/* the creator's private pages are copy-on-write now: it loads its new tree on return */
 	v->deferred_tree = parent->root;
 	lwc_set_root(parent, np);
-	v->pending_cr3 = parent->s.cr3;
+	lwc_load_on_return(v, parent);
 	g_vm.lwc_creates++;
 	return r;
 fail:
@@ -419,22 +643,72 @@ fail:
 
 /* ---- switching when the stub did not ---- */
 
-/* The host finishes a switch: t runs on v and its tree is loaded on the way back to ring 3. */
+/* The host finishes a switch: t runs on v, its tree loaded on the way back to ring 3. */
 static void lwc_enter(struct vcpu *v, struct lwc *t)
 {
-	t->s.state = VMLWC_LWC_RUNNING;
-	((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = kva_of(t);
 	v->lwc = t;
-	v->pending_cr3 = t->s.cr3;
-	g_vm.lwc_switches_slow++;
+	t->on = v;
+	lwc_load_on_return(v, t);
+}
+
+/* Switches into an lwC's gate code count themselves in its private page (ring 3, no cost). */
+uint64_t lwc_switch_count(void)
+{
+	uint64_t n = g_vm.lwc_switches_slow + g_vm.lwc_switches_dead;
+
+	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
+		if (g_vm.lwcs[i])
+			n += g_vm.lwcs[i]->priv[VMLWC_PRIV_SWITCHES / 8];
+	return n;
+}
+
+/* Without ring-3 access to the TLS bases the host writes the MSRs when two lwCs' differ. */
+static long tls_load(struct vcpu *v, uint64_t fs, uint64_t gs)
+{
+	uint64_t lfs, lgs;
+
+	live_tls(v, &lfs, &lgs);
+	if (fs != lfs && vcpu_msr(v, MSR_FS_BASE, &fs, 1) < 0)
+		return -EIO;
+	if (gs != lgs && vcpu_msr(v, MSR_GS_BASE, &gs, 1) < 0)
+		return -EIO;
+	/* the synced sregs would carry the old bases back at the next entry */
+	v->run->s.regs.sregs.fs.base = fs;
+	v->run->s.regs.sregs.gs.base = gs;
+	return 0;
+}
+
+static size_t xsave_bytes(void)
+{
+	long n = RAW3(SYS_ioctl, g_vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2_);
+	return n > (long)sizeof(struct kvm_xsave) ? (size_t)n : sizeof(struct kvm_xsave);
+}
+
+/* A trapped lwC's vector state is its own: saved at the trap, given back when it resumes. */
+static int xsave_get(struct vcpu *v, struct lwc *l)
+{
+	if (!g_vm.has_xsave_ioctl)
+		return 0;
+	if (!l->trapped_xsave && !(l->trapped_xsave = arena_pages(&g_vm.arena, g_vm.xsave_pages)))
+		return -ENOMEM;
+	long r = RAW3(SYS_ioctl, v->fd, g_vm.xsave_pages > 1 ? KVM_GET_XSAVE2_ : KVM_GET_XSAVE, l->trapped_xsave);
+	return r < 0 ? (int)r : 0;
+}
+
+static int xsave_set(struct vcpu *v, struct lwc *l)
+{
+	if (!g_vm.has_xsave_ioctl || !l->trapped_xsave)
+		return 0;
+	long r = RAW3(SYS_ioctl, v->fd, KVM_SET_XSAVE, l->trapped_xsave);
+	return r < 0 ? (int)r : 0;
 }
 
 static long lwc_switch_host(struct vcpu *v, long to, int discard)
 {
 	struct lwc *cur = v->lwc, *t;
-	struct vmlwc_iret_frame *f = frame_user(v);
 	struct kvm_regs *regs = &v->run->s.regs.regs;
 	int rights, id = fdtab_lwc(cur->fds, to, &rights);
+	long ret = VMLWC_LWC_SWITCHED_RET;
 
 	if (id < 0)
 		return -EBADF;
@@ -443,52 +717,48 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 	t = g_vm.lwcs[id];
 	if (!t || t == cur)
 		return -EINVAL;
-	if (t->s.state == VMLWC_LWC_RUNNING)
+	if (lwc_current(t))
 		return -EBUSY;
-	if (t->s.state != VMLWC_LWC_READY && t->s.state != VMLWC_LWC_TRAPPED)
+	if (t->state != VMLWC_LWC_READY && t->state != VMLWC_LWC_TRAPPED)
 		return -EINVAL; /* its context was discarded */
-	int trapped = t->s.state == VMLWC_LWC_TRAPPED;
-
-	if (t->s.fs_base != cur->s.fs_base && vcpu_msr(v, MSR_FS_BASE, &t->s.fs_base, 1) < 0)
-		return -EIO;
-	if (t->s.gs_base != cur->s.gs_base && vcpu_msr(v, MSR_GS_BASE, &t->s.gs_base, 1) < 0)
-		return -EIO;
-	if (discard) {
-		cur->s.state = VMLWC_LWC_GONE;
-	} else {
-		cur->s.rip = f->rip;
-		cur->s.rsp = f->rsp;
-		cur->s.rflags = f->rflags;
-		cur->s.state = VMLWC_LWC_READY;
-	}
-	f->rip = t->s.rip;
-	f->rsp = t->s.rsp;
-	f->rflags = t->s.rflags;
-	long ret = VMLWC_LWC_SWITCHED_RET;
-	if (trapped) {
-		/* back from its trapped syscall: its registers, and the first argument as the result;
-		   the stub's own rip/rsp/rflags stay: it returns through the frame set above */
-		uint64_t rip = regs->rip, rsp = regs->rsp, rflags = regs->rflags;
+	if (t->state == VMLWC_LWC_TRAPPED) {
+		/* back from its trapped syscall: its own registers, vector state and TLS bases, and
+		   the first argument as the syscall's result */
+		if (tls_load(v, t->trapped_fs, t->trapped_gs) < 0 || xsave_set(v, t) < 0)
+			return -EIO;
+		uint64_t rip = regs->rip, rsp = regs->rsp, rflags = regs->rflags; /* the stub's, if there */
 		ret = (long)regs->r8;
 		*regs = t->trapped_regs;
 		regs->rip = rip;
 		regs->rsp = rsp;
 		regs->rflags = rflags;
+		v->resume_rip = t->trapped_regs.rcx;
+		v->resume_rflags = t->trapped_regs.r11;
+		v->set_rsp = 1;
+		v->new_rsp = t->trapped_regs.rsp;
+		t->state = VMLWC_LWC_READY;
+		g_vm.lwc_switches_slow++; /* it resumes in its syscall, not in its gate code */
 	} else {
-		regs->rdi = (uint64_t)(int64_t)t->s.src_map[cur->s.id];
+		/* into its gate code, which takes its own stack, TLS bases and a clean vector state */
+		if (!g_vm.fsgsbase_user && tls_load(v, t->fs_base, t->gs_base) < 0)
+			return -EIO;
+		regs->rdi = cur->s.id;
+		v->resume_rip = VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME;
+	}
+	if (discard) {
+		cur->state = VMLWC_LWC_GONE;
+		lwc_publish(cur);
 	}
 	lwc_enter(v, t);
-	if (cur->refs <= 0 && cur != g_vm.root_lwc && cur->s.state != VMLWC_LWC_RUNNING)
-		lwc_destroy(cur);
-	return ret; /* hc_lwc puts it in rax */
+	return ret; /* the lwC port puts it in rax */
 }
 
 static long lwc_self_host(struct vcpu *v)
 {
 	struct lwc *l = v->lwc;
 
-	if (l->s.src_map[l->s.id] >= 0)
-		return l->s.src_map[l->s.id];
+	if (l->srcmap[l->s.id] >= 0)
+		return l->srcmap[l->s.id];
 	return install_lwc(l, l, VMLWC_FD_RIGHTS);
 }
 
@@ -561,6 +831,8 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
 			long err = 0;
 			pt_txn_begin(&t, l->root);
 			for (uint64_t va = s->u.mem.start; va < s->u.mem.end && !err; va += PAGE_SIZE) {
+				if (in_gate_window(va, PAGE_SIZE))
+					continue; /* the library's pages are nobody's to overlay */
 				/* a page under a table src shares with others is theirs too: src's own path first */
 				if (pt_own_path(src, va) < 0) {
 					err = -ENOMEM;
@@ -606,8 +878,6 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
 					/* the caller's slot leaves its own group and joins the source's */
 					fdtab_leave(l->fds, g);
 					fdtab_share_slot(src->fds, l->fds, g);
-					if (lid >= 0)
-						lwc_src_maps_refresh(l->fds, g, (unsigned)lid);
 					continue;
 				}
 				if (raw == VMLWC_FD_NONE)
@@ -616,7 +886,6 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
 					fdtab_close(l->fds, g);
 					fdtab_set_raw(l->fds, g, raw);
 					g_vm.lwcs[lid]->refs++;
-					lwc_src_maps_refresh(l->fds, g, (unsigned)lid);
 					continue;
 				}
 				long h = RAW3(SYS_fcntl, raw & ~VMLWC_FD_CLOEXEC, F_DUPFD_CLOEXEC, 0);
@@ -634,33 +903,30 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
 
 /*
  * LWC_TRAP_SYSCALL: the child's syscall becomes a switch to its creator with {nr, a0..a5}; the
- * child waits, all its registers kept, until someone switches to it with {result}.
+ * child waits, all its registers, vector state and TLS bases kept, until someone switches to
+ * it with {result}.
  */
 int lwc_trap_syscall(struct vcpu *v)
 {
 	struct lwc *child = v->lwc, *mon = g_vm.lwcs[child->trap_to - 1];
 	struct kvm_regs *r = &v->run->s.regs.regs;
-	struct vmlwc_iret_frame *f = frame_user(v);
 
-	if (!mon || mon->s.state != VMLWC_LWC_READY) {
+	if (!mon || mon->state != VMLWC_LWC_READY || lwc_current(mon) ||
+	    (!g_vm.fsgsbase_user && tls_load(v, mon->fs_base, mon->gs_base) < 0) || xsave_get(v, child) < 0) {
 		/* nobody to ask: the syscall fails */
 		r->rax = (uint64_t)-EPERM;
 		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 		frame_return_to_user(v, r->rcx, r->r11);
 		return 0;
 	}
-	if (mon->s.fs_base != child->s.fs_base)
-		vcpu_msr(v, MSR_FS_BASE, &mon->s.fs_base, 1);
-	if (mon->s.gs_base != child->s.gs_base)
-		vcpu_msr(v, MSR_GS_BASE, &mon->s.gs_base, 1);
 	child->trapped_regs = *r;
-	child->s.rip = r->rcx;
-	child->s.rsp = f->rsp;
-	child->s.rflags = r->r11;
-	child->s.state = VMLWC_LWC_TRAPPED;
+	child->trapped_regs.rsp = user_rsp(v);
+	live_tls(v, &child->trapped_fs, &child->trapped_gs);
+	child->state = VMLWC_LWC_TRAPPED;
+	lwc_publish(child);
 	uint64_t nr = r->rax, a[6] = { r->rdi, r->rsi, r->rdx, r->r10, r->r8, r->r9 };
 	r->rax = (uint64_t)VMLWC_LWC_SWITCHED_RET;
-	r->rdi = (uint64_t)(int64_t)mon->s.src_map[child->s.id];
+	r->rdi = child->s.id;
 	r->rbp = 7;
 	r->r8 = nr;
 	r->r9 = a[0];
@@ -672,8 +938,9 @@ int lwc_trap_syscall(struct vcpu *v)
 	r->rbx = 0;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	lwc_enter(v, mon);
-	f->rsp = mon->s.rsp;
-	frame_return_to_user(v, mon->s.rip, mon->s.rflags);
+	v->set_rsp = 1;
+	v->new_rsp = mon->priv[VMLWC_PRIV_RSP / 8]; /* its gate code takes it anyway */
+	frame_return_to_user(v, VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME, 0x202);
 	return 0;
 }
 
@@ -731,22 +998,20 @@ static long lwc_limit_host(struct vcpu *v, gva_t list, long n)
 	return 0;
 }
 
-/* The lwC port: every lwC call the stub hands over. */
-static int hc_lwc(struct vcpu *v)
+/* An lwC call, through the stub's port or the doorbell: dispatch, result in rax, back to ring 3. */
+static int lwc_call(struct vcpu *v, uint64_t call, uint64_t rip, uint64_t rflags)
 {
 	struct kvm_regs *r = &v->run->s.regs.regs;
-	struct vmlwc_iret_frame *f = frame_user(v);
 	long ret;
 
-	if (r->rsp != v->area_kva + VMLWC_FRAME_ON_KSTACK || f->rip != VMLWC_GATE_VA + 1)
-		run_panic(v, "lwC port used outside the gate path");
-	switch (r->rax) {
+	v->resume_rip = 0;
+	switch (call) {
 	case VMLWC_LWC_CREATE:
 		ret = lwc_create_host(v, r->rdi, (long)r->rsi, (long)r->rdx);
 		break;
 	case VMLWC_LWC_SWITCH:
 	case VMLWC_LWC_SWITCH_DISCARD:
-		ret = lwc_switch_host(v, (long)r->rdi, r->rax == VMLWC_LWC_SWITCH_DISCARD);
+		ret = lwc_switch_host(v, (long)r->rdi, call == VMLWC_LWC_SWITCH_DISCARD);
 		break;
 	case VMLWC_LWC_SELF:
 		ret = lwc_self_host(v);
@@ -768,20 +1033,51 @@ static int hc_lwc(struct vcpu *v)
 		break;
 	default:
 		if (g_trace)
-			trace_msg("lwC call %lu not supported yet: ENOSYS", (unsigned long)r->rax);
+			trace_msg("lwC call %lu not supported: ENOSYS", (unsigned long)call);
 		ret = -ENOSYS;
 		break;
 	}
 	if (g_trace)
-		trace_msg("[vcpu %d] lwC call %lu(%lx, %lx, %lx) = %ld", v->index, (unsigned long)r->rax,
+		trace_msg("[vcpu %d] lwC call %lu(%lx, %lx, %lx) = %ld", v->index, (unsigned long)call,
 			  (unsigned long)r->rdi, (unsigned long)r->rsi, (unsigned long)r->rdx, ret);
 	r->rax = (uint64_t)ret;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-	frame_return_to_user(v, f->rip, f->rflags);
+	if (v->resume_rip) {
+		rip = v->resume_rip;
+		if (v->resume_rflags)
+			rflags = v->resume_rflags;
+	}
+	v->resume_rip = v->resume_rflags = 0;
+	frame_return_to_user(v, rip, rflags);
 	return 0;
+}
+
+/* The stub's lwC port: a switch it did not finish, or any other call through the gate's int3. */
+static int hc_lwc(struct vcpu *v)
+{
+	struct kvm_regs *r = &v->run->s.regs.regs;
+	struct vmlwc_iret_frame *f = frame_user(v);
+
+	if (r->rsp != v->area_kva + VMLWC_FRAME_ON_KSTACK)
+		run_panic(v, "lwC port used outside the gate path");
+	if (f->rip == VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME)
+		return lwc_call(v, VMLWC_LWC_SWITCH, f->rip, f->rflags);
+	if (f->rip == VMLWC_GATE_VA + VMLWC_GATE_CALL_INT3 + 1)
+		return lwc_call(v, r->rax, f->rip, f->rflags);
+	run_panic(v, "lwC port used outside the gate path");
+}
+
+int lwc_call_doorbell(struct vcpu *v)
+{
+	struct kvm_regs *r = &v->run->s.regs.regs;
+
+	return lwc_call(v, r->rax, r->rip, r->rflags);
 }
 
 void lwc_init(void)
 {
 	hypercall_register(VMLWC_PORT_LWC, hc_lwc);
+	fdtab_set_hooks(slot_changed, lwc_dropped);
+	g_vm.has_xsave_ioctl = RAW3(SYS_ioctl, g_vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
+	g_vm.xsave_pages = PAGE_ALIGN_UP(xsave_bytes()) / PAGE_SIZE;
 }

@@ -333,7 +333,7 @@ void pt_txn_finish(struct pt_txn *t, struct lwc *l)
 		return;
 	lwc_set_root(l, t->root);
 	if (v && v->lwc == l) {
-		v->pending_cr3 = l->s.cr3;
+		lwc_load_on_return(v, l);
 		for (int i = 0; i < t->nretired; i++)
 			if (v->ndeferred < (int)ARRAY_SIZE(v->deferred))
 				v->deferred[v->ndeferred++] = t->retired[i];
@@ -473,17 +473,21 @@ void pt_page_free(gpa_t g)
 		g_vm.pt_quarantined++;
 }
 
-/* At an exit: the batch the stub scrubbed is reusable; hand it the next batch. */
+/*
+ * At an exit through the stub: the batch the stub scrubbed is reusable (only once it says so:
+ * it zeroes the count after the last write), and it gets the next batch.
+ */
 int pt_scrub_next(struct vcpu *v)
 {
-	struct vmlwc_vcpu_shared *sh = (void *)v->area;
 	uint64_t *list = (uint64_t *)(v->area + VMLWC_VCPU_SCRUB_LIST);
+	volatile uint64_t *pending = (uint64_t *)(v->area + VMLWC_VCPU_SCRUB_N);
 	int n = 0;
 
+	if (v->nscrubbing && *pending)
+		return v->nscrubbing; /* not scrubbed yet (a return that bypassed the trampoline) */
 	for (int i = 0; i < v->nscrubbing; i++)
 		arena_free(&g_vm.arena, (void *)hva_of(v->scrubbing[i]), 1);
 	v->nscrubbing = 0;
-	(void)sh;
 	while (g_vm.nscrub_queue && n < VMLWC_SCRUB_MAX) {
 		gpa_t g = g_vm.scrub_queue[--g_vm.nscrub_queue];
 		v->scrubbing[n] = g;
@@ -527,6 +531,7 @@ void pt_destroy(gpa_t root, void (*leaf)(uint64_t pte))
 struct fork_ctx {
 	uint32_t gen;
 	int (*classify)(uint64_t va, void *arg);
+	uint64_t (*own)(uint64_t va, void *arg);
 	int (*plain)(uint64_t va, uint64_t len, void *arg);
 	void *arg;
 	void (*ref)(uint64_t pte);
@@ -592,6 +597,17 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 			continue;
 		}
 		int cls = f->classify(va, f->arg);
+		if (cls == PT_FORK_OWN) {
+			/* a page each tree has its own of (the lwC's private pages): the child's from own() */
+			uint64_t ce = f->own(va, f->arg);
+			p[i] = e;
+			f->ref(e);
+			if (ce) {
+				c[i] = ce;
+				any = 1;
+			}
+			continue;
+		}
 		if (keep)
 			s[i] = e = vmlwc_shared_entry(e, 0); /* src keeps it too */
 		if (cls == PT_FORK_UNMAP) {
@@ -631,11 +647,26 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 	return any || level == 3;
 }
 
-int pt_fork(gpa_t root, gpa_t *new_parent, gpa_t *child, int (*classify)(uint64_t va, void *arg),
-	    int (*plain)(uint64_t va, uint64_t len, void *arg), void *arg, void (*ref)(uint64_t pte))
+int pt_fork(gpa_t root, gpa_t *new_parent, gpa_t *child, const struct pt_fork_ops *ops, void *arg)
 {
-	struct fork_ctx f = { .gen = next_gen(), .classify = classify, .plain = plain, .arg = arg, .ref = ref };
+	struct fork_ctx f = { .gen = next_gen(), .classify = ops->classify, .own = ops->own, .plain = ops->plain,
+			      .arg = arg, .ref = ops->ref };
 
 	fork_level(&f, root, 3, 0, 0, new_parent, child);
+	if (*new_parent != GPA_NONE)
+		pt_root_tag_set(*new_parent, ops->parent_tag);
+	if (*child != GPA_NONE)
+		pt_root_tag_set(*child, ops->child_tag);
 	return f.err;
+}
+
+void pt_root_tag_set(gpa_t root, uint64_t tag)
+{
+	tbl(root)[VMLWC_PML4_TAG] = tag << 1; /* not present: only the host reads it */
+}
+
+uint64_t pt_root_tag(gpa_t root)
+{
+	uint64_t *t = tbl(root);
+	return t ? t[VMLWC_PML4_TAG] >> 1 : 0;
 }

@@ -66,6 +66,8 @@ void run_panic(struct vcpu *v, const char *why)
 	die_by(SIGABRT);
 }
 
+static void exit_begin(struct vcpu *v);
+
 void run_loop(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
@@ -74,7 +76,8 @@ void run_loop(struct vcpu *v)
 		long r;
 		unsigned reason;
 
-		run->kvm_valid_regs = KVM_SYNC_X86_REGS;
+		/* the sregs too: CR3 says which lwC runs (the stub switches without exits) */
+		run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
 		r = RAW3(SYS_ioctl, v->fd, KVM_RUN, 0);
 		v->nexits++;
 		if (r < 0) {
@@ -87,28 +90,41 @@ void run_loop(struct vcpu *v)
 		reason = run->exit_reason;
 		if (reason >= MAX_EXIT || !exit_table[reason])
 			run_panic(v, "unhandled exit reason");
+		if (reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO)
+			exit_begin(v);
 		if (exit_table[reason](v) != 0)
 			run_panic(v, "exit handler refused the exit");
 	}
 }
 
-static int exit_io(struct vcpu *v)
+/*
+ * Every exit from the guest's own run: which lwC runs (the stub switches without exits, so CR3
+ * says), and what the last return to ring 3 made free (any new root was loaded on the way).
+ */
+static void exit_begin(struct vcpu *v)
 {
-	struct kvm_run *run = v->run;
+	struct lwc *l = lwc_by_cr3(v->run->s.regs.sregs.cr3);
 
-	/* the stub switches lwCs without exits: learn which one runs now */
-	v->lwc = lwc_from_kva(((struct vmlwc_vcpu_shared *)v->area)->cur_lwc);
-	/* an `out` from the stub means any new root was loaded: the replaced tables can go */
+	if (!l)
+		run_panic(v, "CR3 holds no lwC's tree");
+	v->lwc = l;
+	l->on = v;
 	if (v->deferred_tree) {
 		pt_destroy(v->deferred_tree, pool_unref); /* the new trees hold their own references */
 		v->deferred_tree = 0;
 	}
 	while (v->ndeferred)
 		pt_page_free(v->deferred[--v->ndeferred]);
+	lwc_reap();
+}
+
+static int exit_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+
+	/* a return through the stub may hand it page-table pages to scrub (shadow paging) */
 	if (!g_vm.tdp)
 		pt_scrub_next(v);
-	v->lwc->on = v;
-
 	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || run->io.count != 1)
 		return -1;
 	return hypercall_dispatch(v, run->io.port);
@@ -127,7 +143,6 @@ static int exit_fatal(struct vcpu *v)
 	switch (v->run->exit_reason) {
 	case KVM_EXIT_SHUTDOWN: why = "triple fault in the guest stub"; break;
 	case KVM_EXIT_HLT: why = "hlt in the guest stub"; break;
-	case KVM_EXIT_MMIO: why = "guest touched guest-physical memory outside every memslot"; break;
 	case KVM_EXIT_FAIL_ENTRY: why = "VM entry failed"; break;
 	case KVM_EXIT_INTERNAL_ERROR: why = "KVM internal error (emulation failure?)"; break;
 	}
@@ -136,8 +151,6 @@ static int exit_fatal(struct vcpu *v)
 	if (v->run->exit_reason == KVM_EXIT_FAIL_ENTRY)
 		trace_msg("hardware entry failure reason %lx",
 			  (unsigned long)v->run->fail_entry.hardware_entry_failure_reason);
-	if (v->run->exit_reason == KVM_EXIT_MMIO)
-		trace_msg("mmio gpa %lx", (unsigned long)v->run->mmio.phys_addr);
 	run_panic(v, why);
 }
 
@@ -147,7 +160,6 @@ void run_init(void)
 	exit_register(KVM_EXIT_INTR, exit_intr);
 	exit_register(KVM_EXIT_SHUTDOWN, exit_fatal);
 	exit_register(KVM_EXIT_HLT, exit_fatal);
-	exit_register(KVM_EXIT_MMIO, exit_fatal);
 	exit_register(KVM_EXIT_FAIL_ENTRY, exit_fatal);
 	exit_register(KVM_EXIT_INTERNAL_ERROR, exit_fatal);
 }

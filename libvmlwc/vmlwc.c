@@ -261,6 +261,8 @@ static struct lwc *root_build(void)
 	if (fdtab_fill(l->fds) < 0)
 		return NULL;
 	root = pt_new_root();
+	if (root != GPA_NONE)
+		pt_root_tag_set(root, l->s.id + 1);
 	if (root == GPA_NONE) {
 		err_set(ENOMEM, g_vm.lazy_tables ? "frame pool exhausted (page tables): raise pool_bytes"
 						 : "arena exhausted (page tables)");
@@ -275,16 +277,20 @@ static struct lwc *root_build(void)
 			g_vm.lazy_tables ? " (page tables come from the frame pool: pool_bytes)" : "");
 		return NULL;
 	}
-	/* the gate page: user-executable in every lwC, but library memory for the mmap family */
+	/* the gate window: library memory for the mmap family and for lwC specs */
 	r = memmap_ensure(VMLWC_GATE_VA, PAGE_SIZE);
 	if (r == 0)
 		r = pt_txn_set(&b.t, VMLWC_GATE_VA, PAGE_SIZE, VMLWC_GATE_VA, PTE_P | PTE_U | PTE_A);
+	if (r == 0)
+		r = lwc_map_own_pages(l, &b.t);
+	if (r == 0) /* no memslot behind it: a store exits to the host */
+		r = pt_txn_set_leaf(&b.t, VMLWC_DOORBELL_VA, VMLWC_DOORBELL_GPA | PTE_P | PTE_W | PTE_U | PTE_A |
+				    PTE_D | VMLWC_PTE_SHARED | (g_vm.has_nx ? PTE_NX : 0));
 	if (r < 0) {
-		err_set(-r, "mapping the lwC gate page: %s", strerror(-r));
+		err_set(-r, "mapping the lwC gate window: %s", strerror(-r));
 		return NULL;
 	}
 	lwc_set_root(l, pt_txn_commit(&b.t));
-	l->s.fdtab = VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)l->fds);
 	l->refs = 1;
 	if (cred_init(&g_vm.cred0) < 0 || !(l->cred = cred_new(&g_vm.cred0))) {
 		err_set(ENOMEM, "reading the process's credentials");
@@ -294,22 +300,48 @@ static struct lwc *root_build(void)
 	return l;
 }
 
-/* `int3; ret` at VMLWC_GATE_VA: the lwC calls' way into the stub. */
+extern const unsigned char vmlwc_gate_page[4096];
+
+/*
+ * The gate window at VMLWC_GATE_VA: the gate page's code (gate_x86_64.S) on the host at its
+ * guest address, the rest reserved (each lwC's own pages there are arena frames).
+ */
 static int gate_map(void)
 {
-	void *p = mmap((void *)VMLWC_GATE_VA, PAGE_SIZE, PROT_READ | PROT_WRITE,
+	size_t len = VMLWC_GATE_PAGES * PAGE_SIZE;
+	void *p = mmap((void *)VMLWC_GATE_VA, len, PROT_NONE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 
 	if (p == MAP_FAILED || p != (void *)VMLWC_GATE_VA) {
 		if (p != MAP_FAILED)
-			munmap(p, PAGE_SIZE);
-		return err_set(EEXIST, "the lwC gate address %#lx is already mapped", VMLWC_GATE_VA);
+			munmap(p, len);
+		return err_set(EEXIST, "the lwC gate window %#lx..%#lx is already mapped", VMLWC_GATE_VA,
+			       VMLWC_GATE_VA + len);
 	}
-	((unsigned char *)p)[0] = 0xcc; /* int3 */
-	((unsigned char *)p)[1] = 0xc3; /* ret */
+	mprotect(p, PAGE_SIZE, PROT_READ | PROT_WRITE);
+	memcpy(p, vmlwc_gate_page, PAGE_SIZE);
 	mprotect(p, PAGE_SIZE, PROT_READ | PROT_EXEC);
-	mem_protect_add(VMLWC_GATE_VA, PAGE_SIZE);
+	mem_protect_add(VMLWC_GATE_VA, len);
 	return 0;
+}
+
+/* The gate page's flags, from what the platform probe found (read-only to the guest). */
+static void gate_configure(void)
+{
+	uint64_t *flags = (uint64_t *)(VMLWC_GATE_VA + VMLWC_GATE_FLAGS);
+	uint64_t f = 0;
+
+	if (g_vm.fsgsbase_user)
+		f |= VMLWC_GF_FSGSBASE;
+	if (g_vm.syscall_cpl3 || g_vm.cfg.test_doorbell)
+		f |= VMLWC_GF_DOORBELL;
+	if (g_vm.xcr0_user)
+		f |= VMLWC_GF_XSAVE;
+	mprotect((void *)VMLWC_GATE_VA, PAGE_SIZE, PROT_READ | PROT_WRITE);
+	flags[0] = f;
+	/* every state component but PKRU (permissions, not data) and AMX tiles (off unless asked) */
+	flags[1] = g_vm.xcr0_user & ~((1UL << 9) | (1UL << 17) | (1UL << 18));
+	mprotect((void *)VMLWC_GATE_VA, PAGE_SIZE, PROT_READ | PROT_EXEC);
 }
 
 /* Page-table pages may be reused only where the hypervisor pages in two dimensions. */
@@ -334,6 +366,26 @@ static int tdp_detect(void)
 			return 1;
 	}
 	return 0;
+}
+
+/* What vmlwc_init chose for this platform (VMLWC_PLAT_*), for tests and benchmarks. */
+long vmlwc_platform_bits(void)
+{
+	long b = 0;
+
+	if (g_vm.tdp)
+		b |= VMLWC_PLAT_TDP;
+	if (g_vm.syscall_cpl3)
+		b |= VMLWC_PLAT_SYSCALL_CPL3;
+	if (g_vm.host_cow)
+		b |= VMLWC_PLAT_HOST_COW;
+	if (*(const uint64_t *)(VMLWC_GATE_VA + VMLWC_GATE_FLAGS) & VMLWC_GF_DOORBELL)
+		b |= VMLWC_PLAT_DOORBELL_LWC;
+	if (g_vm.fsgsbase_user)
+		b |= VMLWC_PLAT_FSGSBASE;
+	if (g_vm.xcr0_user)
+		b |= VMLWC_PLAT_XSAVE;
+	return b;
 }
 
 /* ---- entering ---- */
@@ -382,7 +434,7 @@ static void init_undo(struct vcpu *v)
 	kvm_close_vm(&g_vm);
 	arena_fini(&g_vm.arena);
 	if (g_vm.nprotect && mem_is_protected(VMLWC_GATE_VA, PAGE_SIZE))
-		munmap((void *)VMLWC_GATE_VA, PAGE_SIZE);
+		munmap((void *)VMLWC_GATE_VA, VMLWC_GATE_PAGES * PAGE_SIZE);
 	g_vm.nprotect = 0;
 	memset(&g_vm.mm, 0, sizeof(g_vm.mm));
 	g_vm.nlwcs = 0;
@@ -480,17 +532,24 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	if (!g_vm.root_lwc)
 		goto fail;
 	v->lwc = g_vm.root_lwc;
+	v->lwc->on = v;
 	RAW2(SYS_arch_prctl, ARCH_GET_FS, &fs_base);
 	RAW2(SYS_arch_prctl, ARCH_GET_GS, &gs_base);
-	v->lwc->s.fs_base = fs_base;
-	v->lwc->s.gs_base = gs_base;
-	((struct vmlwc_vcpu_shared *)v->area)->cur_lwc = VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)v->lwc);
-	if (cpu_setup_vcpu(&g_vm, v, v->lwc->root, fs_base, gs_base) < 0)
+	v->lwc->fs_base = fs_base;
+	v->lwc->gs_base = gs_base;
+	if (cpu_setup_vcpu(&g_vm, v, lwc_cr3(v->lwc), fs_base, gs_base) < 0)
 		goto fail;
+	if (probe_platform(v) < 0)
+		goto fail;
+	/* the probe left its own state: the vCPU again as the thread will enter it */
+	if (cpu_setup_vcpu(&g_vm, v, lwc_cr3(v->lwc), fs_base, gs_base) < 0)
+		goto fail;
+	gate_configure();
+	cpu_fill_idt(&g_vm);
 	sys_init();
+	run_init();
 	hypercall_init();
 	lwc_init();
-	run_init();
 	tls_active = 1;
 	vm_live = 1;
 	if (vmlwc_enter(&g_vm.enter_ctx, enter_guest, v, (char *)v->host_stack + v->host_stack_size) == 0)

@@ -176,11 +176,11 @@ Test(syscall, test_hook_refused_without_opt_in, .timeout = 60)
 }
 
 /*
- * The PVM entry path on any platform: on PVM a ring-3 `syscall` jumps to LSTAR without
- * entering ring 0, so the fetch from the supervisor-only page faults (#PF, RIP == LSTAR) with
- * RCX/R11 holding the return state. A ring-3 jump to LSTAR produces exactly that.
+ * The PVM syscall path on any platform: on PVM a ring-3 `syscall` jumps to LSTAR without
+ * entering ring 0, with RCX/R11 holding the return state; LSTAR is the gate page's trampoline
+ * there, which rings the doorbell. A ring-3 jump to the trampoline does exactly that.
  */
-static long syscall_via_lstar_jump(long nr, long a0)
+static long syscall_via_doorbell(long nr, long a0)
 {
 	long ret;
 	__asm__ volatile("leaq 1f(%%rip), %%rcx\n\t"
@@ -188,12 +188,13 @@ static long syscall_via_lstar_jump(long nr, long a0)
 			 "jmp *%[lstar]\n"
 			 "1:"
 			 : "=a"(ret)
-			 : "a"(nr), "D"(a0), [lstar] "r"(VMLWC_STUB_KVA)
+			 : "a"(nr), "D"(a0), [lstar] "r"(VMLWC_GATE_VA + VMLWC_GATE_LSTAR)
 			 : "rcx", "r11", "memory");
 	return ret;
 }
+#define syscall_via_lstar_jump syscall_via_doorbell
 
-Test(syscall, pvm_path_pf_at_lstar, .timeout = 60)
+Test(syscall, pvm_path_doorbell, .timeout = 60)
 {
 	struct vmlwc_stats a, b;
 	char buf[4] = { 0 };
@@ -207,8 +208,8 @@ Test(syscall, pvm_path_pf_at_lstar, .timeout = 60)
 	for (int i = 0; i < 50; i++)
 		syscall_via_lstar_jump(SYS_getppid, 0);
 	cr_assert_eq(vmlwc_stats(&b), 0);
-	cr_expect_eq(b.vm_exits - a.vm_exits, 51, "one exit per syscall on the #PF path");
-	cr_expect_eq(b.page_faults, a.page_faults, "the #PF at LSTAR is not counted as a page fault");
+	cr_expect_eq(b.vm_exits - a.vm_exits, 51, "one exit per syscall on the doorbell path");
+	cr_expect_eq(b.page_faults, a.page_faults, "the doorbell is not a page fault");
 	cr_expect_eq(write(p[1], "ok", 2), 2);
 	cr_expect_eq(read(p[0], buf, 2), 2);
 	cr_expect_str_eq(buf, "ok");

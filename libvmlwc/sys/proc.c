@@ -22,11 +22,19 @@ static long sys_arch_prctl(struct sys_call *c)
 		if (val >= USER_TOP)
 			return -EPERM; /* as Linux for a non-user base */
 		r = vcpu_msr(c->v, c->a[0] == ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 1);
-		if (r == 0 && c->a[0] == ARCH_SET_FS)
-			c->l->s.fs_base = val; /* the switch path compares lwCs' FS and GS bases */
-		else if (r == 0)
-			c->l->s.gs_base = val;
-		return r;
+		if (r < 0)
+			return r;
+		if (c->a[0] == ARCH_SET_FS)
+			c->l->fs_base = val;
+		else
+			c->l->gs_base = val;
+		/* the sync sregs carry the old base back at the next entry: the new one there too */
+		if (c->a[0] == ARCH_SET_FS)
+			c->v->run->s.regs.sregs.fs.base = val;
+		else
+			c->v->run->s.regs.sregs.gs.base = val;
+		lwc_tls_changed(c->l); /* fast switches may now need the host to write the MSR */
+		return 0;
 	case ARCH_GET_FS:
 	case ARCH_GET_GS:
 		r = vcpu_msr(c->v, c->a[0] == ARCH_GET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 0);

@@ -313,8 +313,8 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		}
 		(void)v;
 		st.lwc_creates = g_vm.lwc_creates;
-		st.lwc_switches = g_vm.pool->switches + g_vm.lwc_switches_slow;
-		st.cow_faults = g_vm.pool->cow_faults;
+		st.lwc_switches = lwc_switch_count();
+		st.cow_faults = g_vm.pool->cow_faults + g_vm.host_cow_faults;
 		return ua_copy_out(l, (gva_t)a[0], &st, sizeof(st)) < 0 ? -EFAULT : 0;
 	}
 	if (nr == VMLWC_SYS_POOL) {
@@ -324,17 +324,35 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		case VMLWC_POOL_TABLE_COPIES: return (long)g_vm.pool->table_copies;
 		case VMLWC_POOL_PT_PAGES: return (long)pt_pages_used();
 		case VMLWC_POOL_PCID: return g_vm.pcid;
+		case VMLWC_POOL_CR4_REFUSED: return (long)g_vm.cr4_refused;
+		case VMLWC_POOL_PLATFORM: return vmlwc_platform_bits();
+		case VMLWC_POOL_ARENA: return (long)arena_in_use(&g_vm.arena);
 		default: return -EINVAL;
 		}
 	}
 	if (nr == VMLWC_SYS_TEST_STUB_FAULT && g_vm.cfg.test_hooks) {
 		/* Return into ring 0 at an unmapped stub address: proves a stub fault dumps and aborts. */
-		struct vmlwc_iret_frame *f = frame_user(v);
-		f->rip = VMLWC_STUB_KVA + VMLWC_STUB_SPAN - PAGE_SIZE;
-		f->cs = VMLWC_KCS;
-		f->rflags = 0x2;
-		f->rsp = v->area_kva + VMLWC_VCPU_FRAMEB_OFF;
-		f->ss = VMLWC_KDS;
+		uint64_t rip = VMLWC_STUB_KVA + VMLWC_STUB_SPAN - PAGE_SIZE;
+		uint64_t rsp = v->area_kva + VMLWC_VCPU_FRAMEB_OFF;
+		if (v->via_doorbell) {
+			/* no frame to rewrite: ring 0 through the segment registers */
+			struct kvm_sregs *s = &v->run->s.regs.sregs;
+			s->cs.selector = VMLWC_KCS;
+			s->cs.dpl = 0;
+			s->ss.selector = VMLWC_KDS;
+			s->ss.dpl = 0;
+			v->run->s.regs.regs.rip = rip;
+			v->run->s.regs.regs.rsp = rsp;
+			v->run->s.regs.regs.rflags = 0x2;
+			v->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS | KVM_SYNC_X86_REGS;
+		} else {
+			struct vmlwc_iret_frame *f = frame_user(v);
+			f->rip = rip;
+			f->cs = VMLWC_KCS;
+			f->rflags = 0x2;
+			f->rsp = rsp;
+			f->ss = VMLWC_KDS;
+		}
 		v->test_fault_pending = 1;
 		return 0;
 	}
