@@ -63,12 +63,32 @@ vmlwc_stub_pf:
 	jmp	fault_common
 	.size vmlwc_stub_pf, . - vmlwc_stub_pf
 
+/*
+ * A copy-on-write fault the host resolved where ring 0 is emulated: it copied the page and
+ * points the return from the #PF port here, with the new entry in rdx, its KVA in rcx, the
+ * page in rsi and their ring-3 values pushed below the fault frame. The store is the guest's
+ * own write to its own table, so a shadow-paging hypervisor sees it.
+ */
+	.globl vmlwc_stub_pte_store
+	.type vmlwc_stub_pte_store, @function
+vmlwc_stub_pte_store:
+	movq	%rdx, (%rcx)
+	invlpg	(%rsi)
+	popq	%rsi
+	popq	%rdx
+	popq	%rcx
+	addq	$16, %rsp
+	iretq
+	.size vmlwc_stub_pte_store, . - vmlwc_stub_pte_store
+
 /* #PF where ring 0 is emulated (PVM): every fault goes to the host, which copies natively. */
 	.globl vmlwc_stub_pf_host
 	.type vmlwc_stub_pf_host, @function
 vmlwc_stub_pf_host:
 	pushq	$14
-	jmp	fault_common
+	outb	%al, $VMLWC_PORT_PF	/* CR2 in the synced sregs: no register to save */
+	addq	$16, %rsp
+	iretq
 	.size vmlwc_stub_pf_host, . - vmlwc_stub_pf_host
 
 /*

@@ -7,6 +7,8 @@
 #define W 2UL
 #define U 4UL
 #define D 0x40UL
+#define PS 0x80UL
+#define USER_TOP 0x7ffffffff000UL
 #define ADDR 0x000ffffffffff000UL
 
 struct vmlwc_pool vmlwc_stub_pool;
@@ -51,8 +53,8 @@ static uint64_t *leaf(uint64_t root, uint64_t va)
 
 	for (int level = 3; level >= 1; level--) {
 		e = t[(va >> (12 + 9 * level)) & 511];
-		if (!(e & P))
-			return 0;
+		if ((e & (P | U | PS)) != (P | U))
+			return 0; /* user halves hold 4 KiB user pages only */
 		t = phys(e);
 	}
 	return t + ((va >> 12) & 511);
@@ -103,8 +105,10 @@ static int path_own(struct vmlwc_pool *p, uint64_t va)
 
 	for (int level = 3; level >= 1; level--) {
 		uint64_t *e = &t[(va >> (12 + 9 * level)) & 511];
-		if (!(*e & P))
+		if ((*e & (P | U | PS)) != (P | U))
 			break;
+		if ((*e & VMLWC_PTE_STBL) && !in_pool(p, *e & ADDR))
+			return 1; /* cannot be: shared tables are pool frames */
 		if (*e & VMLWC_PTE_STBL) {
 			uint64_t old = *e & ADDR, oi = (old - p->base_gpa) >> 12;
 			if (refs[oi] > 1) {
@@ -191,6 +195,9 @@ int vmlwc_stub_cow(uint64_t cr2)
 	uint64_t *t, e, old, idx, oidx = ~0UL, cur;
 	int own = 0;
 
+	/* a ring-3 write to a present supervisor page faults with error 7 too: never walk for it */
+	if (cr2 >= USER_TOP)
+		return 1;
 	if (p->lazy_tables && (own = path_own(p, cr2)) == 2)
 		return 2;
 	t = leaf(read_cr3(), cr2);

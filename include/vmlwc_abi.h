@@ -46,7 +46,8 @@
 #define VMLWC_PORT_SYSCALL 0xe0  /* user syscall; registers in KVM sync regs */
 #define VMLWC_PORT_FAULT   0xe1  /* exception; stack: rax, vector, error, iret frame; rax = cr2 */
 #define VMLWC_PORT_LWC     0xe2  /* lwC call the stub does not finish itself; stack: iret frame */
-#define VMLWC_NR_PORTS     3
+#define VMLWC_PORT_PF      0xe3  /* #PF where ring 0 is emulated; stack: vector, error, iret frame; CR2 in sregs */
+#define VMLWC_NR_PORTS     4
 #define VMLWC_PORT_BASE    0xe0
 
 /*
@@ -180,6 +181,13 @@ struct vmlwc_fault_stack {
 	struct vmlwc_iret_frame f;
 };
 
+/* What the #PF port leaves on the kernel stack (ring 0 emulated: as few stub instructions as can be). */
+struct vmlwc_pf_stack {
+	uint64_t vector;
+	uint64_t error;
+	struct vmlwc_iret_frame f;
+};
+
 /* Frame B of the CR3-reload return: the stub trampoline loads cr3, then iretq's the rest. */
 struct vmlwc_cr3_frame {
 	uint64_t cr3;
@@ -256,6 +264,7 @@ _Static_assert(VMLWC_SW_SELF + 4 == 0x1000, "switch table fills one page");
 _Static_assert((VMLWC_GATE_XZERO & 63) == 0 && VMLWC_GATE_XZERO + 576 <= 0x1000, "XSAVE area in the gate page");
 _Static_assert(sizeof(struct vmlwc_iret_frame) == 40, "iret frame");
 _Static_assert(sizeof(struct vmlwc_fault_stack) == 64, "fault stack");
+_Static_assert(sizeof(struct vmlwc_pf_stack) == 56, "pf stack");
 _Static_assert(__builtin_offsetof(struct vmlwc_cr3_frame, f) == 8, "cr3 frame");
 _Static_assert(sizeof(struct vmlwc_tss) == 104, "tss");
 _Static_assert(VMLWC_VCPU_TSS_OFF + sizeof(struct vmlwc_tss) <= 0x1000, "tss in page 0");

@@ -82,6 +82,45 @@ int mem_zero_view(struct lwc *l, struct pt_txn *t, uint64_t va)
 }
 
 /*
+ * The new frame of a COW break of l's page va whose entry is e: the root keeps its host page
+ * (the others that share it get a copy), the last user of a pool frame takes it over, anyone
+ * else gets a fresh copy. GPA_NONE when the pool is empty.
+ */
+static gpa_t cow_frame(struct lwc *l, uint64_t va, uint64_t e)
+{
+	gpa_t old = e & PTE_ADDR, n;
+
+	if (l == g_vm.root_lwc && pool_refcount(e) < 0)
+		return mem_copy_out(l, va, 0) < 0 ? GPA_NONE : old;
+	if (pool_refcount(e) == 1)
+		return old;
+	n = pool_alloc();
+	if (n == GPA_NONE)
+		return GPA_NONE;
+	memcpy((void *)hva_of(n), (void *)hva_of(old), PAGE_SIZE);
+	pool_unref(e);
+	return n;
+}
+
+int cow_prepare(struct lwc *l, uint64_t va, gpa_t *table, uint64_t *entry)
+{
+	gpa_t t = pt_leaf_table(l->root, PAGE_ALIGN_DOWN(va));
+	uint64_t e, n;
+
+	if (t == GPA_NONE)
+		return 0;
+	e = ((uint64_t *)hva_of(t))[(va >> 12) & 511];
+	if ((e & (PTE_P | PTE_U | VMLWC_PTE_COW)) != (PTE_P | PTE_U | VMLWC_PTE_COW))
+		return -EFAULT;
+	n = cow_frame(l, PAGE_ALIGN_DOWN(va), e);
+	if (n == GPA_NONE)
+		return -ENOMEM;
+	*table = t;
+	*entry = (e & ~(VMLWC_PTE_COW | PTE_ADDR)) | PTE_W | PTE_D | n;
+	return 1;
+}
+
+/*
  * The root lwC is the process: native threads share its memory, so its pages stay where they
  * are and the other lwCs that still share a page get the copy instead ("copy-out"). Any other
  * lwC takes a private frame from the pool. Either way the caller's view becomes writable.
@@ -101,19 +140,10 @@ int cow_break(struct lwc *l, uint64_t va)
 	if ((e & (PTE_P | PTE_U | VMLWC_PTE_COW)) != (PTE_P | PTE_U | VMLWC_PTE_COW))
 		return -EFAULT;
 	keep = (e & ~(VMLWC_PTE_COW | PTE_ADDR)) | PTE_W | PTE_D;
-	if (l == g_vm.root_lwc && pool_refcount(e) < 0) {
-		if (mem_copy_out(l, va, 0) < 0)
-			return -ENOMEM;
-		n = old;
-	} else if (pool_refcount(e) == 1) {
-		n = old; /* the last user takes the frame over */
-	} else {
-		n = pool_alloc();
-		if (n == GPA_NONE)
-			return -ENOMEM;
-		memcpy((void *)hva_of(n), (void *)hva_of(old), PAGE_SIZE);
-		pool_unref(e);
-	}
+	(void)old;
+	n = cow_frame(l, va, e);
+	if (n == GPA_NONE)
+		return -ENOMEM;
 	pt_txn_begin(&t, l->root);
 	if (pt_txn_set_leaf(&t, va, keep | n) < 0)
 		return -ENOMEM;

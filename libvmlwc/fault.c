@@ -86,53 +86,126 @@ static int fault_fill(struct vcpu *v, uint64_t addr, uint64_t err)
 	return 0;
 }
 
-int fault_handle(struct vcpu *v)
+/*
+ * The #PF port's return goes through the stub's single-store path: it writes the new entry
+ * into the current tree itself (a guest write the hypervisor sees) and invalidates the page.
+ * rcx, rdx and rsi carry the store; their ring-3 values wait below the fault frame.
+ */
+static void return_through_store(struct vcpu *v, gpa_t table, uint64_t va, uint64_t entry)
 {
 	struct kvm_regs *r = &v->run->s.regs.regs;
-	uint64_t cr2 = r->rax, off = r->rsp - v->area_kva;
-	struct vmlwc_fault_stack *fs;
+	uint64_t *sp = (uint64_t *)(v->area + (r->rsp - v->area_kva));
+
+	sp[-1] = r->rcx;
+	sp[-2] = r->rdx;
+	sp[-3] = r->rsi;
+	r->rsp -= 24;
+	r->rcx = VMLWC_PHYSMAP_KVA + table + ((va >> 12) & 511) * 8;
+	r->rdx = entry;
+	r->rsi = PAGE_ALIGN_DOWN(va);
+	r->rip = g_vm.stub_pte_store;
+	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+}
+
+/* An exception as a port reported it. */
+struct fault {
+	uint64_t vector, error, cr2;
+	struct vmlwc_iret_frame *f;
+	int pf_port; /* the lean #PF port (its return may go through the store path) */
+};
+
+static const char *vec_name(uint64_t vec)
+{
+	return vec < 32 && vec_names[vec] ? vec_names[vec] : "?";
+}
+
+static int fault_common(struct vcpu *v, struct fault *x)
+{
+	uint64_t cr2 = x->cr2;
 	int sig;
 
-	if (r->rsp < v->area_kva || off > VMLWC_VCPU_AREA_SIZE - sizeof(*fs))
-		run_panic(v, "fault port with the stack outside the vCPU area");
-	fs = (void *)(v->area + off);
-	if ((fs->f.cs & 3) != 3 || fs->vector == 8 || fs->vector == 18) {
-		trace_msg("stub fault: %s (vector %lu) error %lx rip %lx cr2 %lx rsp %lx",
-			  fs->vector < 32 && vec_names[fs->vector] ? vec_names[fs->vector] : "?",
-			  fs->vector, fs->error, fs->f.rip, cr2, fs->f.rsp);
+	if ((x->f->cs & 3) != 3 || x->vector == 8 || x->vector == 18) {
+		trace_msg("stub fault: %s (vector %lu) error %lx rip %lx cr2 %lx rsp %lx", vec_name(x->vector),
+			  x->vector, x->error, x->f->rip, cr2, x->f->rsp);
 		run_panic(v, "exception in ring 0");
 	}
-	if (fs->vector == 14) {
+	if (x->vector == 14) {
 		v->npagefaults++;
-		if (fault_fill(v, cr2, fs->error) == 0) {
-			/* after pop %rax / add $16 the iret frame is the usual ring-3 one */
-			frame_return_to_user(v, fs->f.rip, fs->f.rflags);
+		if (fault_fill(v, cr2, x->error) == 0) {
+			/* after the port the iret frame is the usual ring-3 one */
+			frame_return_to_user(v, x->f->rip, x->f->rflags);
 			return 0;
 		}
 	}
-	sig = vec_signal(fs->vector);
-	if (fs->vector == 14 && (fs->error & 7) == 7 && pt_path_shared(v->lwc->root, cr2)) {
-		/* the stub found no free frame to copy a shared table: the host's own page */
+	sig = vec_signal(x->vector);
+	if (x->vector == 14 && (x->error & 7) == 7 && x->pf_port && cr2 < USER_TOP &&
+	    (pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW)) {
+		/* ring 0 is emulated: the host copies, the stub only stores the entry */
+		gpa_t table;
+		uint64_t entry;
+		int r = cow_prepare(v->lwc, cr2, &table, &entry);
+		if (r > 0) {
+			g_vm.host_cow_faults++;
+			return_through_store(v, table, cr2, entry);
+			return 0;
+		}
+		if (r < 0)
+			sig = SIGBUS;
+	}
+	if (x->vector == 14 && (x->error & 7) == 7 && cr2 < USER_TOP && pt_path_shared(v->lwc->root, cr2)) {
+		/* a table on the way is shared (the stub found no free frame to copy it): the host's copy */
 		if (pt_own_path(v->lwc, cr2) == 0) {
-			frame_return_to_user(v, fs->f.rip, fs->f.rflags);
+			frame_return_to_user(v, x->f->rip, x->f->rflags);
 			return 0;
 		}
 		sig = SIGBUS;
-	} else if (fs->vector == 14 && (fs->error & 7) == 7 &&
-	    (pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW)) {
-		/* copy-on-write on the host (ring 0 emulated), or the stub found no free frame */
+	} else if (x->vector == 14 && (x->error & 7) == 7 && cr2 < USER_TOP &&
+		   (pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW)) {
+		/* copy-on-write the stub did not finish (no free frame), or one under a shared table */
 		if (cow_break(v->lwc, cr2) == 0) {
 			g_vm.host_cow_faults++;
-			frame_return_to_user(v, fs->f.rip, fs->f.rflags);
+			frame_return_to_user(v, x->f->rip, x->f->rflags);
 			return 0;
 		}
 		sig = SIGBUS;
 	}
 	if (g_trace)
-		trace_msg("guest %s at rip %lx cr2 %lx error %lx -> signal %d",
-			  fs->vector < 32 && vec_names[fs->vector] ? vec_names[fs->vector] : "?", fs->f.rip,
-			  cr2, fs->error, sig);
+		trace_msg("guest %s at rip %lx cr2 %lx error %lx -> signal %d", vec_name(x->vector), x->f->rip, cr2,
+			  x->error, sig);
 	if (!sig)
 		run_panic(v, "unexpected exception from ring 3");
 	run_die_signal(v, sig);
+}
+
+/* The fault port: every exception vector but the lean #PF; stack: rax, vector, error, frame. */
+int fault_handle(struct vcpu *v)
+{
+	struct kvm_regs *r = &v->run->s.regs.regs;
+	uint64_t off = r->rsp - v->area_kva;
+	struct vmlwc_fault_stack *fs;
+	struct fault x;
+
+	if (r->rsp < v->area_kva || off > VMLWC_VCPU_AREA_SIZE - sizeof(*fs))
+		run_panic(v, "fault port with the stack outside the vCPU area");
+	fs = (void *)(v->area + off);
+	x = (struct fault){ .vector = fs->vector, .error = fs->error, .cr2 = r->rax, .f = &fs->f };
+	return fault_common(v, &x);
+}
+
+/* The lean #PF port (ring 0 emulated): stack: vector, error, frame; CR2 from the sregs. */
+int fault_handle_pf(struct vcpu *v)
+{
+	struct kvm_regs *r = &v->run->s.regs.regs;
+	uint64_t off = r->rsp - v->area_kva;
+	struct vmlwc_pf_stack *ps;
+	struct fault x;
+
+	if (r->rsp < v->area_kva || off > VMLWC_VCPU_AREA_SIZE - sizeof(*ps))
+		run_panic(v, "#PF port with the stack outside the vCPU area");
+	ps = (void *)(v->area + off);
+	if ((ps->f.cs & 3) == 3 && r->rsp != v->area_kva + VMLWC_VCPU_KSTACK_TOP - sizeof(*ps))
+		run_panic(v, "#PF port from ring 3 with the stack elsewhere than the top of the kernel stack");
+	x = (struct fault){ .vector = 14, .error = ps->error, .cr2 = v->run->s.regs.sregs.cr2, .f = &ps->f,
+			    .pf_port = 1 };
+	return fault_common(v, &x);
 }

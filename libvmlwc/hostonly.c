@@ -26,9 +26,14 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	g_vm.has_nx = 1;
 	mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store));
 	const char *why;
-	if (arena_init(&g_vm.arena, 64UL << 20) < 0 || memmap_library(g_vm.arena.base, g_vm.arena.size, &why) < 0)
+	uintptr_t pt_lo;
+	if (arena_init(&g_vm.arena, 128UL << 20) < 0)
 		return NULL;
-	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE) || pt_init_kernel() < 0)
+	pt_lo = g_vm.arena.base + VMLWC_STUB_SPAN;
+	if (memmap_library(g_vm.arena.base, g_vm.arena.size, pt_lo, pt_lo + (16UL << 20), &why) < 0)
+		return NULL;
+	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE) || !arena_pages(&g_vm.arena, (16UL << 20) / PAGE_SIZE) ||
+	    ptpage_init(pt_lo, 16UL << 20, memmap_slot_reserve(8), 0) < 0 || pt_init_kernel() < 0)
 		return NULL;
 	trace_init();
 	if (!g_vm.stub_cr3_of)

@@ -157,5 +157,6 @@ void hypercall_init(void)
 {
 	hypercall_register(VMLWC_PORT_SYSCALL, hc_syscall);
 	hypercall_register(VMLWC_PORT_FAULT, fault_handle);
+	hypercall_register(VMLWC_PORT_PF, fault_handle_pf);
 	exit_register(KVM_EXIT_MMIO, exit_doorbell);
 }

@@ -71,16 +71,38 @@ struct memmap_state {
 	struct memblock blocks[MEMMAP_MAX_BLOCKS]; /* sorted by hva */
 	unsigned short by_gpa[MEMMAP_MAX_BLOCKS];  /* indices sorted by gpa */
 	unsigned nblocks;
+	unsigned nslots;  /* memslot ids handed out */
 	gpa_t lib_end;   /* end of the library window [VMLWC_LIB_GPA, lib_end); 0 before it exists */
 	gpa_t gpa_limit; /* 2^MAXPHYADDR */
 };
 /* 0, or -ENOSPC with *why naming the rule a library window of lib_bytes breaks at maxphy */
 int memmap_layout_check(unsigned maxphy, uint64_t lib_bytes, const char **why);
-int memmap_library(uintptr_t hva, size_t len, const char **why); /* the library window; 0 or -errno */
+/* The library window; its memslots leave out [hole_lo, hole_hi) (page-table chunks); 0 or -errno */
+int memmap_library(uintptr_t hva, size_t len, uintptr_t hole_lo, uintptr_t hole_hi, const char **why);
+unsigned memmap_slot_reserve(unsigned n); /* n memslot ids for another module; the first */
 int memmap_ensure(uintptr_t hva, size_t len);   /* application memory; 0 or -errno */
 gpa_t gpa_of(uintptr_t hva);                     /* GPA_NONE when outside every block */
 uintptr_t hva_of(gpa_t gpa);                     /* 0 when outside every block */
 unsigned memmap_nblocks(void);
+
+/* ---- page-table pages: chunks with their own memslots, recycled safely (ptpage.c) ---- */
+#define PTPAGE_CHUNK (2UL << 20)
+struct ptpage_state {
+	uintptr_t base;       /* the region in the arena */
+	unsigned nchunks, cur, dirty_hint;
+	unsigned first_slot;  /* memslot of chunk 0 */
+	int shadow;           /* KVM may shadow freed pages: they are dirty until recycled or scrubbed */
+	int recycle;          /* deleting a chunk's memslot zaps only its shadows */
+	void *chunks;         /* struct ptchunk[nchunks] */
+	uint64_t recycles;
+};
+int ptpage_init(uintptr_t base, size_t len, unsigned first_slot, int shadow); /* 0 or -errno */
+gpa_t ptpage_alloc(void);      /* a zeroed page KVM shadows nothing of, or GPA_NONE */
+void ptpage_free(gpa_t g);
+int ptpage_owns(gpa_t g);
+void ptpage_scrubbed(gpa_t g); /* the stub's scrub made KVM drop its shadows */
+gpa_t ptpage_dirty_next(void); /* a freed page for the scrub, GPA_NONE if none */
+uint64_t ptpage_recycles(void);
 
 /* ---- guest page tables (pgtable.c) ---- */
 #define PTE_P (1UL << 0)
@@ -114,6 +136,7 @@ gpa_t pt_txn_commit(struct pt_txn *t);
 int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, int alone);
 int pt_txn_set_leaf(struct pt_txn *t, uint64_t va, uint64_t pte); /* raw; no reference changes */
 uint64_t pt_leaf(gpa_t root, uint64_t va);   /* raw 4 KiB leaf entry (present or not), 0 if none */
+gpa_t pt_leaf_table(gpa_t root, uint64_t va); /* the table holding va's leaf; GPA_NONE if shared or none */
 int pt_path_shared(gpa_t root, uint64_t va); /* the walk to va crosses a shared table */
 int pt_own_path(struct lwc *l, uint64_t va); /* l's own copies of the shared tables on it, if any */
 /* Commit for an lwC: its new root, and the replaced pages freed when safe (v running it, or now). */
@@ -154,6 +177,9 @@ uint64_t pool_in_use(void);
 
 /* ---- copy-on-write breaks on the host (cow.c) ---- */
 int cow_break(struct lwc *l, uint64_t va);
+/* The entry that ends a COW fault on va in l's own (unshared) table, the page copied; 0 if
+   the fault needs cow_break (a table on the way is shared), -errno on failure. */
+int cow_prepare(struct lwc *l, uint64_t va, gpa_t *table, uint64_t *entry);
 int mem_shared_elsewhere(struct lwc *l, uint64_t va, uint64_t len); /* another lwC maps host [va, va+len) */
 int mem_copy_out(struct lwc *l, uint64_t va, int keep_shared); /* the others get a copy of host page va */
 struct pt_txn;
@@ -330,8 +356,6 @@ struct vm {
 	/* stub symbols */
 	uint64_t stub_syscall, stub_cr3_tramp, stub_scrub_tramp, stub_idt, stub_vectors;
 	/* page-table pages waiting for the stub's scrub before reuse (shadow paging) */
-	gpa_t *scrub_queue;
-	unsigned nscrub_queue, scrub_queue_cap;
 	size_t stub_size;             /* bytes of arena used by the image */
 	gpa_t kernel_pml4e[512];      /* kernel-half PML4 entries shared by every root */
 	struct vcpu *vcpus[VMLWC_MAX_VCPUS];
@@ -352,12 +376,12 @@ struct vm {
 	struct enter_ctx enter_ctx;
 	long enter_err;
 	struct memmap_state mm;
+	struct ptpage_state ptp;
 	/* pgtable.c */
 	uint32_t *page_gen;
 	uint32_t gen_counter;
 	gpa_t kernel_root;
 	size_t pt_pages;
-	size_t pt_quarantined;
 	int tdp;                      /* two-dimensional paging: page-table pages may be reused */
 	int lazy_tables;              /* user tables are pool frames, shared at lwc_create (tdp only) */
 	/* the frame pool (pool.c); its header lives in the stub's data */
@@ -367,7 +391,8 @@ struct vm {
 	uint64_t *pool_free;
 	uint64_t *stub_cr3_of;        /* the stub's 1 + lwC id -> CR3 of a fast switch, or 0 */
 	uint64_t *stub_smap;
-	uint64_t stub_pool_sym, stub_cr3_of_sym, stub_smap_sym, stub_live_sym, stub_nlive_sym, stub_pf_host;
+	uint64_t stub_pool_sym, stub_cr3_of_sym, stub_smap_sym, stub_live_sym, stub_nlive_sym, stub_pf_host,
+		 stub_pte_store;
 	uint64_t *stub_live, *stub_nlive;
 	/* lwCs (lwc_host.c) */
 	struct lwc *lwcs[VMLWC_MAX_LWCS];
@@ -441,7 +466,8 @@ struct vmlwc_iret_frame *frame_user(struct vcpu *v);
 uint64_t user_rsp(struct vcpu *v); /* ring 3's rsp at this exit */
 
 /* ---- guest fault handling (fault.c) ---- */
-int fault_handle(struct vcpu *v);
+int fault_handle(struct vcpu *v);    /* the fault port */
+int fault_handle_pf(struct vcpu *v); /* the lean #PF port (ring 0 emulated) */
 
 /* ---- guest memory access (uaccess.c) ---- */
 #define UA_WRITE 1

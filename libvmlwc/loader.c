@@ -95,6 +95,7 @@ int loader_load_stub(struct vm *vm)
 		{ "vmlwc_stub_pool", &vm->stub_pool_sym },
 		{ "vmlwc_stub_cr3_of", &vm->stub_cr3_of_sym },
 		{ "vmlwc_stub_pf_host", &vm->stub_pf_host },
+		{ "vmlwc_stub_pte_store", &vm->stub_pte_store },
 		{ "vmlwc_stub_smap", &vm->stub_smap_sym },
 		{ "vmlwc_stub_live", &vm->stub_live_sym },
 		{ "vmlwc_stub_nlive", &vm->stub_nlive_sym },

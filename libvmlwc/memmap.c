@@ -105,21 +105,25 @@ static gpa_t pick_gpa(uintptr_t hva, unsigned n)
 	return GPA_NONE;
 }
 
-static int add_block(uintptr_t hva, gpa_t gpa)
+/* A translation block; with a memslot of its own unless the caller registers slots itself. */
+static int add_block(uintptr_t hva, gpa_t gpa, int slot_too)
 {
-	unsigned i, pos, slot = g_vm.mm.nblocks, nb = g_vm.mm.nblocks;
+	unsigned i, pos, nb = g_vm.mm.nblocks;
 	struct memblock *blocks = g_vm.mm.blocks;
 	unsigned short *by_gpa = g_vm.mm.by_gpa;
 	uint64_t size = BLOCK;
 	int r;
 
-	if (nb >= MEMMAP_MAX_BLOCKS || nb >= g_vm.max_memslots)
+	if (nb >= MEMMAP_MAX_BLOCKS || (slot_too && g_vm.mm.nslots >= g_vm.max_memslots))
 		return -ENOSPC;
 	if (hva + size > USER_TOP && hva < USER_TOP)
 		size = USER_TOP - hva;
-	r = kvm_add_memslot(slot, gpa, hva, size);
-	if (r < 0)
-		return r;
+	if (slot_too) {
+		r = kvm_add_memslot(g_vm.mm.nslots, gpa, hva, size);
+		if (r < 0)
+			return r;
+		g_vm.mm.nslots++;
+	}
 	for (pos = 0; pos < nb && blocks[pos].hva < hva; pos++)
 		;
 	for (i = nb; i > pos; i--)
@@ -141,7 +145,15 @@ static int add_block(uintptr_t hva, gpa_t gpa)
 	return 0;
 }
 
-int memmap_library(uintptr_t hva, size_t len, const char **why)
+unsigned memmap_slot_reserve(unsigned n)
+{
+	unsigned first = g_vm.mm.nslots;
+
+	g_vm.mm.nslots += n;
+	return first;
+}
+
+int memmap_library(uintptr_t hva, size_t len, uintptr_t hole_lo, uintptr_t hole_hi, const char **why)
 {
 	int r;
 
@@ -154,10 +166,19 @@ int memmap_library(uintptr_t hva, size_t len, const char **why)
 	g_vm.mm.gpa_limit = 1UL << g_vm.maxphy;
 	g_vm.mm.lib_end = VMLWC_LIB_GPA + len;
 	for (uint64_t off = 0; off < len; off += BLOCK)
-		if ((r = add_block(hva + off, VMLWC_LIB_GPA + off)) < 0) {
-			*why = "KVM_SET_USER_MEMORY_REGION for library memory";
+		if ((r = add_block(hva + off, VMLWC_LIB_GPA + off, 0)) < 0) {
+			*why = "too many memslot blocks";
 			return r;
 		}
+	/* memslots: the window below the hole and above it (the hole's own come from its owner) */
+	if (hole_lo >= hole_hi)
+		hole_lo = hole_hi = hva + len;
+	if ((hole_lo > hva && (r = kvm_add_memslot(g_vm.mm.nslots++, VMLWC_LIB_GPA, hva, hole_lo - hva)) < 0) ||
+	    (hole_hi < hva + len &&
+	     (r = kvm_add_memslot(g_vm.mm.nslots++, VMLWC_LIB_GPA + (hole_hi - hva), hole_hi, hva + len - hole_hi)) < 0)) {
+		*why = "KVM_SET_USER_MEMORY_REGION for library memory";
+		return r;
+	}
 	return 0;
 }
 
@@ -183,7 +204,7 @@ int memmap_ensure(uintptr_t hva, size_t len)
 		if (g == GPA_NONE)
 			return -ENOSPC;
 		for (unsigned i = 0; i < n; i++) {
-			int r = add_block(b + i * BLOCK, g + i * BLOCK);
+			int r = add_block(b + i * BLOCK, g + i * BLOCK, 1);
 			if (r < 0)
 				return r;
 		}

@@ -46,13 +46,22 @@ static gpa_t kpage_new(uint32_t gen)
 	return g;
 }
 
-/* A user-half table page: from the pool with lazy tables (one reference), else the arena. */
+/*
+ * A user-half table page: from the pool with lazy tables (one reference), else from the
+ * page-table chunks (pages KVM holds no shadow of).
+ */
 static gpa_t page_new(uint32_t gen)
 {
 	gpa_t g;
 
-	if (!g_vm.lazy_tables)
-		return kpage_new(gen);
+	if (!g_vm.lazy_tables) {
+		g = ptpage_alloc();
+		if (g == GPA_NONE)
+			return GPA_NONE;
+		*gen_of(g) = gen;
+		pages_used++;
+		return g;
+	}
 	g = pool_alloc();
 	if (g == GPA_NONE)
 		return GPA_NONE;
@@ -312,6 +321,21 @@ int pt_own_path(struct lwc *l, uint64_t va)
 	return err;
 }
 
+gpa_t pt_leaf_table(gpa_t root, uint64_t va)
+{
+	uint64_t *table = tbl(root), e;
+	gpa_t g = root;
+
+	for (int level = 3; level >= 1; level--) {
+		e = table[(va >> (12 + 9 * level)) & 511];
+		if (!(e & PTE_P) || (e & (PTE_PS | VMLWC_PTE_STBL)))
+			return GPA_NONE;
+		g = e & PTE_ADDR;
+		table = tbl(g);
+	}
+	return g;
+}
+
 uint64_t pt_leaf(gpa_t root, uint64_t va)
 {
 	uint64_t *table = tbl(root), e;
@@ -452,8 +476,8 @@ gpa_t pt_new_root(void)
 
 /*
  * A page-table page no CR3 can reach any more. With two-dimensional paging (EPT/NPT) it is
- * reused; under shadow paging KVM may still hold a shadow of it that host writes would not
- * invalidate, so it is never handed out again.
+ * reused at once; under shadow paging KVM may still hold a shadow of it that host writes would
+ * not invalidate: it waits until its chunk is recycled or the stub scrubbed it (ptpage.c).
  */
 void pt_page_free(gpa_t g)
 {
@@ -461,16 +485,10 @@ void pt_page_free(gpa_t g)
 		pool_unref(g); /* lazy tables: only under two-dimensional paging */
 		return;
 	}
+	if (!ptpage_owns(g))
+		return; /* the kernel half's: never freed */
 	pages_used--;
-	if (g_vm.tdp) {
-		arena_free(&g_vm.arena, (void *)hva_of(g), 1);
-		return;
-	}
-	/* shadow paging: reused only after the stub's scrub (see vmlwc_stub_scrub_tramp) */
-	if (g_vm.scrub_queue && g_vm.nscrub_queue < g_vm.scrub_queue_cap)
-		g_vm.scrub_queue[g_vm.nscrub_queue++] = g;
-	else
-		g_vm.pt_quarantined++;
+	ptpage_free(g);
 }
 
 /*
@@ -483,13 +501,16 @@ int pt_scrub_next(struct vcpu *v)
 	volatile uint64_t *pending = (uint64_t *)(v->area + VMLWC_VCPU_SCRUB_N);
 	int n = 0;
 
+	gpa_t g;
+
 	if (v->nscrubbing && *pending)
 		return v->nscrubbing; /* not scrubbed yet (a return that bypassed the trampoline) */
 	for (int i = 0; i < v->nscrubbing; i++)
-		arena_free(&g_vm.arena, (void *)hva_of(v->scrubbing[i]), 1);
+		ptpage_scrubbed(v->scrubbing[i]);
 	v->nscrubbing = 0;
-	while (g_vm.nscrub_queue && n < VMLWC_SCRUB_MAX) {
-		gpa_t g = g_vm.scrub_queue[--g_vm.nscrub_queue];
+	if (g_vm.ptp.recycle || !g_vm.ptp.shadow)
+		return 0; /* chunks are recycled instead, or nothing needs it */
+	while (n < VMLWC_SCRUB_MAX && (g = ptpage_dirty_next()) != GPA_NONE) {
 		v->scrubbing[n] = g;
 		list[n++] = VMLWC_PHYSMAP_KVA + g;
 	}

@@ -123,7 +123,7 @@ static int exit_io(struct vcpu *v)
 	struct kvm_run *run = v->run;
 
 	/* a return through the stub may hand it page-table pages to scrub (shadow paging) */
-	if (!g_vm.tdp)
+	if (g_vm.ptp.shadow)
 		pt_scrub_next(v);
 	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || run->io.count != 1)
 		return -1;

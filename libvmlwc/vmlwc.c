@@ -17,7 +17,8 @@
 #include "procmaps.h"
 #include "rawsys.h"
 
-#define ARENA_FIXED (256UL << 20)     /* stub window, page tables, stacks, shadows, lwCs */
+#define ARENA_FIXED (256UL << 20)     /* stub window, kernel tables, stacks, shadows, lwCs */
+#define PT_REGION (1UL << 30)         /* user page tables (eager): 512 chunks, lazily backed */
 #define POOL_DEFAULT (1UL << 30)      /* frame pool ceiling, lazily backed */
 #define STACK_PREGROW (8UL << 20)
 #define STACK_GUARD_GAP (1UL << 20)
@@ -466,23 +467,31 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		return -1;
 	if (cpu_setup_cpuid(&g_vm) < 0)
 		goto fail;
-	if (arena_init(&g_vm.arena, ARENA_FIXED + pool) < 0) {
-		err_set(ENOMEM, "arena: mmap of %zu bytes failed", ARENA_FIXED + pool);
+	if (arena_init(&g_vm.arena, ARENA_FIXED + PT_REGION + pool) < 0) {
+		err_set(ENOMEM, "arena: mmap of %zu bytes failed", ARENA_FIXED + PT_REGION + pool);
 		goto fail;
 	}
 	g_vm.nprotect = 0;
 	mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store));
+	/* right after the 2 MiB stub window: the page-table chunks, each its own memslot */
+	uintptr_t pt_lo = g_vm.arena.base + VMLWC_STUB_SPAN;
 	{
 		const char *why;
-		if ((e = memmap_library(g_vm.arena.base, g_vm.arena.size, &why)) < 0) {
+		if ((e = memmap_library(g_vm.arena.base, g_vm.arena.size, pt_lo, pt_lo + PT_REGION, &why)) < 0) {
 			err_set(-e, "guest-physical layout (MAXPHYADDR %u, library window %#lx..%#lx): %s: %s",
 				g_vm.maxphy, VMLWC_LIB_GPA, VMLWC_LIB_GPA + g_vm.arena.size, why, strerror(-e));
 			goto fail;
 		}
 	}
 	/* the first 2 MiB of the arena are the stub window */
-	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE)) {
+	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE) ||
+	    arena_pages(&g_vm.arena, PT_REGION / PAGE_SIZE) != (void *)pt_lo) {
 		err_set(ENOMEM, "arena too small");
+		goto fail;
+	}
+	g_vm.tdp = tdp_detect();
+	if ((e = ptpage_init(pt_lo, PT_REGION, memmap_slot_reserve(PT_REGION / PTPAGE_CHUNK), !g_vm.tdp)) < 0) {
+		err_set(-e, "memslots for page-table chunks: %s", strerror(-e));
 		goto fail;
 	}
 	if ((e = pt_init_kernel()) < 0) {
@@ -496,15 +505,12 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		goto fail;
 	}
 	*g_vm.stub_smap = (uint64_t)g_vm.has_smap;
-	g_vm.tdp = tdp_detect();
 	/* shared tables are copied by the stub on write: cheap where ring 0 runs natively (EPT/NPT) */
 	g_vm.lazy_tables = g_vm.tdp && !g_vm.cfg.eager_tables;
 	g_vm.pool->lazy_tables = (uint64_t)g_vm.lazy_tables;
 	/* PCID-tagged CR3 where the guest CPU has PCID (not on PVM); VMLWC_NO_PCID=1 turns it off */
 	g_vm.pcid = g_vm.has_pcid && !g_vm.cfg.no_pcid;
 	g_vm.pool->cr3_noflush = g_vm.pcid ? VMLWC_CR3_NOFLUSH : 0;
-	g_vm.scrub_queue_cap = 65536;
-	g_vm.scrub_queue = arena_pages(&g_vm.arena, g_vm.scrub_queue_cap * sizeof(gpa_t) / PAGE_SIZE);
 	if (gate_map() < 0)
 		goto fail;
 	if (pt_kernel_map(VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF, g_vm.arena.base + VMLWC_VCPU_AREA_OFF,

@@ -58,7 +58,7 @@ Test(layout, every_user_address_for_every_maxphyaddr, .timeout = 60)
 
 	for (unsigned maxphy = 36; maxphy <= 52; maxphy++) {
 		layout_reset(maxphy);
-		cr_assert_eq(memmap_library(fake_arena(), 2 * GIB, &why), 0, "maxphy %u: %s", maxphy, why);
+		cr_assert_eq(memmap_library(fake_arena(), 2 * GIB, 0, 0, &why), 0, "maxphy %u: %s", maxphy, why);
 		for (unsigned i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
 			uint64_t h = probes[i];
 			int r = memmap_ensure(h, 4096);
@@ -87,7 +87,7 @@ Test(layout, narrow_maxphyaddr_runs_out_cleanly, .timeout = 30)
 	const char *why;
 
 	layout_reset(36);
-	cr_assert_eq(memmap_library(fake_arena(), 2 * GIB, &why), 0, "%s", why);
+	cr_assert_eq(memmap_library(fake_arena(), 2 * GIB, 0, 0, &why), 0, "%s", why);
 	/* 64 GiB of GPA space: 1 block for the doorbell, 2 for the library, 61 for the application */
 	unsigned ok = 0;
 	for (uint64_t h = 0x100000000000UL; h < 0x100000000000UL + 100 * GIB; h += GIB)
