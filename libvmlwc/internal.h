@@ -90,6 +90,7 @@ unsigned memmap_nblocks(void);
 struct ptpage_state {
 	uintptr_t base;       /* the region in the arena */
 	unsigned nchunks, cur, dirty_hint;
+	unsigned nclean;      /* freed pages known clean, in all chunks */
 	unsigned first_slot;  /* memslot of chunk 0 */
 	int shadow;           /* KVM may shadow freed pages: they are dirty until recycled or scrubbed */
 	int recycle;          /* deleting a chunk's memslot zaps only its shadows */

@@ -1002,6 +1002,7 @@ static long lwc_limit_host(struct vcpu *v, gva_t list, long n)
 static int lwc_call(struct vcpu *v, uint64_t call, uint64_t rip, uint64_t rflags)
 {
 	struct kvm_regs *r = &v->run->s.regs.regs;
+	uint64_t t0 = g_trace ? trace_now_ns() : 0;
 	long ret;
 
 	v->resume_rip = 0;
@@ -1038,8 +1039,9 @@ static int lwc_call(struct vcpu *v, uint64_t call, uint64_t rip, uint64_t rflags
 		break;
 	}
 	if (g_trace)
-		trace_msg("[vcpu %d] lwC call %lu(%lx, %lx, %lx) = %ld", v->index, (unsigned long)call,
-			  (unsigned long)r->rdi, (unsigned long)r->rsi, (unsigned long)r->rdx, ret);
+		trace_msg("[vcpu %d] lwC call %lu(%lx, %lx, %lx) = %ld <%lu us>", v->index, (unsigned long)call,
+			  (unsigned long)r->rdi, (unsigned long)r->rsi, (unsigned long)r->rdx, ret,
+			  (unsigned long)((trace_now_ns() - t0) / 1000));
 	r->rax = (uint64_t)ret;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	if (v->resume_rip) {

@@ -566,6 +566,35 @@ struct fork_ctx {
  * src outlives the fork (other trees share it or a table above it), so its private pages
  * become copy-on-write for it too.
  */
+/*
+ * A leaf table no spec touches, copied for both trees in one tight pass: private writable pages
+ * become copy-on-write in both, every pool frame gains the two new references. The common case
+ * of lwc_create when tables are copied whole; it is what makes its cost per page small.
+ */
+static int fork_leaves_plain(const uint64_t *s, uint64_t *p, uint64_t *c)
+{
+	const struct vmlwc_pool *pl = g_vm.pool;
+	uint64_t base = pl->base_gpa, end = pl->base_gpa + pl->nframes * PAGE_SIZE;
+	int any = 0;
+
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t e = s[i], a = e & PTE_ADDR;
+		if (!(e & (PTE_P | VMLWC_PTE_PROTNONE))) {
+			p[i] = c[i] = 0;
+			continue;
+		}
+		if (!(e & VMLWC_PTE_SHARED) && (e & (PTE_W | VMLWC_PTE_COW)))
+			e = (e & ~PTE_W) | VMLWC_PTE_COW;
+		p[i] = c[i] = e;
+		any = 1;
+		if (a >= base && a < end) {
+			pool_ref(e);
+			pool_ref(e);
+		}
+	}
+	return any;
+}
+
 static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, int keep, gpa_t *pout,
 		      gpa_t *cout)
 {
@@ -586,6 +615,16 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 	if (level == 3) { /* the kernel half is shared by every root */
 		memcpy(p + 256, s + 256, 256 * sizeof(uint64_t));
 		memcpy(c + 256, s + 256, 256 * sizeof(uint64_t));
+	}
+	if (level == 0 && !keep && f->plain(va0, 2UL << 20, f->arg)) {
+		int any = fork_leaves_plain(s, p, c);
+		*pout = pg;
+		if (!any) {
+			pt_page_free(cg);
+			cg = GPA_NONE;
+		}
+		*cout = cg;
+		return any;
 	}
 	for (unsigned i = 0; i < (level == 3 ? 256u : 512u) && !f->err; i++) {
 		uint64_t e = s[i], va = va0 | ((uint64_t)i << (12 + 9 * level));

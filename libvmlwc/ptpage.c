@@ -64,14 +64,16 @@ int ptpage_init(uintptr_t base, size_t len, unsigned first_slot, int shadow)
 	return 0;
 }
 
-static gpa_t take(unsigned i)
+/* A clean page of chunk i (a freed one first: it is resident already), or GPA_NONE. */
+static gpa_t take(unsigned i, int fresh_too)
 {
 	struct ptchunk *c = chunk(i);
 	unsigned k;
 
-	if (c->nclean)
+	if (c->nclean) {
 		k = c->clean[--c->nclean];
-	else if (c->bump < CHUNK_PAGES)
+		g_vm.ptp.nclean--;
+	} else if (fresh_too && c->bump < CHUNK_PAGES)
 		k = c->bump++;
 	else
 		return GPA_NONE;
@@ -93,36 +95,50 @@ static int recycle(unsigned i)
 	if ((r = kvm_add_memslot(g_vm.ptp.first_slot + i, g, h, 0)) < 0 ||
 	    (r = kvm_add_memslot(g_vm.ptp.first_slot + i, g, h, PTPAGE_CHUNK)) < 0)
 		return r;
+	g_vm.ptp.nclean += c->ndirty;
 	while (c->ndirty)
 		c->clean[c->nclean++] = c->dirty[--c->ndirty];
 	g_vm.ptp.recycles++;
 	return 0;
 }
 
-gpa_t ptpage_alloc(void)
+/* The chunk worth recycling most: the most dirty pages, one nothing lives in first; n if none. */
+static unsigned recycle_pick(unsigned min_dirty)
 {
 	unsigned n = g_vm.ptp.nchunks, best = n;
-	gpa_t g;
 
-	for (unsigned k = 0; k < n; k++) {
-		unsigned i = (g_vm.ptp.cur + k) % n;
-		if ((g = take(i)) != GPA_NONE)
-			return g;
-	}
-	if (!g_vm.ptp.recycle)
-		return GPA_NONE;
-	/* the chunk with the most dirty pages, one nothing lives in if there is such */
 	for (unsigned i = 0; i < n; i++) {
 		struct ptchunk *c = chunk(i);
-		if (!c->ndirty)
+		if (c->ndirty < min_dirty || !c->ndirty)
 			continue;
 		if (best == n || (c->live == 0 && chunk(best)->live) ||
 		    ((c->live == 0) == (chunk(best)->live == 0) && c->ndirty > chunk(best)->ndirty))
 			best = i;
 	}
-	if (best == n || recycle(best) < 0)
-		return GPA_NONE;
-	return take(best);
+	return best;
+}
+
+/*
+ * Resident clean pages first, then a chunk worth recycling (a quarter dirty: two ioctls are
+ * cheaper than that many first-touch faults, and memory stays bounded), then fresh pages, then
+ * any recycling at all.
+ */
+gpa_t ptpage_alloc(void)
+{
+	unsigned n = g_vm.ptp.nchunks, best;
+	gpa_t g;
+
+	for (unsigned k = 0; k < n && g_vm.ptp.nclean; k++)
+		if ((g = take((g_vm.ptp.cur + k) % n, 0)) != GPA_NONE)
+			return g;
+	if (g_vm.ptp.recycle && (best = recycle_pick(CHUNK_PAGES / 4)) < n && recycle(best) == 0)
+		return take(best, 0);
+	for (unsigned k = 0; k < n; k++)
+		if ((g = take((g_vm.ptp.cur + k) % n, 1)) != GPA_NONE)
+			return g;
+	if (g_vm.ptp.recycle && (best = recycle_pick(1)) < n && recycle(best) == 0)
+		return take(best, 0);
+	return GPA_NONE;
 }
 
 int ptpage_owns(gpa_t g)
@@ -143,6 +159,7 @@ static void put(gpa_t g, int dirty)
 			g_vm.ptp.dirty_hint = (unsigned)(off / PTPAGE_CHUNK);
 	} else {
 		c->clean[c->nclean++] = k;
+		g_vm.ptp.nclean++;
 	}
 }
 

@@ -55,8 +55,9 @@ Test(lwc_tables, create_cost_and_the_mode, .timeout = 120)
 		/* two new roots, and the paths the creator's own writes copied since (stack, TLS) */
 		cr_expect_leq(cost[1], 16, "roots and a few paths, not copies: %ld", cost[1]);
 	} else {
-		/* 256 MiB more is 128 more leaf tables in the child's copy (the creator's replaces its old tree) */
-		cr_expect_geq(cost[1] - cost[0], 128, "eager tables: %ld at 1 MiB, %ld at 256 MiB", cost[0], cost[1]);
+		/* 256 MiB more is about 128 more leaf tables in the child's copy (the creator's replaces its
+		   old tree; the 1 MiB region's own table may or may not be back in the count) */
+		cr_expect_geq(cost[1] - cost[0], 120, "eager tables: %ld at 1 MiB, %ld at 256 MiB", cost[0], cost[1]);
 	}
 }
 
