@@ -152,12 +152,13 @@
 #define VMLWC_SYS_POOL   (VMLWC_SYS_BASE + 2) /* a0 = one of these: */
 #define VMLWC_POOL_IN_USE 0      /* frames of the pool in use */
 #define VMLWC_POOL_LAZY 1        /* 1 when page tables are shared lazily */
-#define VMLWC_POOL_TABLE_COPIES 2 /* shared tables the stub copied */
+#define VMLWC_POOL_TABLE_COPIES 2 /* shared tables copied (by the stub or the host) */
 #define VMLWC_POOL_PT_PAGES 3    /* page-table pages in the arena (the pool's are frames in use) */
 #define VMLWC_POOL_PCID 4        /* 1 when lwC trees are loaded with PCIDs */
 #define VMLWC_POOL_CR4_REFUSED 5 /* CR4 bits the CPUID offered but KVM refused */
 #define VMLWC_POOL_PLATFORM 6    /* VMLWC_PLAT_* bits: what vmlwc_init chose */
 #define VMLWC_POOL_ARENA 7       /* arena pages in use */
+#define VMLWC_POOL_TABLES_IN_POOL 8 /* 1 when lazy tables are pool frames (EPT/NPT), not page-table chunks */
 #define VMLWC_PLAT_TDP 1         /* two-dimensional paging (EPT/NPT): tables reused at once */
 #define VMLWC_PLAT_SYSCALL_CPL3 2 /* `syscall` stays at CPL 3 (PVM): syscalls ring the doorbell */
 #define VMLWC_PLAT_HOST_COW 4    /* copy-on-write and table copies on the host */

@@ -144,6 +144,9 @@ static int fault_common(struct vcpu *v, struct fault *x)
 		gpa_t table;
 		uint64_t entry;
 		int r = cow_prepare(v->lwc, cr2, &table, &entry);
+		if (g_trace)
+			trace_msg("[vcpu %d] copy-on-write at %lx (rip %lx): %s", v->index, cr2, x->f->rip,
+				  r > 0 ? "in place" : r == 0 ? "path shared" : "failed");
 		if (r > 0) {
 			g_vm.host_cow_faults++;
 			return_through_store(v, table, cr2, entry);
@@ -153,8 +156,14 @@ static int fault_common(struct vcpu *v, struct fault *x)
 			sig = SIGBUS;
 	}
 	if (x->vector == 14 && (x->error & 7) == 7 && cr2 < USER_TOP && pt_path_shared(v->lwc->root, cr2)) {
-		/* a table on the way is shared (the stub found no free frame to copy it): the host's copy */
-		if (pt_own_path(v->lwc, cr2) == 0) {
+		/* a table on the way is shared: the host copies the path (where the stub does not, or
+		   found no free frame), and the page too when it is copy-on-write, in this one exit */
+		if (g_trace)
+			trace_msg("[vcpu %d] write below a shared table at %lx (rip %lx)", v->index, cr2, x->f->rip);
+		if (pt_own_path(v->lwc, cr2) == 0 &&
+		    (!(pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW) || cow_break(v->lwc, cr2) == 0)) {
+			if (pt_leaf(v->lwc->root, cr2) & PTE_W)
+				g_vm.host_cow_faults++;
 			frame_return_to_user(v, x->f->rip, x->f->rflags);
 			return 0;
 		}
@@ -162,6 +171,9 @@ static int fault_common(struct vcpu *v, struct fault *x)
 	} else if (x->vector == 14 && (x->error & 7) == 7 && cr2 < USER_TOP &&
 		   (pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW)) {
 		/* copy-on-write the stub did not finish (no free frame), or one under a shared table */
+		if (g_trace)
+			trace_msg("[vcpu %d] copy-on-write at %lx (rip %lx) on the host's copy of the path", v->index,
+				  cr2, x->f->rip);
 		if (cow_break(v->lwc, cr2) == 0) {
 			g_vm.host_cow_faults++;
 			frame_return_to_user(v, x->f->rip, x->f->rflags);

@@ -89,17 +89,26 @@ unsigned memmap_nblocks(void);
 #define PTPAGE_CHUNK (2UL << 20)
 struct ptpage_state {
 	uintptr_t base;       /* the region in the arena */
+	gpa_t gpa_lo, gpa_hi; /* and in guest-physical space */
 	unsigned nchunks, cur, dirty_hint;
 	unsigned nclean;      /* freed pages known clean, in all chunks */
 	unsigned first_slot;  /* memslot of chunk 0 */
 	int shadow;           /* KVM may shadow freed pages: they are dirty until recycled or scrubbed */
 	int recycle;          /* deleting a chunk's memslot zaps only its shadows */
 	void *chunks;         /* struct ptchunk[nchunks] */
+	uint32_t *refs;       /* per page: the tables that point to it (1 for a root) */
+	uint8_t *unsealed;    /* per page: copied while still used elsewhere (see pgtable.c) */
+	size_t live;
 	uint64_t recycles;
 };
 int ptpage_init(uintptr_t base, size_t len, unsigned first_slot, int shadow); /* 0 or -errno */
-gpa_t ptpage_alloc(void);      /* a zeroed page KVM shadows nothing of, or GPA_NONE */
-void ptpage_free(gpa_t g);
+gpa_t ptpage_alloc(void);      /* a zeroed page KVM shadows nothing of, one reference; or GPA_NONE */
+void ptpage_ref(gpa_t g);
+void ptpage_unref(gpa_t g);    /* the last reference frees it */
+int ptpage_refcount(gpa_t g);
+void ptpage_unseal(gpa_t g);
+int ptpage_unsealed(gpa_t g);
+size_t ptpage_live(void);
 int ptpage_owns(gpa_t g);
 void ptpage_scrubbed(gpa_t g); /* the stub's scrub made KVM drop its shadows */
 gpa_t ptpage_dirty_next(void); /* a freed page for the scrub, GPA_NONE if none */
@@ -405,7 +414,7 @@ struct vm {
 	unsigned nzombies;           /* lwCs freed once no vCPU runs them */
 	int has_xsave_ioctl;         /* KVM_GET/SET_XSAVE: a trapped lwC's vector state is kept */
 	unsigned xsave_pages;        /* arena pages for one saved vector state */
-	uint64_t lwc_creates, lwc_switches_slow, lwc_switches_dead, host_cow_faults;
+	uint64_t lwc_creates, lwc_switches_slow, lwc_switches_dead, host_cow_faults, host_table_copies;
 	/* dispatch tables */
 	exit_fn exit_table[MAX_EXIT];
 	hypercall_fn hc_table[VMLWC_NR_PORTS];

@@ -16,7 +16,6 @@
 #define page_gen g_vm.page_gen       /* generation stamp of each arena page */
 #define gen_counter g_vm.gen_counter
 #define kernel_root g_vm.kernel_root /* template root: only the kernel half is filled */
-#define pages_used g_vm.pt_pages
 
 static uint64_t *tbl(gpa_t gpa)
 {
@@ -42,24 +41,23 @@ static gpa_t kpage_new(uint32_t gen)
 		return GPA_NONE;
 	g = gpa_of((uintptr_t)p);
 	*gen_of(g) = gen;
-	pages_used++;
 	return g;
 }
 
 /*
- * A user-half table page: from the pool with lazy tables (one reference), else from the
- * page-table chunks (pages KVM holds no shadow of).
+ * A user-half table page, one reference: from the pool with lazy tables the stub copies
+ * (EPT/NPT: the stub takes its copies from the pool too), else from the page-table chunks
+ * (pages KVM holds no shadow of).
  */
 static gpa_t page_new(uint32_t gen)
 {
 	gpa_t g;
 
-	if (!g_vm.lazy_tables) {
+	if (!g_vm.lazy_tables || g_vm.ptp.shadow) {
 		g = ptpage_alloc();
 		if (g == GPA_NONE)
 			return GPA_NONE;
 		*gen_of(g) = gen;
-		pages_used++;
 		return g;
 	}
 	g = pool_alloc();
@@ -70,21 +68,54 @@ static gpa_t page_new(uint32_t gen)
 	return g; /* counted with the pool's frames, as the stub's copies are */
 }
 
-/* Entries of a table that a copy now shares: tables below become shared, private pages COW. */
-static void share_entries(uint64_t *src, uint64_t *dst, int level)
+/*
+ * Entries of a table that a copy now shares: tables below become shared, private pages COW.
+ * With two-dimensional paging in both (the last user may then take the original over as it
+ * is). Under shadow paging the host never writes a table a CR3 may have reached: only the copy
+ * is marked, and the original is unsealed: its entries no longer tell what is shared.
+ */
+static void share_entries(gpa_t src_gpa, uint64_t *dst, int level)
 {
+	uint64_t *src = tbl(src_gpa);
+
 	for (unsigned i = 0; i < 512; i++) {
 		uint64_t e = vmlwc_shared_entry(src[i], level);
 		if (!e)
 			continue;
 		pool_ref(e); /* the copy's reference to the table or frame below */
-		src[i] = dst[i] = e;
+		dst[i] = e;
+		if (!g_vm.ptp.shadow)
+			src[i] = e;
+	}
+	if (g_vm.ptp.shadow)
+		ptpage_unseal(src_gpa);
+	g_vm.host_table_copies++;
+}
+
+/*
+ * Shadow paging: a copy that takes the place of an unsealed table may not trust its entries:
+ * a table below that is shared (or unsealed itself) is reached read-only again, a private
+ * writable page becomes copy-on-write (the copy-on-write fault finds out whether anyone else
+ * still has it). Tables reached through writable entries are always sealed.
+ */
+static void reseal_entries(uint64_t *dst, int level)
+{
+	for (unsigned i = 0; i < 512; i++) {
+		uint64_t e = dst[i];
+		if (level > 0) {
+			if ((e & PTE_P) && !(e & VMLWC_PTE_STBL) &&
+			    (pool_refcount(e) > 1 || (ptpage_owns(e) && ptpage_unsealed(e))))
+				dst[i] = (e & ~PTE_W) | VMLWC_PTE_STBL;
+		} else if ((e & (PTE_P | VMLWC_PTE_PROTNONE)) && !(e & VMLWC_PTE_SHARED) &&
+			   (e & (PTE_W | VMLWC_PTE_COW))) {
+			dst[i] = (e & ~PTE_W) | VMLWC_PTE_COW;
+		}
 	}
 }
 
 size_t pt_pages_used(void)
 {
-	return pages_used;
+	return ptpage_live();
 }
 
 /* A page of this transaction: itself when already fresh, else a fresh copy (level: its own). */
@@ -100,10 +131,12 @@ static gpa_t fresh(struct pt_txn *t, gpa_t old, int level)
 	memcpy(tbl(n), tbl(old), PAGE_SIZE);
 	if (pool_refcount(old) > 1) {
 		/* shared with other trees: they keep it, this tree takes a copy */
-		share_entries(tbl(old), tbl(n), level);
+		share_entries(old, tbl(n), level);
 		pool_unref(old);
 		return n;
 	}
+	if (g_vm.ptp.shadow && ptpage_owns(old) && ptpage_unsealed(old))
+		reseal_entries(tbl(n), level);
 	/* The old page stays untouched: a loaded CR3 may still reach it. */
 	if (*gen_of(old) != 0 || in_pool(old)) {
 		if (t->nretired < PT_TXN_RETIRE)
@@ -481,14 +514,7 @@ gpa_t pt_new_root(void)
  */
 void pt_page_free(gpa_t g)
 {
-	if (in_pool(g)) {
-		pool_unref(g); /* lazy tables: only under two-dimensional paging */
-		return;
-	}
-	if (!ptpage_owns(g))
-		return; /* the kernel half's: never freed */
-	pages_used--;
-	ptpage_free(g);
+	pool_unref(g); /* a pool frame (lazy tables under EPT/NPT) or a page-table page; never the kernel half's */
 }
 
 /*
@@ -635,7 +661,7 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 			if (g_vm.lazy_tables && f->plain(va, 1UL << (12 + 9 * level), f->arg)) {
 				/* the same below for both: share the table, read-only until copied */
 				uint64_t se = vmlwc_shared_entry(e, level);
-				if (keep)
+				if (keep && !g_vm.ptp.shadow)
 					s[i] = se;
 				pool_ref(sub);
 				pool_ref(sub);
@@ -668,8 +694,11 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 			}
 			continue;
 		}
-		if (keep)
-			s[i] = e = vmlwc_shared_entry(e, 0); /* src keeps it too */
+		if (keep) {
+			e = vmlwc_shared_entry(e, 0);
+			if (!g_vm.ptp.shadow)
+				s[i] = e; /* src keeps it too (under shadow paging: src is unsealed below) */
+		}
 		if (cls == PT_FORK_UNMAP) {
 			p[i] = e;
 			f->ref(e);
@@ -704,6 +733,8 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 		cg = GPA_NONE;
 	}
 	*cout = cg;
+	if (keep && g_vm.ptp.shadow && ptpage_owns(src))
+		ptpage_unseal(src); /* others still use it, unmarked: its entries are not all true */
 	return any || level == 3;
 }
 

@@ -43,11 +43,20 @@ static int64_t frame_index(gpa_t g)
 	return (int64_t)((g - p->base_gpa) / PAGE_SIZE);
 }
 
+/*
+ * References count for pool frames and for page-table pages (ptpage.c) alike: an entry that
+ * points to either holds one. Anything else (the root's host pages) is not counted.
+ */
 void pool_ref(uint64_t pte)
 {
 	int64_t i = frame_index(pte);
 
-	if (i >= 0 && g_vm.pool_refs[i]++ == 0)
+	if (i < 0) {
+		if (ptpage_owns(pte))
+			ptpage_ref(pte);
+		return;
+	}
+	if (g_vm.pool_refs[i]++ == 0)
 		pool()->in_use++;
 }
 
@@ -55,7 +64,12 @@ void pool_unref(uint64_t pte)
 {
 	int64_t i = frame_index(pte);
 
-	if (i < 0 || g_vm.pool_refs[i] == 0)
+	if (i < 0) {
+		if (ptpage_owns(pte))
+			ptpage_unref(pte);
+		return;
+	}
+	if (g_vm.pool_refs[i] == 0)
 		return;
 	if (--g_vm.pool_refs[i] == 0) {
 		g_vm.pool_free[pool()->nfree++] = (uint64_t)i;
@@ -83,7 +97,10 @@ gpa_t pool_alloc(void)
 int pool_refcount(uint64_t pte)
 {
 	int64_t i = frame_index(pte);
-	return i < 0 ? -1 : (int)g_vm.pool_refs[i];
+
+	if (i < 0)
+		return ptpage_owns(pte) ? ptpage_refcount(pte) : -1;
+	return (int)g_vm.pool_refs[i];
 }
 
 uint64_t pool_in_use(void)

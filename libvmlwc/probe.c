@@ -82,8 +82,13 @@ int probe_platform(struct vcpu *v)
 		return err_set(EIO, "platform probe: no answer after %d exits", PROBE_EXITS);
 	g_vm.xcr0_user = xgetbv_ok ? (r->r12 & 0xffffffffUL) | (r->r13 << 32) : 0;
 	g_vm.fsgsbase_user = rdfs_ok;
-	/* ring 0 is emulated where `syscall` keeps CPL 3 (PVM): loops and copies belong on the host */
-	g_vm.host_cow = g_vm.syscall_cpl3 || g_vm.cfg.test_host_cow;
+	/*
+	 * Copies on the host where ring 0 is emulated (`syscall` keeps CPL 3: PVM), and wherever
+	 * the hypervisor shadows page tables: the host then never edits a table in place, and the
+	 * stub's in-place table work is not for it either.
+	 */
+	g_vm.host_cow = g_vm.syscall_cpl3 || !g_vm.tdp || g_vm.cfg.test_host_cow;
+	g_vm.pool->lazy_tables = (uint64_t)(g_vm.lazy_tables && !g_vm.host_cow);
 	run->kvm_dirty_regs = 0;
 	return 0;
 }

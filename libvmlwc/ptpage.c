@@ -45,13 +45,18 @@ static int zap_per_slot(void)
 int ptpage_init(uintptr_t base, size_t len, unsigned first_slot, int shadow)
 {
 	size_t meta = PAGE_ALIGN_UP((len / PTPAGE_CHUNK) * sizeof(struct ptchunk));
+	size_t npages = len / PAGE_SIZE;
 
 	memset(&g_vm.ptp, 0, sizeof(g_vm.ptp));
 	g_vm.ptp.chunks = arena_pages(&g_vm.arena, meta / PAGE_SIZE);
-	if (!g_vm.ptp.chunks)
+	g_vm.ptp.refs = arena_pages(&g_vm.arena, PAGE_ALIGN_UP(npages * sizeof(uint32_t)) / PAGE_SIZE);
+	g_vm.ptp.unsealed = arena_pages(&g_vm.arena, PAGE_ALIGN_UP(npages) / PAGE_SIZE);
+	if (!g_vm.ptp.chunks || !g_vm.ptp.refs || !g_vm.ptp.unsealed)
 		return -ENOMEM;
 	g_vm.ptp.base = base;
 	g_vm.ptp.nchunks = (unsigned)(len / PTPAGE_CHUNK);
+	g_vm.ptp.gpa_lo = gpa_of(base); /* the library window is linear */
+	g_vm.ptp.gpa_hi = g_vm.ptp.gpa_lo + len;
 	g_vm.ptp.first_slot = first_slot;
 	g_vm.ptp.shadow = shadow;
 	g_vm.ptp.recycle = shadow && g_vm.vm_fd >= 0 && zap_per_slot();
@@ -79,6 +84,9 @@ static gpa_t take(unsigned i, int fresh_too)
 		return GPA_NONE;
 	c->live++;
 	g_vm.ptp.cur = i;
+	g_vm.ptp.live++;
+	g_vm.ptp.refs[i * CHUNK_PAGES + k] = 1;
+	g_vm.ptp.unsealed[i * CHUNK_PAGES + k] = 0;
 	void *p = (void *)(g_vm.ptp.base + (uintptr_t)i * PTPAGE_CHUNK + (uintptr_t)k * PAGE_SIZE);
 	memset(p, 0, PAGE_SIZE);
 	return gpa_of((uintptr_t)p);
@@ -143,9 +151,38 @@ gpa_t ptpage_alloc(void)
 
 int ptpage_owns(gpa_t g)
 {
-	uintptr_t h = hva_of(g);
-	return h >= g_vm.ptp.base && h < g_vm.ptp.base + (uintptr_t)g_vm.ptp.nchunks * PTPAGE_CHUNK;
+	g &= PTE_ADDR;
+	return g >= g_vm.ptp.gpa_lo && g < g_vm.ptp.gpa_hi;
 }
+
+/* Index of a page of the region (the caller knows it is one). */
+static size_t page_index(gpa_t g)
+{
+	return ((g & PTE_ADDR) - g_vm.ptp.gpa_lo) / PAGE_SIZE;
+}
+
+void ptpage_ref(gpa_t g)
+{
+	g_vm.ptp.refs[page_index(g)]++;
+}
+
+int ptpage_refcount(gpa_t g)
+{
+	return (int)g_vm.ptp.refs[page_index(g)];
+}
+
+/* A table page copied while others still use it: its entries are no longer all it may trust. */
+void ptpage_unseal(gpa_t g)
+{
+	g_vm.ptp.unsealed[page_index(g)] = 1;
+}
+
+int ptpage_unsealed(gpa_t g)
+{
+	return g_vm.ptp.unsealed[page_index(g)];
+}
+
+static void put(gpa_t g, int dirty);
 
 static void put(gpa_t g, int dirty)
 {
@@ -163,13 +200,23 @@ static void put(gpa_t g, int dirty)
 	}
 }
 
-/* A table page no CR3 can reach any more (under shadow paging KVM may still shadow it). */
-void ptpage_free(gpa_t g)
+/* Drops a reference; the last one frees the page (under shadow paging KVM may still shadow it). */
+void ptpage_unref(gpa_t g)
 {
-	uintptr_t off = hva_of(g) - g_vm.ptp.base;
+	size_t i = page_index(g);
+	uintptr_t off;
 
+	if (g_vm.ptp.refs[i] == 0 || --g_vm.ptp.refs[i] > 0)
+		return;
+	off = hva_of(g & PTE_ADDR) - g_vm.ptp.base;
 	chunk((unsigned)(off / PTPAGE_CHUNK))->live--;
-	put(g, g_vm.ptp.shadow);
+	g_vm.ptp.live--;
+	put(g & PTE_ADDR, g_vm.ptp.shadow);
+}
+
+size_t ptpage_live(void)
+{
+	return g_vm.ptp.live;
 }
 
 /* The stub scrubbed it (KVM dropped its shadows): clean. */

@@ -505,9 +505,10 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		goto fail;
 	}
 	*g_vm.stub_smap = (uint64_t)g_vm.has_smap;
-	/* shared tables are copied by the stub on write: cheap where ring 0 runs natively (EPT/NPT) */
-	g_vm.lazy_tables = g_vm.tdp && !g_vm.cfg.eager_tables;
-	g_vm.pool->lazy_tables = (uint64_t)g_vm.lazy_tables;
+	/* subtrees shared at lwc_create, copied on the first write below: by the stub where ring 0
+	   is native and tables may be edited in place (EPT/NPT), else by the host (set after the
+	   platform probe, see below) */
+	g_vm.lazy_tables = !g_vm.cfg.eager_tables;
 	/* PCID-tagged CR3 where the guest CPU has PCID (not on PVM); VMLWC_NO_PCID=1 turns it off */
 	g_vm.pcid = g_vm.has_pcid && !g_vm.cfg.no_pcid;
 	g_vm.pool->cr3_noflush = g_vm.pcid ? VMLWC_CR3_NOFLUSH : 0;

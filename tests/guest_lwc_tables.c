@@ -119,7 +119,7 @@ Test(lwc_tables, writes_below_shared_tables_stay_private, .timeout = 120)
 	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
 	cr_expect_eq(in.args[0], 1, "the root's write after the child's is not seen by the child");
 	if (pool(VMLWC_POOL_LAZY))
-		cr_expect_gt(pool(VMLWC_POOL_TABLE_COPIES), copies0, "the stub copied shared tables");
+		cr_expect_gt(pool(VMLWC_POOL_TABLE_COPIES), copies0, "shared tables were copied");
 	lwc_close(c);
 	munmap(r, len);
 }
@@ -285,10 +285,10 @@ static __attribute__((noinline)) void touch_stack(void)
 }
 
 /*
- * lwc_create that runs out of frames half-way through its page tables (with lazy tables they
- * are pool frames, and a spec forces a walk down to the leaves: 8 tables) fails with ENOMEM
- * and gives back every frame it took. With tables copied whole they come from the arena and
- * the create succeeds.
+ * lwc_create that runs out of frames half-way through its page tables (with lazy tables under
+ * EPT/NPT they are pool frames, and a spec forces a walk down to the leaves: 8 tables) fails
+ * with ENOMEM and gives back every frame it took. Where tables come from the page-table
+ * chunks (copied whole, or shared under shadow paging) the create takes no frame and succeeds.
  */
 static void create_near_exhaustion(void)
 {
@@ -297,7 +297,8 @@ static void create_near_exhaustion(void)
 	struct lwc_msg in;
 	if (vmlwc_init(&cfg) != 0)
 		_exit(200);
-	long lazy = pool(VMLWC_POOL_LAZY);
+	/* the pool runs out for tables only where lazy tables are pool frames (EPT/NPT) */
+	long lazy = pool(VMLWC_POOL_TABLES_IN_POOL);
 	memset(area, 1, sizeof(area));
 	int c0 = lwc_create(NULL, 0, 0, &in);
 	if (c0 != LWC_SWITCHED) {

@@ -321,7 +321,8 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		switch (a[0]) {
 		case VMLWC_POOL_IN_USE: return (long)pool_in_use();
 		case VMLWC_POOL_LAZY: return g_vm.lazy_tables;
-		case VMLWC_POOL_TABLE_COPIES: return (long)g_vm.pool->table_copies;
+		case VMLWC_POOL_TABLES_IN_POOL: return g_vm.lazy_tables && !g_vm.ptp.shadow;
+		case VMLWC_POOL_TABLE_COPIES: return (long)(g_vm.pool->table_copies + g_vm.host_table_copies);
 		case VMLWC_POOL_PT_PAGES: return (long)pt_pages_used();
 		case VMLWC_POOL_PCID: return g_vm.pcid;
 		case VMLWC_POOL_CR4_REFUSED: return (long)g_vm.cr4_refused;
