@@ -398,6 +398,7 @@ struct vm {
 	struct vmlwc_pool *pool;
 	uint32_t *pool_refs;
 	gpa_t zero_frame;             /* a pool frame never written, with a reference never dropped */
+	uint64_t pool_populated;      /* frames below it are backed by host memory */
 	uint64_t *pool_free;
 	uint64_t *stub_cr3_of;        /* the stub's 1 + lwC id -> CR3 of a fast switch, or 0 */
 	uint64_t *stub_smap;

@@ -2,6 +2,7 @@
 #include <errno.h>
 
 #include "internal.h"
+#include "rawsys.h"
 
 static struct vmlwc_pool *pool(void)
 {
@@ -77,6 +78,29 @@ void pool_unref(uint64_t pte)
 	}
 }
 
+/*
+ * Frames past the bump pointer are not backed yet: back the next batch in one call rather than
+ * one first-touch fault per frame inside each copy-on-write fault.
+ */
+#define POOL_PREFAULT 256
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+static void pool_prefault(struct vmlwc_pool *p)
+{
+	uint64_t end = p->bump + POOL_PREFAULT;
+
+	if (g_vm.pool_populated >= end || g_vm.pool_populated >= p->nframes)
+		return;
+	if (end > p->nframes)
+		end = p->nframes;
+	if (g_vm.pool_populated < p->bump)
+		g_vm.pool_populated = p->bump;
+	RAW3(SYS_madvise, hva_of(p->base_gpa) + g_vm.pool_populated * PAGE_SIZE,
+	     (end - g_vm.pool_populated) * PAGE_SIZE, MADV_POPULATE_WRITE);
+	g_vm.pool_populated = end;
+}
+
 /* A frame with one reference, or GPA_NONE when the pool is exhausted. */
 gpa_t pool_alloc(void)
 {
@@ -85,9 +109,10 @@ gpa_t pool_alloc(void)
 
 	if (p->nfree)
 		i = g_vm.pool_free[--p->nfree];
-	else if (p->bump < p->nframes)
+	else if (p->bump < p->nframes) {
+		pool_prefault(p);
 		i = p->bump++;
-	else
+	} else
 		return GPA_NONE;
 	g_vm.pool_refs[i] = 1;
 	p->in_use++;
