@@ -152,6 +152,47 @@ void arena_free(struct arena *a, void *p, size_t npages)
 	}
 }
 
+/* Small objects (64, 128 or 256 bytes): carved from arena pages, kept on a free list per size. */
+static unsigned obj_class(size_t size)
+{
+	return size <= 64 ? 0 : size <= 128 ? 1 : 2;
+}
+
+void *arena_obj_alloc(struct arena *a, size_t size)
+{
+	unsigned k = obj_class(size);
+	size_t osz = 64UL << k;
+	void *p;
+
+	if (size > 256)
+		return NULL;
+	if (!a->objs[k]) {
+		char *pg = arena_pages(a, 1);
+		if (!pg)
+			return NULL;
+		for (size_t off = 0; off + osz <= PAGE_SIZE; off += osz) {
+			*(void **)(pg + off) = a->objs[k];
+			a->objs[k] = pg + off;
+		}
+	}
+	p = a->objs[k];
+	a->objs[k] = *(void **)p;
+	memset(p, 0, osz);
+	a->nobjs++;
+	return p;
+}
+
+void arena_obj_free(struct arena *a, void *p, size_t size)
+{
+	unsigned k = obj_class(size);
+
+	if (!p)
+		return;
+	*(void **)p = a->objs[k];
+	a->objs[k] = p;
+	a->nobjs--;
+}
+
 size_t arena_in_use(const struct arena *a)
 {
 	return a->in_use;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "internal.h"
 #include "rawsys.h"
@@ -9,49 +10,30 @@
 #define FD_NONE VMLWC_FD_NONE
 _Static_assert(VMLWC_FD_NONE == -1, "a free table is all ones");
 #define FD_CLOEXEC_BIT VMLWC_FD_CLOEXEC
+#define FDTAB_SLOT_BYTES (sizeof(int32_t) + sizeof(uint64_t)) /* an entry and its share group */
+#define FDTAB_MAX (1U << 20) /* the kernel's own ceiling for RLIMIT_NOFILE (fs.nr_open) */
 
 /*
- * An entry shared with other tables (an LWC_FILES|LWC_SHARE range) is kept as a copy in each
- * of them; link[] (after ent[cap]) names the slot's share group, and every write goes to all
- * members. What a slot holds (a host fd, an lwC reference) is held once per group. Changes of
- * lwC entries reach the layer above through the hook it registered (fdtab_set_hooks).
+ * A table is sized by what it holds and grows on demand up to RLIMIT_NOFILE. The header stays
+ * put (callers keep pointers to it); the entries move when it grows. An entry shared with other
+ * tables (an LWC_FILES|LWC_SHARE range) is kept as a copy in each of them; links[] names the
+ * slot's share group, and every write goes to all members. What a slot holds is held once per
+ * group: a host fd has a reference count (one per group that holds it), so copying a table
+ * (lwc_create) takes references, not dups. Changes of lwC entries reach the layer above through
+ * the hooks it registered (fdtab_set_hooks).
  */
 struct fdtab {
-	uint32_t cap;
-	int32_t ent[];  /* host fd | FD_CLOEXEC_BIT, VMLWC_FD_LWC | rights | id, or FD_NONE */
+	unsigned cap;     /* slots allocated */
+	unsigned high;    /* no slot at or above it has ever held anything */
+	uint64_t visit;   /* visit mark of the share-group walk */
+	int32_t *ent;     /* host fd | FD_CLOEXEC_BIT, VMLWC_FD_LWC | rights | id, or FD_NONE */
+	uint64_t *links;  /* share group of each slot, 0 when the slot is the table's own */
+	size_t pages;     /* of the run holding ent and links */
 };
 
 static int is_lwc(int32_t e)
 {
 	return e != FD_NONE && (e & VMLWC_FD_LWC);
-}
-
-/* After ent[cap], 8-aligned: the share group of each slot, then a visit mark and a high-water mark. */
-static size_t links_off(unsigned cap)
-{
-	return (offsetof(struct fdtab, ent) + (size_t)cap * sizeof(int32_t) + 7) & ~(size_t)7;
-}
-
-size_t fdtab_bytes(unsigned cap)
-{
-	return PAGE_ALIGN_UP(links_off(cap) + ((size_t)cap + 2) * sizeof(uint64_t));
-}
-
-/* The share group of each slot, 0 when the slot is the table's own: 64-bit, never reused. */
-static uint64_t *links(const struct fdtab *t)
-{
-	return (uint64_t *)((char *)t + links_off(t->cap));
-}
-
-static uint64_t *visit_mark(const struct fdtab *t)
-{
-	return &links(t)[t->cap];
-}
-
-/* No slot at or above it has ever held anything: it bounds the scans. */
-static uint64_t *high(const struct fdtab *t)
-{
-	return &links(t)[t->cap + 1];
 }
 
 void fdtab_set_hooks(void (*changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now),
@@ -61,27 +43,156 @@ void fdtab_set_hooks(void (*changed)(struct fdtab *t, unsigned g, int32_t old, i
 	g_vm.fd_lwc_dropped = lwc_dropped;
 }
 
+/* ---- host fds: one reference per share group of slots that holds one ---- */
+
+static int hfd_hold(int h)
+{
+	struct fdtab_state *s = &g_vm.fdt;
+
+	if (h < 0)
+		return -EBADF;
+	if ((unsigned)h >= s->nhrefs) {
+		unsigned n = s->nhrefs ? s->nhrefs : 1024;
+		while (n <= (unsigned)h)
+			n *= 2;
+		uint32_t *r = arena_pages(&g_vm.arena, PAGE_ALIGN_UP(n * sizeof(uint32_t)) / PAGE_SIZE);
+		if (!r)
+			return -ENOMEM;
+		if (s->hrefs) {
+			memcpy(r, s->hrefs, s->nhrefs * sizeof(uint32_t));
+			arena_free(&g_vm.arena, s->hrefs, PAGE_ALIGN_UP(s->nhrefs * sizeof(uint32_t)) / PAGE_SIZE);
+		}
+		s->hrefs = r;
+		s->nhrefs = n;
+	}
+	if (s->hrefs[h]++ == 0)
+		s->nheld++;
+	return 0;
+}
+
+/* The last reference closes it. */
+static int hfd_drop(int h)
+{
+	struct fdtab_state *s = &g_vm.fdt;
+
+	if (h < 0 || (unsigned)h >= s->nhrefs || s->hrefs[h] == 0)
+		return -EBADF;
+	if (--s->hrefs[h])
+		return 0;
+	s->nheld--;
+	return (int)RAW1(SYS_close, h);
+}
+
+unsigned fdtab_host_fds(void)
+{
+	return g_vm.fdt.nheld;
+}
+
+/* ---- the table ---- */
+
+/* RLIMIT_NOFILE now (the guest may change it): the highest descriptor number is one less. */
+unsigned fdtab_cap(const struct fdtab *t)
+{
+	struct rlimit r;
+
+	(void)t;
+	if (RAW4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &r) < 0 || r.rlim_cur > FDTAB_MAX)
+		return FDTAB_MAX;
+	return (unsigned)r.rlim_cur;
+}
+
+static size_t run_pages(unsigned cap)
+{
+	return PAGE_ALIGN_UP((size_t)cap * FDTAB_SLOT_BYTES) / PAGE_SIZE;
+}
+
+/* The slots a run of this many pages holds (entries first, then their 8-aligned groups). */
+static unsigned run_cap(size_t pages)
+{
+	return (unsigned)(pages * PAGE_SIZE / FDTAB_SLOT_BYTES) & ~1u;
+}
+
+static int fdtab_resize(struct fdtab *t, unsigned want)
+{
+	size_t pages = run_pages(want);
+	unsigned cap = run_cap(pages);
+	char *run;
+
+	if (cap < want)
+		cap = run_cap(++pages);
+	run = arena_pages(&g_vm.arena, pages);
+	if (!run)
+		return -ENOMEM;
+	int32_t *ent = (int32_t *)run;
+	uint64_t *links = (uint64_t *)(run + (size_t)cap * sizeof(int32_t));
+	memset(ent, 0xff, (size_t)cap * sizeof(int32_t));
+	if (t->ent) {
+		memcpy(ent, t->ent, (size_t)t->cap * sizeof(int32_t));
+		memcpy(links, t->links, (size_t)t->cap * sizeof(uint64_t));
+		arena_free(&g_vm.arena, t->ent, t->pages);
+	}
+	t->ent = ent;
+	t->links = links;
+	t->cap = cap;
+	t->pages = pages;
+	return 0;
+}
+
+/* Room for slot g: grown (doubling) while g stays under RLIMIT_NOFILE. */
+static int fdtab_reach(struct fdtab *t, unsigned long g)
+{
+	unsigned want;
+
+	if (g >= fdtab_cap(t))
+		return -EMFILE;
+	if (g < t->cap)
+		return 0;
+	for (want = t->cap ? t->cap : 64; want <= g; want *= 2)
+		;
+	return fdtab_resize(t, want);
+}
+
+struct fdtab *fdtab_new(unsigned slots)
+{
+	struct fdtab *t = arena_obj_alloc(&g_vm.arena, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	memset(t, 0, sizeof(*t));
+	if (fdtab_resize(t, slots ? slots : 64) < 0) {
+		arena_obj_free(&g_vm.arena, t, sizeof(*t));
+		return NULL;
+	}
+	return t;
+}
+
+void fdtab_free(struct fdtab *t)
+{
+	arena_free(&g_vm.arena, t->ent, t->pages);
+	arena_obj_free(&g_vm.arena, t, sizeof(*t));
+}
+
 static void slot_store(struct fdtab *t, unsigned g, int32_t v)
 {
 	int32_t old = t->ent[g];
 
 	t->ent[g] = v;
-	if (v != FD_NONE && g >= *high(t))
-		*high(t) = g + 1;
+	if (v != FD_NONE && g >= t->high)
+		t->high = g + 1;
 	if (old != v && g_vm.fd_changed && (is_lwc(old) || is_lwc(v)))
 		g_vm.fd_changed(t, g, old, v);
 }
 
 unsigned fdtab_used(const struct fdtab *t)
 {
-	return (unsigned)*high(t);
+	return t->high;
 }
 
 /* Calls fn on every other live table that shares slot g with t. */
 static void for_members(const struct fdtab *t, unsigned g, void (*fn)(struct fdtab *, unsigned, void *),
 			void *arg)
 {
-	uint64_t gid = links(t)[g], mark;
+	uint64_t gid = g < t->cap ? t->links[g] : 0, mark;
 
 	if (!gid)
 		return;
@@ -91,9 +202,9 @@ static void for_members(const struct fdtab *t, unsigned g, void (*fn)(struct fdt
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
 		struct lwc *l = g_vm.lwcs[i];
 		struct fdtab *o = l ? l->fds : NULL;
-		if (!o || o == t || g >= o->cap || links(o)[g] != gid || *visit_mark(o) == mark)
+		if (!o || o == t || g >= o->cap || o->links[g] != gid || o->visit == mark)
 			continue; /* the visit mark: one table used by several lwCs counts once */
-		*visit_mark(o) = mark;
+		o->visit = mark;
 		fn(o, g, arg);
 	}
 }
@@ -123,43 +234,23 @@ int fdtab_linked(const struct fdtab *t, long gfd, const struct fdtab *other)
 		return 1;
 	if (gfd < 0 || (unsigned long)gfd >= t->cap || (unsigned long)gfd >= other->cap)
 		return 0;
-	return links(t)[gfd] != 0 && links(t)[gfd] == links(other)[gfd];
+	return t->links[gfd] != 0 && t->links[gfd] == other->links[gfd];
 }
 
 int fdtab_share_slot(struct fdtab *from, struct fdtab *to, long gfd)
 {
-	if (gfd < 0 || (unsigned long)gfd >= from->cap || (unsigned long)gfd >= to->cap)
-		return -EBADF;
-	if (!links(from)[gfd]) {
+	int r;
+
+	if (gfd < 0 || (r = fdtab_reach(from, (unsigned long)gfd)) < 0 || (r = fdtab_reach(to, (unsigned long)gfd)) < 0)
+		return gfd < 0 ? -EBADF : r;
+	if (!from->links[gfd]) {
 		if (++g_vm.fd_gid_next == 0)
 			++g_vm.fd_gid_next;
-		links(from)[gfd] = g_vm.fd_gid_next;
+		from->links[gfd] = g_vm.fd_gid_next;
 	}
-	links(to)[gfd] = links(from)[gfd];
+	to->links[gfd] = from->links[gfd];
 	slot_store(to, (unsigned)gfd, from->ent[gfd]);
 	return 0;
-}
-
-struct fdtab *fdtab_new(unsigned cap)
-{
-	struct fdtab *t = arena_pages(&g_vm.arena, fdtab_bytes(cap) / PAGE_SIZE);
-
-	if (!t)
-		return NULL;
-	/* arena pages come zeroed: no share groups, no marks; every entry free */
-	t->cap = cap;
-	memset(t->ent, 0xff, (size_t)cap * sizeof(t->ent[0]));
-	return t;
-}
-
-void fdtab_free(struct fdtab *t)
-{
-	arena_free(&g_vm.arena, t, fdtab_bytes(t->cap) / PAGE_SIZE);
-}
-
-unsigned fdtab_cap(const struct fdtab *t)
-{
-	return t->cap;
 }
 
 int fdtab_raw(const struct fdtab *t, long gfd)
@@ -169,10 +260,36 @@ int fdtab_raw(const struct fdtab *t, long gfd)
 	return t->ent[gfd];
 }
 
-void fdtab_set_raw(struct fdtab *t, long gfd, int raw)
+/* Sets slot gfd to raw as it is (an lwC entry, or a host fd the caller holds a reference for). */
+static int set_raw(struct fdtab *t, long gfd, int raw)
 {
-	if (gfd >= 0 && (unsigned long)gfd < t->cap)
-		ent_write(t, (unsigned)gfd, raw);
+	int r;
+
+	if (gfd < 0)
+		return -EBADF;
+	if ((r = fdtab_reach(t, (unsigned long)gfd)) < 0)
+		return r;
+	ent_write(t, (unsigned)gfd, raw);
+	return 0;
+}
+
+int fdtab_set_raw(struct fdtab *t, long gfd, int raw)
+{
+	return set_raw(t, gfd, raw);
+}
+
+/* Slot gfd of t holds what `raw` (from another table) holds: one more reference to its host fd. */
+int fdtab_copy_entry(struct fdtab *t, long gfd, int raw)
+{
+	int r;
+
+	if (raw == FD_NONE || is_lwc(raw))
+		return set_raw(t, gfd, raw);
+	if ((r = hfd_hold(raw & ~FD_CLOEXEC_BIT)) < 0)
+		return r;
+	if ((r = set_raw(t, gfd, raw)) < 0)
+		hfd_drop(raw & ~FD_CLOEXEC_BIT);
+	return r;
 }
 
 int fdtab_get(const struct fdtab *t, long gfd)
@@ -195,25 +312,33 @@ int fdtab_lwc(const struct fdtab *t, long gfd, int *rights)
 	return e & VMLWC_FD_ID_MASK;
 }
 
-int fdtab_min_free(const struct fdtab *t, long from)
+/* The lowest free slot at or above from (the table grows for it), or -EMFILE. */
+int fdtab_min_free(struct fdtab *t, long from)
 {
+	unsigned long i, limit = fdtab_cap(t);
+
 	if (from < 0)
 		return -EINVAL;
-	for (unsigned long i = (unsigned long)from; i < t->cap; i++)
+	for (i = (unsigned long)from; i < t->cap && i < limit; i++)
 		if (t->ent[i] == FD_NONE)
 			return (int)i;
-	return -EMFILE;
+	if (i < (unsigned long)from)
+		i = (unsigned long)from;
+	return fdtab_reach(t, i) < 0 ? -EMFILE : (int)i;
 }
 
+/* A new host fd (the caller's reference passes to the table) at the lowest free slot. */
 int fdtab_install(struct fdtab *t, int hfd, int cloexec)
 {
-	int g = policy_fd_allowed(hfd);
+	int g = policy_fd_allowed(hfd), r;
 
 	if (g < 0)
 		return g;
 	g = fdtab_min_free(t, 0);
 	if (g < 0)
 		return g;
+	if ((r = hfd_hold(hfd)) < 0)
+		return r;
 	ent_write(t, (unsigned)g, hfd | (cloexec ? FD_CLOEXEC_BIT : 0));
 	return g;
 }
@@ -228,21 +353,20 @@ int fdtab_install_lwc(struct fdtab *t, unsigned id, int rights)
 	return g;
 }
 
-/* Drop whatever the entry holds: close a host fd, or release an lwC reference. */
-static int drop(struct fdtab *t, unsigned g, int32_t e)
+/* Drop whatever the entry holds: a reference to a host fd, or to an lwC. */
+static int drop(int32_t e)
 {
 	if (e == FD_NONE)
 		return 0;
-	(void)t;
-	(void)g;
 	if (is_lwc(e)) {
 		if (g_vm.fd_lwc_dropped)
 			g_vm.fd_lwc_dropped(e & VMLWC_FD_ID_MASK);
 		return 0;
 	}
-	return (int)RAW1(SYS_close, e & ~FD_CLOEXEC_BIT);
+	return hfd_drop(e & ~FD_CLOEXEC_BIT);
 }
 
+/* A new host fd at slot gfd (what it held is dropped): -EBADF above RLIMIT_NOFILE, as dup2. */
 int fdtab_install_at(struct fdtab *t, long gfd, int hfd)
 {
 	int32_t old;
@@ -250,11 +374,13 @@ int fdtab_install_at(struct fdtab *t, long gfd, int hfd)
 
 	if (r < 0)
 		return r;
-	if (gfd < 0 || (unsigned long)gfd >= t->cap)
+	if (gfd < 0 || fdtab_reach(t, (unsigned long)gfd) < 0)
 		return -EBADF;
+	if ((r = hfd_hold(hfd)) < 0)
+		return r;
 	old = t->ent[gfd];
 	ent_write(t, (unsigned)gfd, hfd);
-	drop(t, (unsigned)gfd, old);
+	drop(old);
 	return (int)gfd;
 }
 
@@ -265,12 +391,12 @@ int fdtab_close(struct fdtab *t, long gfd)
 	if (e == FD_NONE)
 		return -EBADF;
 	ent_write(t, (unsigned)gfd, FD_NONE);
-	return drop(t, (unsigned)gfd, e);
+	return drop(e);
 }
 
 int fdtab_guest_of(const struct fdtab *t, int hfd)
 {
-	for (unsigned i = 0; i < *high(t); i++)
+	for (unsigned i = 0; i < t->high; i++)
 		if (t->ent[i] != FD_NONE && !is_lwc(t->ent[i]) && (t->ent[i] & ~FD_CLOEXEC_BIT) == hfd)
 			return (int)i;
 	return -1;
@@ -295,15 +421,15 @@ void fdtab_leave(struct fdtab *t, long gfd)
 	if (gfd < 0 || (unsigned long)gfd >= t->cap)
 		return;
 	for_members(t, (unsigned)gfd, member_count, &others);
-	links(t)[gfd] = 0;
-	if (others) {
+	t->links[gfd] = 0;
+	if (others)
 		slot_store(t, (unsigned)gfd, FD_NONE); /* the group keeps what the slot holds */
-	} else if (t->ent[gfd] != FD_NONE)
+	else if (t->ent[gfd] != FD_NONE)
 		fdtab_close(t, gfd);
 }
 
 void fdtab_close_all(struct fdtab *t)
 {
-	for (unsigned i = 0; i < *high(t); i++)
+	for (unsigned i = 0; i < t->high; i++)
 		fdtab_leave(t, i);
 }

@@ -51,6 +51,8 @@ struct arena {
 	size_t in_use;  /* pages handed out and not freed */
 	void *free[ARENA_FREE_CLASSES]; /* freed runs of 1..8 pages, linked through their first word */
 	void *runs;     /* freed larger runs, address order, merged, pages given back to the host */
+	void *objs[3];  /* free small objects of 64, 128, 256 bytes */
+	size_t nobjs;   /* small objects handed out */
 };
 int arena_init(struct arena *a, size_t bytes); /* whole 1 GiB blocks, 1 GiB aligned */
 void arena_fini(struct arena *a);
@@ -58,6 +60,8 @@ void *arena_pages(struct arena *a, size_t npages); /* zeroed; NULL when exhauste
 void arena_free(struct arena *a, void *p, size_t npages); /* any run; not for page-table pages */
 void arena_free_small(struct arena *a, void *p, size_t npages); /* 1..ARENA_FREE_CLASSES pages */
 size_t arena_in_use(const struct arena *a);
+void *arena_obj_alloc(struct arena *a, size_t size); /* zeroed, at most 256 bytes; NULL when exhausted */
+void arena_obj_free(struct arena *a, void *p, size_t size);
 int arena_overlaps(const struct arena *a, uintptr_t start, size_t len);
 
 /* ---- memslots and GPA <-> HVA (memmap.c) ---- */
@@ -216,21 +220,27 @@ struct fdtab;
 /* What the layer above learns of a table: a slot's entry changed, an lwC entry was dropped. */
 void fdtab_set_hooks(void (*changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now),
 		     void (*lwc_dropped)(unsigned id));
-struct fdtab *fdtab_new(unsigned cap);
+/*
+ * Tables grow on demand up to RLIMIT_NOFILE. A host fd in a table is held by reference: the
+ * table takes the caller's reference when it installs one, copies take one more, and the last
+ * entry that drops it closes it.
+ */
+struct fdtab *fdtab_new(unsigned slots);         /* slots: a size hint */
 int fdtab_get(const struct fdtab *t, long gfd);  /* host fd, or -EBADF */
 int fdtab_install(struct fdtab *t, int hfd, int cloexec); /* lowest free guest fd, or -EMFILE */
-int fdtab_install_at(struct fdtab *t, long gfd, int hfd);  /* replaces (closing) an old entry */
+int fdtab_install_at(struct fdtab *t, long gfd, int hfd);  /* replaces (dropping) an old entry; -EBADF above the limit */
 int fdtab_close(struct fdtab *t, long gfd);      /* 0 or -EBADF */
-int fdtab_min_free(const struct fdtab *t, long from);
+int fdtab_min_free(struct fdtab *t, long from);  /* grows the table for it; -EMFILE at the limit */
 int fdtab_guest_of(const struct fdtab *t, int hfd); /* reverse lookup, -1 when absent */
-unsigned fdtab_cap(const struct fdtab *t);
+unsigned fdtab_cap(const struct fdtab *t);       /* RLIMIT_NOFILE now: descriptors stay below it */
 unsigned fdtab_used(const struct fdtab *t); /* no slot at or above it has held anything */
 int fdtab_is_cloexec(const struct fdtab *t, long gfd);
 void fdtab_set_cloexec(struct fdtab *t, long gfd, int on);
-size_t fdtab_bytes(unsigned cap);
 void fdtab_free(struct fdtab *t);
+unsigned fdtab_host_fds(void);                   /* host fds the tables hold */
 int fdtab_raw(const struct fdtab *t, long gfd);          /* raw entry, VMLWC_FD_NONE if none */
-void fdtab_set_raw(struct fdtab *t, long gfd, int raw);
+int fdtab_set_raw(struct fdtab *t, long gfd, int raw);   /* an lwC entry (no host fd reference) */
+int fdtab_copy_entry(struct fdtab *t, long gfd, int raw); /* raw from another table: one more reference */
 int fdtab_lwc(const struct fdtab *t, long gfd, int *rights); /* lwC id, or -EBADF */
 int fdtab_install_lwc(struct fdtab *t, unsigned id, int rights);
 void fdtab_close_all(struct fdtab *t);  /* leaves share groups; closes what it alone holds */
@@ -409,6 +419,10 @@ struct vm {
 	struct lwc *lwcs[VMLWC_MAX_LWCS];
 	unsigned nlwcs;              /* live lwCs */
 	uint64_t fd_gid_next, fd_visit_epoch; /* fdtab.c: share groups of descriptor slots (never wrap) */
+	struct fdtab_state {
+		uint32_t *hrefs;         /* references to each host fd from the tables */
+		unsigned nhrefs, nheld;
+	} fdt;
 	void (*fd_changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now); /* fdtab hooks */
 	void (*fd_lwc_dropped)(unsigned id);
 	int lwc_collecting;          /* lwc_host.c: a collection of unreachable lwCs is running */

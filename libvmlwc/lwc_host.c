@@ -515,7 +515,7 @@ static int specs_read(struct lwc *l, gva_t gva, long n, struct spec_set *ss)
 
 static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set *ss)
 {
-	unsigned cap = fdtab_cap(parent->fds);
+	unsigned cap = fdtab_cap(parent->fds); /* RLIMIT_NOFILE: shared ranges end below it */
 
 	if (fds_whole_shared(ss)) {
 		/* the same table: entries opened, closed or replaced in one are so in the other */
@@ -526,7 +526,7 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 		return 0;
 	}
 
-	child->fds = fdtab_new(cap);
+	child->fds = fdtab_new(fdtab_used(parent->fds));
 	if (!child->fds)
 		return -ENOMEM;
 	/* slots above the creator's high-water mark are empty: only shared ones need a visit */
@@ -544,21 +544,20 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 		int raw = fdtab_raw(parent->fds, g), id = fdtab_lwc(parent->fds, g, NULL);
 		if (cls == LWC_UNMAP)
 			continue;
+		int r = 0;
 		if (cls == LWC_SHARE) {
 			/* one slot for both, empty or not: what it holds is held once */
-			fdtab_share_slot(parent->fds, child->fds, g);
+			r = fdtab_share_slot(parent->fds, child->fds, g);
 		} else if (raw == VMLWC_FD_NONE) {
 			continue;
-		} else if (id >= 0) {
-			fdtab_set_raw(child->fds, g, raw);
-			g_vm.lwcs[id]->refs++;
 		} else {
-			/* its own host fd on the same open file, as dup gives */
-			long h = RAW3(SYS_fcntl, raw & ~VMLWC_FD_CLOEXEC, F_DUPFD_CLOEXEC, 0);
-			if (h < 0)
-				return (int)h;
-			fdtab_set_raw(child->fds, g, (int)h | (raw & VMLWC_FD_CLOEXEC));
+			/* the same open file (one more reference to the host fd, no dup), or lwC */
+			r = fdtab_copy_entry(child->fds, g, raw);
+			if (r == 0 && id >= 0)
+				g_vm.lwcs[id]->refs++;
 		}
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -868,33 +867,30 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
 			if (err)
 				return err;
 		} else if (s->flags & LWC_FILES) {
-			unsigned cap = fdtab_cap(src->fds);
 			int all = s->u.fds.from == -1 && s->u.fds.to == -1;
-			for (unsigned g = all ? 0 : (unsigned)s->u.fds.from; g < cap && (all || (int)g <= s->u.fds.to); g++) {
+			/* the whole table: the slots either has used; a range: up to the limit */
+			unsigned end = all ? (fdtab_used(src->fds) > fdtab_used(l->fds) ? fdtab_used(src->fds)
+										  : fdtab_used(l->fds))
+					   : fdtab_cap(l->fds);
+			for (unsigned g = all ? 0 : (unsigned)s->u.fds.from; g < end && (all || (int)g <= s->u.fds.to); g++) {
 				int raw = fdtab_raw(src->fds, g), lid = fdtab_lwc(src->fds, g, NULL);
-				if (g >= fdtab_cap(l->fds) || fdtab_linked(src->fds, g, l->fds))
+				if (fdtab_linked(src->fds, g, l->fds))
 					continue;
 				if (s->flags & LWC_SHARE) {
 					/* the caller's slot leaves its own group and joins the source's */
 					fdtab_leave(l->fds, g);
-					fdtab_share_slot(src->fds, l->fds, g);
+					if (fdtab_share_slot(src->fds, l->fds, g) < 0)
+						return -EMFILE;
 					continue;
 				}
 				if (raw == VMLWC_FD_NONE)
 					continue;
-				if (lid >= 0) {
-					fdtab_close(l->fds, g);
-					fdtab_set_raw(l->fds, g, raw);
+				/* the same open file at the same number (one more reference), or lwC */
+				fdtab_close(l->fds, g);
+				if (fdtab_copy_entry(l->fds, g, raw) < 0)
+					return -EMFILE;
+				if (lid >= 0)
 					g_vm.lwcs[lid]->refs++;
-					continue;
-				}
-				long h = RAW3(SYS_fcntl, raw & ~VMLWC_FD_CLOEXEC, F_DUPFD_CLOEXEC, 0);
-				if (h < 0)
-					return h;
-				if (fdtab_install_at(l->fds, g, (int)h) < 0) {
-					RAW1(SYS_close, h);
-					return -EBADF;
-				}
 			}
 		}
 	}

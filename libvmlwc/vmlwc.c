@@ -227,12 +227,12 @@ static int fdtab_fill(struct fdtab *t)
 			lib |= fd == g_vm.vcpus[i]->fd || fd == g_vm.vcpus[i]->stats_fd;
 		if (lib || policy_fd_allowed((int)fd) < 0)
 			continue; /* never in a table: see policy.c */
-		if ((unsigned long)fd >= fdtab_cap(t)) {
-			closedir(d);
-			return err_set(EMFILE, "fd %ld above the descriptor shadow's capacity", fd);
-		}
 		flags = fcntl((int)fd, F_GETFD);
-		fdtab_install_at(t, fd, (int)fd);
+		if (fdtab_install_at(t, fd, (int)fd) < 0) {
+			closedir(d);
+			return err_set(EMFILE, "fd %ld: not below RLIMIT_NOFILE (%u), or no arena for the descriptor shadow",
+				       fd, fdtab_cap(t));
+		}
 		fdtab_set_cloexec(t, fd, flags >= 0 && (flags & FD_CLOEXEC));
 	}
 	closedir(d);
@@ -243,8 +243,6 @@ static struct lwc *root_build(void)
 {
 	struct lwc *l = lwc_root_new();
 	struct build_ctx b;
-	struct rlimit rl;
-	unsigned cap = 1024;
 	gpa_t root;
 	int r;
 
@@ -252,9 +250,7 @@ static struct lwc *root_build(void)
 		err_set(ENOMEM, "arena exhausted (lwC)");
 		return NULL;
 	}
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
-		cap = rl.rlim_cur > 65536 ? 65536 : (unsigned)rl.rlim_cur;
-	l->fds = fdtab_new(cap);
+	l->fds = fdtab_new(64);
 	if (!l->fds) {
 		err_set(ENOMEM, "arena exhausted (descriptor shadow)");
 		return NULL;

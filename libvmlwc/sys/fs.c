@@ -204,7 +204,7 @@ static long sys_close(struct sys_call *c)
 static long sys_close_range(struct sys_call *c)
 {
 	unsigned first = (unsigned)c->a[0], last = (unsigned)c->a[1];
-	unsigned flags = (unsigned)c->a[2], cap = fdtab_cap(c->fds);
+	unsigned flags = (unsigned)c->a[2], cap = fdtab_used(c->fds); /* nothing above it to close */
 
 	if (flags & ~(unsigned)(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC))
 		return -EINVAL;
