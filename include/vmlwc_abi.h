@@ -158,6 +158,7 @@
 #define VMLWC_POOL_CR4_REFUSED 5 /* CR4 bits the CPUID offered but KVM refused */
 #define VMLWC_POOL_PLATFORM 6    /* VMLWC_PLAT_* bits: what vmlwc_init chose */
 #define VMLWC_POOL_ARENA 7       /* arena pages in use */
+#define VMLWC_POOL_HOST_FDS 9     /* host fds the descriptor shadows hold */
 #define VMLWC_POOL_TABLES_IN_POOL 8 /* 1 when lazy tables are pool frames (EPT/NPT), not page-table chunks */
 #define VMLWC_PLAT_TDP 1         /* two-dimensional paging (EPT/NPT): tables reused at once */
 #define VMLWC_PLAT_SYSCALL_CPL3 2 /* `syscall` stays at CPL 3 (PVM): syscalls ring the doorbell */

@@ -29,6 +29,7 @@ struct fdtab {
 	int32_t *ent;     /* host fd | FD_CLOEXEC_BIT, VMLWC_FD_LWC | rights | id, or FD_NONE */
 	uint64_t *links;  /* share group of each slot, 0 when the slot is the table's own */
 	size_t pages;     /* of the run holding ent and links */
+	void *users;      /* the layer above's list of who uses this table (fdtab_users) */
 };
 
 static int is_lwc(int32_t e)
@@ -90,15 +91,24 @@ unsigned fdtab_host_fds(void)
 
 /* ---- the table ---- */
 
-/* RLIMIT_NOFILE now (the guest may change it): the highest descriptor number is one less. */
-unsigned fdtab_cap(const struct fdtab *t)
+/* RLIMIT_NOFILE, read again whenever it may have changed (fdtab_limit_changed). */
+void fdtab_limit_changed(void)
 {
 	struct rlimit r;
 
-	(void)t;
 	if (RAW4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, &r) < 0 || r.rlim_cur > FDTAB_MAX)
-		return FDTAB_MAX;
-	return (unsigned)r.rlim_cur;
+		g_vm.fdt.limit = FDTAB_MAX;
+	else
+		g_vm.fdt.limit = (unsigned)r.rlim_cur;
+}
+
+/* The highest descriptor number is one less than RLIMIT_NOFILE. */
+unsigned fdtab_cap(const struct fdtab *t)
+{
+	(void)t;
+	if (!g_vm.fdt.limit)
+		fdtab_limit_changed();
+	return g_vm.fdt.limit;
 }
 
 static size_t run_pages(unsigned cap)
@@ -143,8 +153,11 @@ static int fdtab_reach(struct fdtab *t, unsigned long g)
 {
 	unsigned want;
 
-	if (g >= fdtab_cap(t))
-		return -EMFILE;
+	if (g >= fdtab_cap(t)) {
+		fdtab_limit_changed(); /* a native thread may have raised it meanwhile */
+		if (g >= fdtab_cap(t))
+			return -EMFILE;
+	}
 	if (g < t->cap)
 		return 0;
 	for (want = t->cap ? t->cap : 64; want <= g; want *= 2)
@@ -181,6 +194,11 @@ static void slot_store(struct fdtab *t, unsigned g, int32_t v)
 		t->high = g + 1;
 	if (old != v && g_vm.fd_changed && (is_lwc(old) || is_lwc(v)))
 		g_vm.fd_changed(t, g, old, v);
+}
+
+void **fdtab_users(struct fdtab *t)
+{
+	return &t->users;
 }
 
 unsigned fdtab_used(const struct fdtab *t)

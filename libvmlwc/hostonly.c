@@ -43,7 +43,7 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	l = lwc_root_new();
 	if (!l)
 		return NULL;
-	l->fds = fdtab_new(64);
+	lwc_attach_fds(l, fdtab_new(64));
 	for (int fd = 0; fd < 3; fd++)
 		fdtab_install_at(l->fds, fd, fd);
 	root = pt_new_root();

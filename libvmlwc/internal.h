@@ -209,9 +209,11 @@ uint64_t lwc_cr3(const struct lwc *l); /* what CR3 holds while l runs (root, PCI
 void lwc_load_on_return(struct vcpu *v, struct lwc *l); /* v's return to ring 3 loads l's tree */
 int lwc_map_own_pages(struct lwc *l, struct pt_txn *t); /* its private pages of the gate window */
 void lwc_tls_changed(struct lwc *l);   /* the host changed l's recorded FS or GS base */
+void lwc_attach_fds(struct lwc *l, struct fdtab *t); /* l uses descriptor table t */
 uint64_t lwc_switch_count(void);       /* switches since init, fast and through the host */
 struct lwc *lwc_by_cr3(uint64_t cr3);  /* the lwC whose tree CR3 holds, NULL if none */
-void lwc_reap(void);                   /* free lwCs nothing refers to that left their vCPU */
+void lwc_reap(void);                   /* free lwCs nothing refers to that left their vCPU; collect if due */
+void lwc_collect_now(void);            /* free unreachable cycles of lwCs now (resources short, counts asked) */
 int lwc_call_doorbell(struct vcpu *v); /* an lwC call rung on the doorbell (PVM) */
 void lwc_init(void);
 
@@ -232,12 +234,14 @@ int fdtab_install_at(struct fdtab *t, long gfd, int hfd);  /* replaces (dropping
 int fdtab_close(struct fdtab *t, long gfd);      /* 0 or -EBADF */
 int fdtab_min_free(struct fdtab *t, long from);  /* grows the table for it; -EMFILE at the limit */
 int fdtab_guest_of(const struct fdtab *t, int hfd); /* reverse lookup, -1 when absent */
-unsigned fdtab_cap(const struct fdtab *t);       /* RLIMIT_NOFILE now: descriptors stay below it */
+unsigned fdtab_cap(const struct fdtab *t);       /* RLIMIT_NOFILE: descriptors stay below it */
+void fdtab_limit_changed(void);                  /* RLIMIT_NOFILE may have changed: read it again */
 unsigned fdtab_used(const struct fdtab *t); /* no slot at or above it has held anything */
 int fdtab_is_cloexec(const struct fdtab *t, long gfd);
 void fdtab_set_cloexec(struct fdtab *t, long gfd, int on);
 void fdtab_free(struct fdtab *t);
 unsigned fdtab_host_fds(void);                   /* host fds the tables hold */
+void **fdtab_users(struct fdtab *t);             /* a list head the layer above keeps (who uses t) */
 int fdtab_raw(const struct fdtab *t, long gfd);          /* raw entry, VMLWC_FD_NONE if none */
 int fdtab_set_raw(struct fdtab *t, long gfd, int raw);   /* an lwC entry (no host fd reference) */
 int fdtab_copy_entry(struct fdtab *t, long gfd, int raw); /* raw from another table: one more reference */
@@ -306,6 +310,7 @@ struct lwc {
 	uint64_t fs_base, gs_base; /* as recorded by the host (arch_prctl; at entry, create, trap) */
 	uint64_t allow[SYS_NR_MAX / 64];
 	struct fdtab *fds;
+	struct lwc *fds_next; /* the next lwC using the same table (LWC_FILES | LWC_SHARE) */
 	uint64_t *priv;       /* its private page (VMLWC_PRIV_VA): resume state its gate code writes */
 	int32_t *srcmap;      /* its src map page (VMLWC_SRCMAP_VA) */
 	uint32_t *swtab;      /* its switch table page (VMLWC_SWTAB_VA) */
@@ -422,11 +427,14 @@ struct vm {
 	struct fdtab_state {
 		uint32_t *hrefs;         /* references to each host fd from the tables */
 		unsigned nhrefs, nheld;
+		unsigned limit;          /* RLIMIT_NOFILE as last read */
 	} fdt;
 	void (*fd_changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now); /* fdtab hooks */
 	void (*fd_lwc_dropped)(unsigned id);
 	int lwc_collecting;          /* lwc_host.c: a collection of unreachable lwCs is running */
 	unsigned nzombies;           /* lwCs freed once no vCPU runs them */
+	uint64_t gc_debt;            /* references dropped to non-zero since the last collection */
+	uint64_t lwc_entries;        /* lwC entries in all tables: what a collection scans */
 	int has_xsave_ioctl;         /* KVM_GET/SET_XSAVE: a trapped lwC's vector state is kept */
 	unsigned xsave_pages;        /* arena pages for one saved vector state */
 	uint64_t lwc_creates, lwc_switches_slow, lwc_switches_dead, host_cow_faults, host_table_copies;

@@ -136,11 +136,14 @@ static struct lwc *lwc_alloc(void)
 	struct lwc *l;
 	unsigned id;
 
-	for (id = 0; id < VMLWC_MAX_LWCS && g_vm.lwcs[id]; id++)
-		;
-	if (id == VMLWC_MAX_LWCS)
-		return NULL;
-	l = arena_pages(&g_vm.arena, LWC_PAGES);
+	for (int tries = 0;; tries++) {
+		for (id = 0; id < VMLWC_MAX_LWCS && g_vm.lwcs[id]; id++)
+			;
+		l = id < VMLWC_MAX_LWCS ? arena_pages(&g_vm.arena, LWC_PAGES) : NULL;
+		if (l || tries)
+			break;
+		lwc_collect_now(); /* unreachable cycles may hold ids and memory */
+	}
 	if (!l)
 		return NULL;
 	l->priv = arena_pages(&g_vm.arena, 1);
@@ -227,13 +230,33 @@ void lwc_tls_changed(struct lwc *l)
 		sw_refresh_involving(l);
 }
 
+void lwc_attach_fds(struct lwc *l, struct fdtab *t)
+{
+	struct lwc **head = (struct lwc **)fdtab_users(t);
+
+	l->fds = t;
+	l->fds_next = *head;
+	*head = l;
+}
+
+/* l stops using its table; whether anyone else still does. */
+static int lwc_detach_fds(struct lwc *l)
+{
+	struct lwc **p = (struct lwc **)fdtab_users(l->fds);
+
+	while (*p && *p != l)
+		p = &(*p)->fds_next;
+	if (*p)
+		*p = l->fds_next;
+	l->fds_next = NULL;
+	return *(struct lwc **)fdtab_users(l->fds) != NULL;
+}
+
 /* fdtab hook: slot g of table t now holds `now` instead of `old`, in every lwC using t. */
 static void slot_changed(struct fdtab *t, unsigned g, int32_t old, int32_t now)
 {
-	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
-		struct lwc *o = g_vm.lwcs[i];
-		if (!o || o->fds != t)
-			continue;
+	g_vm.lwc_entries += is_lwc_entry(now) - is_lwc_entry(old);
+	for (struct lwc *o = *(struct lwc **)fdtab_users(t); o; o = o->fds_next) {
 		if (is_lwc_entry(old) && (old & VMLWC_FD_ID_MASK) < VMLWC_MAX_LWCS)
 			src_map_update(o, old & VMLWC_FD_ID_MASK);
 		if (is_lwc_entry(now) && (now & VMLWC_FD_ID_MASK) < VMLWC_MAX_LWCS) {
@@ -246,15 +269,6 @@ static void slot_changed(struct fdtab *t, unsigned g, int32_t old, int32_t now)
 }
 
 /* ---- lifetime ---- */
-
-/* Whether another live lwC uses l's descriptor table (LWC_FILES | LWC_SHARE). */
-static int table_shared(const struct lwc *l)
-{
-	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
-		if (g_vm.lwcs[i] && g_vm.lwcs[i] != l && g_vm.lwcs[i]->fds == l->fds)
-			return 1;
-	return 0;
-}
 
 static void lwc_unref(struct lwc *l);
 
@@ -279,21 +293,13 @@ static void lwc_destroy(struct lwc *l)
 	l->cred = NULL;
 	g_vm.lwcs[id] = NULL; /* first: closing its table may collect others, never l again */
 	g_vm.nlwcs--;
-	if (l->fds && !table_shared(l)) {
+	/* no table names l any more (its count said so; in a collection its namers go with it),
+	   so no switch table or src map does either: its id may be reused */
+	if (l->fds && !lwc_detach_fds(l)) {
 		fdtab_close_all(l->fds); /* may release further lwCs */
 		fdtab_free(l->fds);
 	}
 	l->fds = NULL;
-	/* an id is reused: no table may still name it (nothing refers to l, but be sure) */
-	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
-		struct lwc *o = g_vm.lwcs[i];
-		if (!o)
-			continue;
-		o->srcmap[id] = -1;
-		for (unsigned g = 0; g < VMLWC_SW_MAX && g < fdtab_used(o->fds); g++)
-			if (o->swtab[g] == id + 1)
-				o->swtab[g] = 0;
-	}
 	if (l->trap_to && g_vm.lwcs[l->trap_to - 1])
 		lwc_unref(g_vm.lwcs[l->trap_to - 1]); /* its monitor */
 	g_vm.lwc_switches_dead += l->priv[VMLWC_PRIV_SWITCHES / 8];
@@ -317,8 +323,11 @@ static void lwc_unref(struct lwc *l)
 	lwc_destroy(l);
 }
 
+static void lwc_collect_due(void);
+
 void lwc_reap(void)
 {
+	lwc_collect_due();
 	if (!g_vm.nzombies)
 		return;
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
@@ -374,7 +383,12 @@ static void lwc_collect(void)
 	g_vm.lwc_collecting = 0;
 }
 
-/* fdtab hook: an entry for lwC id went away. */
+/*
+ * fdtab hook: an entry for lwC id went away. When that leaves it referenced, what is left may
+ * be only a cycle; a collection scans every lwC entry, so it runs once as many references were
+ * dropped so (amortised: a close costs the same with 1 or 500 lwCs alive), and whenever
+ * resources run short.
+ */
 static void lwc_dropped(unsigned id)
 {
 	struct lwc *target = id < VMLWC_MAX_LWCS ? g_vm.lwcs[id] : NULL;
@@ -383,7 +397,22 @@ static void lwc_dropped(unsigned id)
 		return;
 	lwc_unref(target);
 	if (g_vm.lwcs[id] == target && target != g_vm.root_lwc && target->refs > 0)
-		lwc_collect(); /* what is left may be only a cycle */
+		g_vm.gc_debt++;
+}
+
+/* After an lwC call or a close: the amortised collection, if it is due. */
+static void lwc_collect_due(void)
+{
+	if (g_vm.gc_debt && g_vm.gc_debt >= 64 + g_vm.lwc_entries)
+		lwc_collect_now();
+}
+
+void lwc_collect_now(void)
+{
+	if (g_vm.gc_debt) {
+		g_vm.gc_debt = 0;
+		lwc_collect();
+	}
 }
 
 static int install_lwc(struct lwc *owner, struct lwc *target, int rights)
@@ -519,16 +548,17 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 
 	if (fds_whole_shared(ss)) {
 		/* the same table: entries opened, closed or replaced in one are so in the other */
-		child->fds = parent->fds;
+		lwc_attach_fds(child, parent->fds);
 		memcpy(child->srcmap, parent->srcmap, PAGE_SIZE);
 		for (unsigned g = 0; g < fdtab_used(child->fds) && g < VMLWC_SW_MAX; g++)
 			sw_refresh(child, g);
 		return 0;
 	}
 
-	child->fds = fdtab_new(fdtab_used(parent->fds));
-	if (!child->fds)
+	struct fdtab *t = fdtab_new(fdtab_used(parent->fds));
+	if (!t)
 		return -ENOMEM;
+	lwc_attach_fds(child, t);
 	/* slots above the creator's high-water mark are empty: only shared ones need a visit */
 	unsigned end = fdtab_used(parent->fds);
 	for (int i = 0; i < ss->n; i++) {
@@ -587,6 +617,8 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 		return -EINVAL;
 	if ((r = specs_read(parent, specs, nspecs, &ss)) < 0)
 		return r;
+	if (g_vm.pool->nfree == 0 && g_vm.pool->bump >= g_vm.pool->nframes)
+		lwc_collect_now(); /* unreachable cycles may hold frames */
 	if (g_vm.pool->nfree == 0 && g_vm.pool->bump >= g_vm.pool->nframes)
 		return -ENOMEM; /* no frame left for the copies the new lwC will need */
 	child = lwc_alloc();

@@ -250,7 +250,9 @@ static struct lwc *root_build(void)
 		err_set(ENOMEM, "arena exhausted (lwC)");
 		return NULL;
 	}
-	l->fds = fdtab_new(64);
+	struct fdtab *t = fdtab_new(64);
+	if (t)
+		lwc_attach_fds(l, t);
 	if (!l->fds) {
 		err_set(ENOMEM, "arena exhausted (descriptor shadow)");
 		return NULL;

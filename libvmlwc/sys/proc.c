@@ -110,6 +110,16 @@ static long sys_futex(struct sys_call *c)
 	return sys_raw(__NR_futex, h);
 }
 
+/* setrlimit and prlimit64 as they are, and the descriptor shadows learn a new RLIMIT_NOFILE. */
+static long sys_rlimit_set(struct sys_call *c)
+{
+	long r = sys_generic(c);
+
+	if (r == 0)
+		fdtab_limit_changed();
+	return r;
+}
+
 static long sys_getgroups(struct sys_call *c)
 {
 	long n = c->a[0];
@@ -175,8 +185,9 @@ void sys_proc_register(void)
 	sys_register(__NR_sysinfo, &DESC(.name = "sysinfo", .arg = { ARG(A_OUT, .size = 112) }));
 	sys_register(__NR_getrusage, &DESC(.name = "getrusage", .arg = { ARG(A_VAL), ARG(A_OUT, .size = 144) }));
 	sys_register(__NR_getrlimit, &DESC(.name = "getrlimit", .arg = { ARG(A_VAL), ARG(A_OUT, .size = 16) }));
-	sys_register(__NR_setrlimit, &DESC(.name = "setrlimit", .arg = { ARG(A_VAL), ARG(A_IN, .size = 16) }));
-	sys_register(__NR_prlimit64, &DESC(.name = "prlimit64",
+	sys_register(__NR_setrlimit, &DESC(.name = "setrlimit", .fn = sys_rlimit_set,
+		.arg = { ARG(A_VAL), ARG(A_IN, .size = 16) }));
+	sys_register(__NR_prlimit64, &DESC(.name = "prlimit64", .fn = sys_rlimit_set,
 		.arg = { ARG(A_VAL), ARG(A_VAL), ARG(A_IN, ARG_OPT, 16), ARG(A_OUT, ARG_OPT, 16) }));
 	sys_register(__NR_getrandom, &DESC(.name = "getrandom",
 		.arg = { ARG(A_BUF_OUT, .size = 1), ARG(A_VAL), ARG(A_VAL) }));

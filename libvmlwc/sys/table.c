@@ -318,6 +318,7 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		return ua_copy_out(l, (gva_t)a[0], &st, sizeof(st)) < 0 ? -EFAULT : 0;
 	}
 	if (nr == VMLWC_SYS_POOL) {
+		lwc_collect_now(); /* counts of what is held: without unreachable cycles */
 		switch (a[0]) {
 		case VMLWC_POOL_IN_USE: return (long)pool_in_use();
 		case VMLWC_POOL_LAZY: return g_vm.lazy_tables;
@@ -327,7 +328,8 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		case VMLWC_POOL_PCID: return g_vm.pcid;
 		case VMLWC_POOL_CR4_REFUSED: return (long)g_vm.cr4_refused;
 		case VMLWC_POOL_PLATFORM: return vmlwc_platform_bits();
-		case VMLWC_POOL_ARENA: return (long)arena_in_use(&g_vm.arena);
+		case VMLWC_POOL_ARENA: return (long)(arena_in_use(&g_vm.arena) * PAGE_SIZE + g_vm.arena.nobjs * 64) / PAGE_SIZE;
+		case VMLWC_POOL_HOST_FDS: return (long)fdtab_host_fds();
 		default: return -EINVAL;
 		}
 	}
