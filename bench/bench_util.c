@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "vmlwc_abi.h"
 
 uint64_t bench_now_ns(void)
 {
@@ -168,4 +169,41 @@ void bench_print_baselines(const struct baselines *b)
 	printf("  %-40s %10.1f ns\n", "thread switch over a futex, 1 CPU", b->thread_switch_1cpu);
 	printf("  %-40s %10.1f ns\n", "thread switch over a futex, 2 CPUs", b->thread_switch_2cpu);
 	printf("  %-40s %10.1f ns\n", "fork + exit + wait", b->fork_ns);
+}
+
+static int module_loaded(const char *name)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "/sys/module/%s", name);
+	return access(path, F_OK) == 0;
+}
+
+void bench_print_platform(void)
+{
+	long b = syscall(VMLWC_SYS_POOL, VMLWC_POOL_PLATFORM);
+	const char *hv;
+
+	if (b < 0) {
+		printf("platform: unknown (not in the guest)\n");
+		return;
+	}
+	if (b & VMLWC_PLAT_SYSCALL_CPL3)
+		hv = "PVM (kvm_pvm: ring 0 emulated)";
+	else if (module_loaded("kvm_intel"))
+		hv = "VT-x (kvm_intel)";
+	else if (module_loaded("kvm_amd"))
+		hv = "SVM (kvm_amd)";
+	else
+		hv = "KVM (vendor module unknown)";
+	printf("platform: %s, %s%s\n", hv,
+	       (b & VMLWC_PLAT_TDP) ? "two-dimensional paging (EPT/NPT)" : "shadow paging",
+	       getenv("VMLWC_IN_KVM_VM") ? ", inside the QEMU TCG test VM (times are TCG's; counts carry over)" : "");
+	printf("paths: syscalls %s; lwC calls %s; copy-on-write and table copies %s; page tables %s; "
+	       "TLS bases %s; vector state at a switch %s\n",
+	       (b & VMLWC_PLAT_SYSCALL_CPL3) ? "ring the doorbell from ring 3" : "enter the stub at LSTAR",
+	       (b & VMLWC_PLAT_DOORBELL_LWC) ? "ring the doorbell" : "int3 into the stub",
+	       (b & VMLWC_PLAT_HOST_COW) ? "on the host (one exit)" : "in the stub (no exit)",
+	       syscall(VMLWC_SYS_POOL, VMLWC_POOL_LAZY) ? "shared at lwc_create" : "copied whole at lwc_create",
+	       (b & VMLWC_PLAT_FSGSBASE) ? "restored at ring 3" : "written by the host",
+	       (b & VMLWC_PLAT_XSAVE) ? "cleared by XRSTOR" : "cleared by fninit+pxor");
 }

@@ -18,4 +18,6 @@ struct baselines {
 /* Runs the baselines natively: call before vmlwc_init. */
 void bench_baselines(struct baselines *b, int quick);
 void bench_print_baselines(const struct baselines *b);
+/* In the guest: the platform vmlwc_init found and the paths it chose, one paragraph on stdout. */
+void bench_print_platform(void);
 #endif

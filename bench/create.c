@@ -154,6 +154,7 @@ int main(int argc, char **argv)
 	uint64_t root_t = bench_now_ns() - t0;
 	vmlwc_stats(&s1);
 
+	bench_print_platform();
 	bench_print_baselines(&b);
 	printf("\npage tables at lwc_create: %s\n", lazy ? "shared, copied on the first write below (EPT/NPT)"
 							 : "copied whole (shadow paging, or VMLWC_EAGER_TABLES=1)");

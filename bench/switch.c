@@ -78,6 +78,7 @@ int main(int argc, char **argv)
 	uint64_t plain = bench_now_ns() - p0;
 	vmlwc_stats(&s1);
 
+	bench_print_platform();
 	bench_print_baselines(&b);
 	printf("\n%-44s %10.1f us, %.2f exits to user space\n", "trapped getppid (monitor + lwc_syscall)",
 	       trapped / 1e3 / iters_t, (double)(t1s.vm_exits - t0s.vm_exits - 1) / iters_t);

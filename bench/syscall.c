@@ -59,6 +59,7 @@ int main(int argc, char **argv)
 		ops[i].hv_exits = (double)(s1.hv_exits - s0.hv_exits) / iters;
 		ops[i].insns = (double)(s1.emulated_insns - s0.emulated_insns) / iters;
 	}
+	bench_print_platform();
 	bench_print_baselines(&b);
 	printf("\nvmlwc_init: %.2f ms\n\n", t_init / 1e6);
 	printf("%-24s %12s %12s %8s %10s %10s %12s\n", "operation", "native ns", "guest ns", "ratio",

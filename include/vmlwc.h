@@ -38,7 +38,18 @@ struct vmlwc_stats {
 	uint64_t emulated_insns;  /* KVM binary stat "insn_emulation" */
 	uint64_t hypercalls, syscalls_redirected, lwc_switches, lwc_creates,
 		 cow_faults, page_faults;
+	uint64_t platform;        /* VMLWC_PLATFORM_* bits: what vmlwc_init found and chose */
 };
+
+/* vmlwc_stats().platform: the hypervisor's cost model decides each path at vmlwc_init. */
+#define VMLWC_PLATFORM_TDP        0x1  /* two-dimensional paging (EPT/NPT); else shadow paging */
+#define VMLWC_PLATFORM_PVM        0x2  /* ring-3 `syscall` stays at CPL 3, ring 0 is emulated (kvm_pvm) */
+#define VMLWC_PLATFORM_HOST_COW   0x4  /* copy-on-write and page-table copies on the host (1 exit) */
+#define VMLWC_PLATFORM_LWC_DOORBELL 0x8 /* lwC calls other than lwc_switch ring a doorbell from ring 3 */
+#define VMLWC_PLATFORM_FSGSBASE   0x10 /* ring 3 may write its TLS bases: each lwC restores its own */
+#define VMLWC_PLATFORM_XSAVE      0x20 /* a switch clears every vector register with XRSTOR */
+#define VMLWC_PLATFORM_LAZY_TABLES 0x40 /* page tables shared at lwc_create, copied on first write */
+#define VMLWC_PLATFORM_PCID       0x80 /* lwC trees tagged with PCIDs */
 VMLWC_API int vmlwc_stats(struct vmlwc_stats *st);
 
 struct lwc_rspec {

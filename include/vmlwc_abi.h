@@ -160,12 +160,15 @@
 #define VMLWC_POOL_ARENA 7       /* arena pages in use */
 #define VMLWC_POOL_HOST_FDS 9     /* host fds the descriptor shadows hold */
 #define VMLWC_POOL_TABLES_IN_POOL 8 /* 1 when lazy tables are pool frames (EPT/NPT), not page-table chunks */
+/* the same bits as vmlwc_stats().platform (VMLWC_PLATFORM_* in vmlwc.h) */
 #define VMLWC_PLAT_TDP 1         /* two-dimensional paging (EPT/NPT): tables reused at once */
 #define VMLWC_PLAT_SYSCALL_CPL3 2 /* `syscall` stays at CPL 3 (PVM): syscalls ring the doorbell */
 #define VMLWC_PLAT_HOST_COW 4    /* copy-on-write and table copies on the host */
 #define VMLWC_PLAT_DOORBELL_LWC 8 /* lwC calls ring the doorbell */
 #define VMLWC_PLAT_FSGSBASE 16   /* ring 3 can write its TLS bases */
 #define VMLWC_PLAT_XSAVE 32      /* ring 3 can xrstor: switches clear every vector register */
+#define VMLWC_PLAT_LAZY 64
+#define VMLWC_PLAT_PCID 128
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>

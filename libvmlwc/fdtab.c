@@ -310,6 +310,39 @@ int fdtab_copy_entry(struct fdtab *t, long gfd, int raw)
 	return r;
 }
 
+/*
+ * A new table holding what t holds, slot for slot (none shared): a block copy and one pass for
+ * the references, instead of one hooked write per slot. lwC entries are counted in *nlwc; the
+ * caller takes the lwC references and builds what it derives from them.
+ */
+struct fdtab *fdtab_clone(const struct fdtab *t, unsigned *nlwc)
+{
+	struct fdtab *n = fdtab_new(t->high);
+
+	*nlwc = 0;
+	if (!n)
+		return NULL;
+	memcpy(n->ent, t->ent, (size_t)t->high * sizeof(int32_t));
+	n->high = t->high;
+	for (unsigned g = 0; g < t->high; g++) {
+		int32_t e = t->ent[g];
+		if (e == FD_NONE)
+			continue;
+		if (is_lwc(e)) {
+			++*nlwc;
+			continue;
+		}
+		if (hfd_hold(e & ~FD_CLOEXEC_BIT) < 0) {
+			for (unsigned k = 0; k < g; k++)
+				if (n->ent[k] != FD_NONE && !is_lwc(n->ent[k]))
+					hfd_drop(n->ent[k] & ~FD_CLOEXEC_BIT);
+			fdtab_free(n);
+			return NULL;
+		}
+	}
+	return n;
+}
+
 int fdtab_get(const struct fdtab *t, long gfd)
 {
 	int32_t e = fdtab_raw(t, gfd);

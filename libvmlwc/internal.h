@@ -228,6 +228,7 @@ void fdtab_set_hooks(void (*changed)(struct fdtab *t, unsigned g, int32_t old, i
  * entry that drops it closes it.
  */
 struct fdtab *fdtab_new(unsigned slots);         /* slots: a size hint */
+struct fdtab *fdtab_clone(const struct fdtab *t, unsigned *nlwc); /* no hooks; lwC references are the caller's */
 int fdtab_get(const struct fdtab *t, long gfd);  /* host fd, or -EBADF */
 int fdtab_install(struct fdtab *t, int hfd, int cloexec); /* lowest free guest fd, or -EMFILE */
 int fdtab_install_at(struct fdtab *t, long gfd, int hfd);  /* replaces (dropping) an old entry; -EBADF above the limit */

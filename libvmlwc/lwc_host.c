@@ -542,6 +542,15 @@ static int specs_read(struct lwc *l, gva_t gva, long n, struct spec_set *ss)
 	return 0;
 }
 
+/* Whether any spec names descriptors (a range shared or left out). */
+static int fds_specs_touch(const struct spec_set *ss)
+{
+	for (int i = 0; i < ss->n; i++)
+		if ((ss->s[i].flags & LWC_FILES) && (ss->s[i].flags & (LWC_SHARE | LWC_UNMAP)))
+			return 1;
+	return 0;
+}
+
 static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set *ss)
 {
 	unsigned cap = fdtab_cap(parent->fds); /* RLIMIT_NOFILE: shared ranges end below it */
@@ -555,6 +564,25 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 		return 0;
 	}
 
+	if (!fds_specs_touch(ss)) {
+		/* the common case: the same entries in a table of its own, taken in one pass */
+		unsigned nlwc;
+		struct fdtab *t = fdtab_clone(parent->fds, &nlwc);
+		if (!t)
+			return -ENOMEM;
+		lwc_attach_fds(child, t);
+		g_vm.lwc_entries += nlwc;
+		memcpy(child->srcmap, parent->srcmap, PAGE_SIZE);
+		for (unsigned g = 0, used = fdtab_used(t); g < used && nlwc; g++) {
+			int id = fdtab_lwc(t, g, NULL);
+			if (id < 0)
+				continue;
+			g_vm.lwcs[id]->refs++;
+			if (g < VMLWC_SW_MAX)
+				sw_refresh(child, g);
+		}
+		return 0;
+	}
 	struct fdtab *t = fdtab_new(fdtab_used(parent->fds));
 	if (!t)
 		return -ENOMEM;

@@ -367,6 +367,12 @@ static int tdp_detect(void)
 	return 0;
 }
 
+_Static_assert(VMLWC_PLAT_TDP == VMLWC_PLATFORM_TDP && VMLWC_PLAT_SYSCALL_CPL3 == VMLWC_PLATFORM_PVM &&
+	       VMLWC_PLAT_HOST_COW == VMLWC_PLATFORM_HOST_COW && VMLWC_PLAT_DOORBELL_LWC == VMLWC_PLATFORM_LWC_DOORBELL &&
+	       VMLWC_PLAT_FSGSBASE == VMLWC_PLATFORM_FSGSBASE && VMLWC_PLAT_XSAVE == VMLWC_PLATFORM_XSAVE &&
+	       VMLWC_PLAT_LAZY == VMLWC_PLATFORM_LAZY_TABLES && VMLWC_PLAT_PCID == VMLWC_PLATFORM_PCID,
+	       "public platform bits");
+
 /* What vmlwc_init chose for this platform (VMLWC_PLAT_*), for tests and benchmarks. */
 long vmlwc_platform_bits(void)
 {
@@ -384,6 +390,10 @@ long vmlwc_platform_bits(void)
 		b |= VMLWC_PLAT_FSGSBASE;
 	if (g_vm.xcr0_user)
 		b |= VMLWC_PLAT_XSAVE;
+	if (g_vm.lazy_tables)
+		b |= VMLWC_PLAT_LAZY;
+	if (g_vm.pcid)
+		b |= VMLWC_PLAT_PCID;
 	return b;
 }
 

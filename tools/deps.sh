@@ -1,11 +1,9 @@
 #!/bin/bash
 # Installs the Debian packages vmlwc needs to build and test (idempotent; root or sudo).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libelf-dev libcriterion-dev linux-libc-dev)
-# Without a usable /dev/kvm the suite runs in a QEMU VM with nested KVM: it needs these too.
-if ! { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }; then
-	pkgs+=(qemu-system-x86 linux-image-amd64 busybox-static)
-fi
+pkgs=(build-essential cmake pkg-config libelf-dev libcriterion-dev linux-libc-dev libseccomp-dev)
+# The suite also runs in QEMU test VMs with nested KVM (tools/kvm-vm), on every machine.
+pkgs+=(qemu-system-x86 linux-image-amd64 busybox-static)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

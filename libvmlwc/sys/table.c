@@ -315,6 +315,7 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		st.lwc_creates = g_vm.lwc_creates;
 		st.lwc_switches = lwc_switch_count();
 		st.cow_faults = g_vm.pool->cow_faults + g_vm.host_cow_faults;
+		st.platform = (uint64_t)vmlwc_platform_bits();
 		return ua_copy_out(l, (gva_t)a[0], &st, sizeof(st)) < 0 ? -EFAULT : 0;
 	}
 	if (nr == VMLWC_SYS_POOL) {
