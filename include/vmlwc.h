@@ -66,7 +66,9 @@ struct lwc_rspec {
 #define LWC_COPY 0x0
 #define LWC_SHARE 0x8
 #define LWC_UNMAP 0x10
-#define LWC_MAY_OVERLAY 0x20
+#define LWC_MAY_OVERLAY 0x20    /* rights (lwc_restrict keeps, lwc_create grants the child for its creator): */
+#define LWC_MAY_SWITCH 0x100    /*   lwc_switch through the descriptor (a spec with no resource type) */
+#define LWC_MAY_SYSCALL 0x200   /*   lwc_syscall with the spec's resource type in the mask */
 #define LWC_TRAP_SYSCALL 0x80
 #define LWC_MAX_ARGS 8
 #define LWC_SWITCHED (-2)

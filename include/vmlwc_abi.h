@@ -128,9 +128,11 @@
 #define VMLWC_FD_ID_MASK 0xffff
 #define VMLWC_FD_RIGHTS_SHIFT 16
 #define VMLWC_FD_RIGHT_SWITCH (1 << 16)
-#define VMLWC_FD_RIGHT_OVERLAY (1 << 17)
-#define VMLWC_FD_RIGHT_SYSCALL (1 << 18)
-#define VMLWC_FD_RIGHTS (VMLWC_FD_RIGHT_SWITCH | VMLWC_FD_RIGHT_OVERLAY | VMLWC_FD_RIGHT_SYSCALL)
+#define VMLWC_FD_RIGHT_OVERLAY (1 << 17)    /* every range, or those its restriction names */
+#define VMLWC_FD_RIGHT_SYS_MEM (1 << 18)    /* lwc_syscall with LWC_MEM */
+#define VMLWC_FD_RIGHT_SYS_FILES (1 << 19)  /* lwc_syscall with LWC_FILES */
+#define VMLWC_FD_RIGHT_SYS_CRED (1 << 20)   /* lwc_syscall with LWC_CRED */
+#define VMLWC_FD_RIGHTS (0x1f << 16)
 
 /* Offsets used from assembly (checked against the structs below). */
 #define VMLWC_SH_SCRATCH 0

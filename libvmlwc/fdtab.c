@@ -10,7 +10,7 @@
 #define FD_NONE VMLWC_FD_NONE
 _Static_assert(VMLWC_FD_NONE == -1, "a free table is all ones");
 #define FD_CLOEXEC_BIT VMLWC_FD_CLOEXEC
-#define FDTAB_SLOT_BYTES (sizeof(int32_t) + sizeof(uint64_t)) /* an entry and its share group */
+#define FDTAB_SLOT_BYTES (2 * sizeof(int32_t) + sizeof(uint64_t)) /* entry, aux word, share group */
 #define FDTAB_MAX (1U << 20) /* the kernel's own ceiling for RLIMIT_NOFILE (fs.nr_open) */
 
 /*
@@ -27,6 +27,7 @@ struct fdtab {
 	unsigned high;    /* no slot at or above it has ever held anything */
 	uint64_t visit;   /* visit mark of the share-group walk */
 	int32_t *ent;     /* host fd | FD_CLOEXEC_BIT, VMLWC_FD_LWC | rights | id, or FD_NONE */
+	uint32_t *aux;    /* per lwC entry: the layer above's word (its restriction), held by reference */
 	uint64_t *links;  /* share group of each slot, 0 when the slot is the table's own */
 	size_t pages;     /* of the run holding ent and links */
 	void *users;      /* the layer above's list of who uses this table (fdtab_users) */
@@ -38,10 +39,17 @@ static int is_lwc(int32_t e)
 }
 
 void fdtab_set_hooks(void (*changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now),
-		     void (*lwc_dropped)(unsigned id))
+		     void (*lwc_dropped)(unsigned id), void (*aux_ref)(uint32_t aux, int delta))
 {
 	g_vm.fd_changed = changed;
 	g_vm.fd_lwc_dropped = lwc_dropped;
+	g_vm.fd_aux_ref = aux_ref;
+}
+
+static void aux_ref(uint32_t aux, int delta)
+{
+	if (aux && g_vm.fd_aux_ref)
+		g_vm.fd_aux_ref(aux, delta);
 }
 
 /* ---- host fds: one reference per share group of slots that holds one ---- */
@@ -133,15 +141,18 @@ static int fdtab_resize(struct fdtab *t, unsigned want)
 	run = arena_pages(&g_vm.arena, pages);
 	if (!run)
 		return -ENOMEM;
-	int32_t *ent = (int32_t *)run;
-	uint64_t *links = (uint64_t *)(run + (size_t)cap * sizeof(int32_t));
+	uint64_t *links = (uint64_t *)run;
+	int32_t *ent = (int32_t *)(run + (size_t)cap * sizeof(uint64_t));
+	uint32_t *aux = (uint32_t *)(run + (size_t)cap * (sizeof(uint64_t) + sizeof(int32_t)));
 	memset(ent, 0xff, (size_t)cap * sizeof(int32_t));
 	if (t->ent) {
 		memcpy(ent, t->ent, (size_t)t->cap * sizeof(int32_t));
+		memcpy(aux, t->aux, (size_t)t->cap * sizeof(uint32_t));
 		memcpy(links, t->links, (size_t)t->cap * sizeof(uint64_t));
-		arena_free(&g_vm.arena, t->ent, t->pages);
+		arena_free(&g_vm.arena, t->links, t->pages);
 	}
 	t->ent = ent;
+	t->aux = aux;
 	t->links = links;
 	t->cap = cap;
 	t->pages = pages;
@@ -181,15 +192,22 @@ struct fdtab *fdtab_new(unsigned slots)
 
 void fdtab_free(struct fdtab *t)
 {
-	arena_free(&g_vm.arena, t->ent, t->pages);
+	arena_free(&g_vm.arena, t->links, t->pages);
 	arena_obj_free(&g_vm.arena, t, sizeof(*t));
 }
 
-static void slot_store(struct fdtab *t, unsigned g, int32_t v)
+/* A slot's value: its entry and, for an lwC entry, the aux word. */
+struct slot {
+	int32_t e;
+	uint32_t aux;
+};
+
+static void slot_store(struct fdtab *t, unsigned g, struct slot s)
 {
-	int32_t old = t->ent[g];
+	int32_t old = t->ent[g], v = s.e;
 
 	t->ent[g] = v;
+	t->aux[g] = is_lwc(v) ? s.aux : 0;
 	if (v != FD_NONE && g >= t->high)
 		t->high = g + 1;
 	if (old != v && g_vm.fd_changed && (is_lwc(old) || is_lwc(v)))
@@ -229,7 +247,7 @@ static void for_members(const struct fdtab *t, unsigned g, void (*fn)(struct fdt
 
 static void member_set(struct fdtab *o, unsigned g, void *arg)
 {
-	slot_store(o, g, *(int32_t *)arg);
+	slot_store(o, g, *(struct slot *)arg);
 }
 
 static void member_count(struct fdtab *o, unsigned g, void *arg)
@@ -240,10 +258,12 @@ static void member_count(struct fdtab *o, unsigned g, void *arg)
 }
 
 /* Every write of an entry: the slot changes in each table of its share group. */
-static void ent_write(struct fdtab *t, unsigned g, int32_t v)
+static void ent_write(struct fdtab *t, unsigned g, int32_t v, uint32_t aux)
 {
-	slot_store(t, g, v);
-	for_members(t, g, member_set, &v);
+	struct slot s = { v, aux };
+
+	slot_store(t, g, s);
+	for_members(t, g, member_set, &s);
 }
 
 int fdtab_linked(const struct fdtab *t, long gfd, const struct fdtab *other)
@@ -267,7 +287,7 @@ int fdtab_share_slot(struct fdtab *from, struct fdtab *to, long gfd)
 		from->links[gfd] = g_vm.fd_gid_next;
 	}
 	to->links[gfd] = from->links[gfd];
-	slot_store(to, (unsigned)gfd, from->ent[gfd]);
+	slot_store(to, (unsigned)gfd, (struct slot){ from->ent[gfd], from->aux[gfd] });
 	return 0;
 }
 
@@ -278,8 +298,8 @@ int fdtab_raw(const struct fdtab *t, long gfd)
 	return t->ent[gfd];
 }
 
-/* Sets slot gfd to raw as it is (an lwC entry, or a host fd the caller holds a reference for). */
-static int set_raw(struct fdtab *t, long gfd, int raw)
+/* Sets slot gfd (the caller holds the references what it names needs). */
+static int set_slot(struct fdtab *t, long gfd, int raw, uint32_t aux)
 {
 	int r;
 
@@ -287,25 +307,45 @@ static int set_raw(struct fdtab *t, long gfd, int raw)
 		return -EBADF;
 	if ((r = fdtab_reach(t, (unsigned long)gfd)) < 0)
 		return r;
-	ent_write(t, (unsigned)gfd, raw);
+	ent_write(t, (unsigned)gfd, raw, aux);
 	return 0;
 }
 
-int fdtab_set_raw(struct fdtab *t, long gfd, int raw)
+/* An lwC entry, replacing another lwC entry of the same lwC (its rights changed). */
+int fdtab_set_lwc(struct fdtab *t, long gfd, int raw, uint32_t aux)
 {
-	return set_raw(t, gfd, raw);
-}
-
-/* Slot gfd of t holds what `raw` (from another table) holds: one more reference to its host fd. */
-int fdtab_copy_entry(struct fdtab *t, long gfd, int raw)
-{
+	uint32_t old = gfd >= 0 && (unsigned long)gfd < t->cap ? t->aux[gfd] : 0;
 	int r;
 
-	if (raw == FD_NONE || is_lwc(raw))
-		return set_raw(t, gfd, raw);
+	aux_ref(aux, 1);
+	if ((r = set_slot(t, gfd, raw, aux)) < 0) {
+		aux_ref(aux, -1);
+		return r;
+	}
+	aux_ref(old, -1);
+	return 0;
+}
+
+uint32_t fdtab_aux(const struct fdtab *t, long gfd)
+{
+	return gfd >= 0 && (unsigned long)gfd < t->cap ? t->aux[gfd] : 0;
+}
+
+/* Slot gfd of t holds what slot fg of from holds: one more reference to its host fd or restriction. */
+int fdtab_copy_entry(struct fdtab *t, long gfd, const struct fdtab *from, long fg)
+{
+	int raw = fdtab_raw(from, fg), r;
+	uint32_t aux = fdtab_aux(from, fg);
+
+	if (raw == FD_NONE || is_lwc(raw)) {
+		aux_ref(aux, 1);
+		if ((r = set_slot(t, gfd, raw, aux)) < 0)
+			aux_ref(aux, -1);
+		return r;
+	}
 	if ((r = hfd_hold(raw & ~FD_CLOEXEC_BIT)) < 0)
 		return r;
-	if ((r = set_raw(t, gfd, raw)) < 0)
+	if ((r = set_slot(t, gfd, raw, 0)) < 0)
 		hfd_drop(raw & ~FD_CLOEXEC_BIT);
 	return r;
 }
@@ -323,12 +363,14 @@ struct fdtab *fdtab_clone(const struct fdtab *t, unsigned *nlwc)
 	if (!n)
 		return NULL;
 	memcpy(n->ent, t->ent, (size_t)t->high * sizeof(int32_t));
+	memcpy(n->aux, t->aux, (size_t)t->high * sizeof(uint32_t));
 	n->high = t->high;
 	for (unsigned g = 0; g < t->high; g++) {
 		int32_t e = t->ent[g];
 		if (e == FD_NONE)
 			continue;
 		if (is_lwc(e)) {
+			aux_ref(t->aux[g], 1);
 			++*nlwc;
 			continue;
 		}
@@ -390,26 +432,30 @@ int fdtab_install(struct fdtab *t, int hfd, int cloexec)
 		return g;
 	if ((r = hfd_hold(hfd)) < 0)
 		return r;
-	ent_write(t, (unsigned)g, hfd | (cloexec ? FD_CLOEXEC_BIT : 0));
+	ent_write(t, (unsigned)g, hfd | (cloexec ? FD_CLOEXEC_BIT : 0), 0);
 	return g;
 }
 
-int fdtab_install_lwc(struct fdtab *t, unsigned id, int rights)
+/* An lwC entry at the lowest free slot; aux (its restriction, or 0) gains a reference. */
+int fdtab_install_lwc(struct fdtab *t, unsigned id, int rights, uint32_t aux)
 {
 	int g = fdtab_min_free(t, 0);
 
 	if (g < 0)
 		return g;
-	ent_write(t, (unsigned)g, (int32_t)(VMLWC_FD_LWC | (rights & VMLWC_FD_RIGHTS) | (int)(id & VMLWC_FD_ID_MASK)));
+	aux_ref(aux, 1);
+	ent_write(t, (unsigned)g, (int32_t)(VMLWC_FD_LWC | (rights & VMLWC_FD_RIGHTS) | (int)(id & VMLWC_FD_ID_MASK)),
+		  aux);
 	return g;
 }
 
-/* Drop whatever the entry holds: a reference to a host fd, or to an lwC. */
-static int drop(int32_t e)
+/* Drop whatever the entry holds: a reference to a host fd, or to an lwC and its restriction. */
+static int drop(int32_t e, uint32_t aux)
 {
 	if (e == FD_NONE)
 		return 0;
 	if (is_lwc(e)) {
+		aux_ref(aux, -1);
 		if (g_vm.fd_lwc_dropped)
 			g_vm.fd_lwc_dropped(e & VMLWC_FD_ID_MASK);
 		return 0;
@@ -430,8 +476,9 @@ int fdtab_install_at(struct fdtab *t, long gfd, int hfd)
 	if ((r = hfd_hold(hfd)) < 0)
 		return r;
 	old = t->ent[gfd];
-	ent_write(t, (unsigned)gfd, hfd);
-	drop(old);
+	uint32_t oaux = t->aux[gfd];
+	ent_write(t, (unsigned)gfd, hfd, 0);
+	drop(old, oaux);
 	return (int)gfd;
 }
 
@@ -441,8 +488,9 @@ int fdtab_close(struct fdtab *t, long gfd)
 
 	if (e == FD_NONE)
 		return -EBADF;
-	ent_write(t, (unsigned)gfd, FD_NONE);
-	return drop(e);
+	uint32_t aux = t->aux[gfd];
+	ent_write(t, (unsigned)gfd, FD_NONE, 0);
+	return drop(e, aux);
 }
 
 int fdtab_guest_of(const struct fdtab *t, int hfd)
@@ -462,7 +510,7 @@ void fdtab_set_cloexec(struct fdtab *t, long gfd, int on)
 {
 	if (fdtab_get(t, gfd) < 0)
 		return;
-	ent_write(t, (unsigned)gfd, (t->ent[gfd] & ~FD_CLOEXEC_BIT) | (on ? FD_CLOEXEC_BIT : 0));
+	ent_write(t, (unsigned)gfd, (t->ent[gfd] & ~FD_CLOEXEC_BIT) | (on ? FD_CLOEXEC_BIT : 0), 0);
 }
 
 void fdtab_leave(struct fdtab *t, long gfd)
@@ -474,7 +522,7 @@ void fdtab_leave(struct fdtab *t, long gfd)
 	for_members(t, (unsigned)gfd, member_count, &others);
 	t->links[gfd] = 0;
 	if (others)
-		slot_store(t, (unsigned)gfd, FD_NONE); /* the group keeps what the slot holds */
+		slot_store(t, (unsigned)gfd, (struct slot){ FD_NONE, 0 }); /* the group keeps what the slot holds */
 	else if (t->ent[gfd] != FD_NONE)
 		fdtab_close(t, gfd);
 }

@@ -199,6 +199,24 @@ int mem_copy_out(struct lwc *l, uint64_t va, int keep_shared); /* the others get
 struct pt_txn;
 int mem_zero_view(struct lwc *l, struct pt_txn *t, uint64_t va); /* l's page reads as zeros */
 
+#define VMLWC_LWC_TRAPPED_CALL (-4096 - 1) /* lwc_call: the call went to the caller's monitor */
+
+/* ---- resource specs (lwc_host.c) ---- */
+#define MAX_SPECS 64
+struct spec_set {
+	struct lwc_rspec s[MAX_SPECS];
+	int n;
+	struct lwc *child; /* lwc_create: whose own pages the child's tree gets */
+};
+
+/* ---- rights of lwC descriptors (rights.c) ---- */
+void rights_aux_ref(uint32_t aux, int delta); /* fdtab hook */
+unsigned rights_syscall(unsigned mask);       /* the rights lwc_syscall needs for a mask */
+int rights_for_creator(const struct spec_set *ss, int *rights, uint32_t *aux); /* 0 or -errno */
+int rights_restrict(int old, uint32_t old_aux, const struct spec_set *ss, int *rights, uint32_t *aux);
+int rights_may_overlay(int rights, uint32_t aux, const struct spec_set *ss); /* 0 or -EPERM */
+void rights_aux_unused(uint32_t aux);         /* free a set no entry took */
+
 /* ---- lwCs, host side (lwc_host.c) ---- */
 struct lwc;
 struct fdtab;
@@ -221,7 +239,7 @@ void lwc_init(void);
 struct fdtab;
 /* What the layer above learns of a table: a slot's entry changed, an lwC entry was dropped. */
 void fdtab_set_hooks(void (*changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now),
-		     void (*lwc_dropped)(unsigned id));
+		     void (*lwc_dropped)(unsigned id), void (*aux_ref)(uint32_t aux, int delta));
 /*
  * Tables grow on demand up to RLIMIT_NOFILE. A host fd in a table is held by reference: the
  * table takes the caller's reference when it installs one, copies take one more, and the last
@@ -244,10 +262,11 @@ void fdtab_free(struct fdtab *t);
 unsigned fdtab_host_fds(void);                   /* host fds the tables hold */
 void **fdtab_users(struct fdtab *t);             /* a list head the layer above keeps (who uses t) */
 int fdtab_raw(const struct fdtab *t, long gfd);          /* raw entry, VMLWC_FD_NONE if none */
-int fdtab_set_raw(struct fdtab *t, long gfd, int raw);   /* an lwC entry (no host fd reference) */
-int fdtab_copy_entry(struct fdtab *t, long gfd, int raw); /* raw from another table: one more reference */
+int fdtab_set_lwc(struct fdtab *t, long gfd, int raw, uint32_t aux); /* an lwC entry (its rights changed) */
+uint32_t fdtab_aux(const struct fdtab *t, long gfd);    /* an lwC entry's aux word (its restriction), 0 if none */
+int fdtab_copy_entry(struct fdtab *t, long gfd, const struct fdtab *from, long fg); /* one more reference */
 int fdtab_lwc(const struct fdtab *t, long gfd, int *rights); /* lwC id, or -EBADF */
-int fdtab_install_lwc(struct fdtab *t, unsigned id, int rights);
+int fdtab_install_lwc(struct fdtab *t, unsigned id, int rights, uint32_t aux);
 void fdtab_close_all(struct fdtab *t);  /* leaves share groups; closes what it alone holds */
 void fdtab_leave(struct fdtab *t, long gfd); /* the slot becomes t's own, empty */
 int fdtab_share_slot(struct fdtab *from, struct fdtab *to, long gfd); /* to's slot gfd joins from's */
@@ -347,6 +366,7 @@ struct vcpu {
 	int cpuid_set;          /* KVM_SET_CPUID2 done */
 	int via_doorbell;       /* this exit came from ring 3 (a doorbell), not through the stub */
 	uint64_t resume_rip, resume_rflags; /* an lwC call resumes there instead (0: where it was) */
+	uint64_t call_rip, call_rflags;     /* where the lwC call in progress returns */
 	int set_rsp;            /* frame_return_to_user also sets rsp to new_rsp */
 	uint64_t new_rsp;
 	gpa_t deferred_tree;   /* page tables replaced whole: freed once the new root is loaded */
@@ -432,6 +452,7 @@ struct vm {
 	} fdt;
 	void (*fd_changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now); /* fdtab hooks */
 	void (*fd_lwc_dropped)(unsigned id);
+	void (*fd_aux_ref)(uint32_t aux, int delta);
 	int lwc_collecting;          /* lwc_host.c: a collection of unreachable lwCs is running */
 	unsigned nzombies;           /* lwCs freed once no vCPU runs them */
 	uint64_t gc_debt;            /* references dropped to non-zero since the last collection */

@@ -8,7 +8,6 @@
 #include "rawsys.h"
 
 #define LWC_PAGES (PAGE_ALIGN_UP(sizeof(struct lwc)) / PAGE_SIZE)
-#define MAX_SPECS 64
 #define MSR_FS_BASE 0xc0000100
 #define MSR_GS_BASE 0xc0000101
 #define KVM_CAP_XSAVE2_ 208
@@ -415,12 +414,14 @@ void lwc_collect_now(void)
 	}
 }
 
-static int install_lwc(struct lwc *owner, struct lwc *target, int rights)
+static int install_lwc(struct lwc *owner, struct lwc *target, int rights, uint32_t aux)
 {
-	int g = fdtab_install_lwc(owner->fds, target->s.id, rights);
+	int g = fdtab_install_lwc(owner->fds, target->s.id, rights, aux);
 
-	if (g < 0)
+	if (g < 0) {
+		rights_aux_unused(aux);
 		return g;
+	}
 	target->refs++;
 	lwc_publish(target);
 	return g;
@@ -428,11 +429,6 @@ static int install_lwc(struct lwc *owner, struct lwc *target, int rights)
 
 /* ---- lwc_create ---- */
 
-struct spec_set {
-	struct lwc_rspec s[MAX_SPECS];
-	int n;
-	struct lwc *child; /* lwc_create: whose own pages the child's tree gets */
-};
 
 static int in_gate_window(uint64_t va, uint64_t len)
 {
@@ -526,10 +522,15 @@ static int specs_read(struct lwc *l, gva_t gva, long n, struct spec_set *ss)
 		unsigned type = r->flags & (LWC_MEM | LWC_FILES | LWC_CRED);
 		unsigned opt = r->flags & (LWC_SHARE | LWC_UNMAP);
 
-		if (r->flags & ~(LWC_MEM | LWC_FILES | LWC_CRED | LWC_SHARE | LWC_UNMAP | LWC_MAY_OVERLAY))
+		if (r->flags & ~(LWC_MEM | LWC_FILES | LWC_CRED | LWC_SHARE | LWC_UNMAP | LWC_MAY_OVERLAY |
+				 LWC_MAY_SWITCH | LWC_MAY_SYSCALL))
 			return -EINVAL;
+		if (r->flags == LWC_MAY_SWITCH)
+			continue; /* a right that names no resource */
 		if (type != LWC_MEM && type != LWC_FILES && type != LWC_CRED)
 			return -EINVAL; /* exactly one resource type */
+		if ((r->flags & LWC_MAY_OVERLAY) && type == LWC_CRED)
+			return -EINVAL; /* credentials are never overlaid */
 		if (opt == (LWC_SHARE | LWC_UNMAP))
 			return -EINVAL; /* at most one option */
 		if (type == LWC_MEM && ((r->u.mem.start | r->u.mem.end) & (PAGE_SIZE - 1) ||
@@ -610,7 +611,7 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 			continue;
 		} else {
 			/* the same open file (one more reference to the host fd, no dup), or lwC */
-			r = fdtab_copy_entry(child->fds, g, raw);
+			r = fdtab_copy_entry(child->fds, g, parent->fds, g);
 			if (r == 0 && id >= 0)
 				g_vm.lwcs[id]->refs++;
 		}
@@ -657,23 +658,29 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	child->gs_base = parent->gs_base;
 	if ((r = fds_copy(parent, child, &ss)) < 0)
 		goto fail;
-	if ((r = install_lwc(child, parent, VMLWC_FD_RIGHTS)) < 0)
+	/* its descriptor for its creator: the switch right and what the specs grant, no more */
+	int crights;
+	uint32_t caux;
+	if ((r = rights_for_creator(&ss, &crights, &caux)) < 0 || (r = install_lwc(child, parent, crights, caux)) < 0)
 		goto fail;
 	struct pt_fork_ops ops = { .classify = classify, .own = fork_own, .plain = plain, .ref = pool_ref,
 				   .parent_tag = parent->s.id + 1, .child_tag = child->s.id + 1 };
 	if ((r = pt_fork(parent->root, &np, &cr, &ops, &ss)) < 0)
 		goto fail;
-	r = install_lwc(parent, child, VMLWC_FD_RIGHTS);
+	r = install_lwc(parent, child, VMLWC_FD_RIGHTS, 0);
 	if (r < 0)
 		goto fail;
 	/* the child resumes in this very call, on the creator's stack as the gate left it */
 	child->priv[VMLWC_PRIV_RSP / 8] = user_rsp(v);
 	live_tls(v, &child->priv[VMLWC_PRIV_FS / 8], &child->priv[VMLWC_PRIV_GS / 8]);
 	child->limited = parent->limited; /* a limit holds for the lwCs created afterwards */
-	if (flags & LWC_TRAP_SYSCALL) {
+	/* a trapped lwC's children are trapped too: to their creator if asked, else where it is */
+	if (flags & LWC_TRAP_SYSCALL)
 		child->trap_to = (int)parent->s.id + 1;
-		parent->refs++; /* the monitor lives as long as the lwC it watches */
-	}
+	else
+		child->trap_to = parent->trap_to;
+	if (child->trap_to)
+		g_vm.lwcs[child->trap_to - 1]->refs++; /* the monitor lives as long as the lwC it watches */
 	if (parent->cred && spec_shared(&ss, LWC_CRED)) {
 		child->cred = parent->cred;
 		child->cred->refs++;
@@ -818,7 +825,7 @@ static long lwc_self_host(struct vcpu *v)
 
 	if (l->srcmap[l->s.id] >= 0)
 		return l->srcmap[l->s.id];
-	return install_lwc(l, l, VMLWC_FD_RIGHTS);
+	return install_lwc(l, l, VMLWC_FD_RIGHTS, 0);
 }
 
 static long lwc_close_host(struct vcpu *v, long d)
@@ -828,23 +835,23 @@ static long lwc_close_host(struct vcpu *v, long d)
 	return fdtab_close(v->lwc->fds, d);
 }
 
+/* lwc_restrict: the descriptor keeps what it had and the specs name; never gains a right. */
 static long lwc_restrict_host(struct vcpu *v, long d, gva_t specs, long nspecs)
 {
 	struct spec_set ss;
-	int rights, id = fdtab_lwc(v->lwc->fds, d, &rights), keep_overlay = 0;
+	int rights, nrights, id = fdtab_lwc(v->lwc->fds, d, &rights);
+	uint32_t aux;
 	long r;
 
 	if (id < 0)
 		return -EBADF;
 	if ((r = specs_read(v->lwc, specs, nspecs, &ss)) < 0)
 		return r;
-	for (int i = 0; i < ss.n; i++)
-		keep_overlay |= (ss.s[i].flags & LWC_MAY_OVERLAY) != 0;
-	/* rights can only be removed */
-	if (!keep_overlay)
-		rights &= ~VMLWC_FD_RIGHT_OVERLAY;
-	fdtab_set_raw(v->lwc->fds, d, VMLWC_FD_LWC | rights | id);
-	return 0;
+	if ((r = rights_restrict(rights, fdtab_aux(v->lwc->fds, d), &ss, &nrights, &aux)) < 0)
+		return r;
+	if ((r = fdtab_set_lwc(v->lwc->fds, d, VMLWC_FD_LWC | nrights | id, aux)) < 0)
+		rights_aux_unused(aux);
+	return r;
 }
 
 /*
@@ -869,6 +876,9 @@ static long lwc_overlay_host(struct vcpu *v, long from, gva_t specs, long nspecs
 	if (!src || src == l)
 		return -EINVAL;
 	if ((r = specs_read(l, specs, nspecs, &ss)) < 0)
+		return r;
+	/* a descriptor restricted to ranges may overlay those and nothing else */
+	if ((r = rights_may_overlay(rights, fdtab_aux(l->fds, from), &ss)) < 0)
 		return r;
 	src->refs++; /* the ranges may replace the very descriptor it came through */
 	r = overlay_apply(l, src, &ss);
@@ -947,7 +957,7 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
 					continue;
 				/* the same open file at the same number (one more reference), or lwC */
 				fdtab_close(l->fds, g);
-				if (fdtab_copy_entry(l->fds, g, raw) < 0)
+				if (fdtab_copy_entry(l->fds, g, src->fds, g) < 0)
 					return -EMFILE;
 				if (lid >= 0)
 					g_vm.lwcs[lid]->refs++;
@@ -962,25 +972,30 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
  * child waits, all its registers, vector state and TLS bases kept, until someone switches to
  * it with {result}.
  */
-int lwc_trap_syscall(struct vcpu *v)
+/*
+ * The trap itself: nr and a[] go to the monitor; the child resumes at rip with rflags (through
+ * rcx and r11 of its saved registers, as after `syscall`) when someone switches to it with a
+ * result. -EPERM when nobody can be asked.
+ */
+static int trap_to_monitor(struct vcpu *v, uint64_t nr, const uint64_t a[6], uint64_t rip, uint64_t rflags)
 {
 	struct lwc *child = v->lwc, *mon = g_vm.lwcs[child->trap_to - 1];
 	struct kvm_regs *r = &v->run->s.regs.regs;
 
 	if (!mon || mon->state != VMLWC_LWC_READY || lwc_current(mon) ||
-	    (!g_vm.fsgsbase_user && tls_load(v, mon->fs_base, mon->gs_base) < 0) || xsave_get(v, child) < 0) {
-		/* nobody to ask: the syscall fails */
-		r->rax = (uint64_t)-EPERM;
-		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-		frame_return_to_user(v, r->rcx, r->r11);
-		return 0;
-	}
+	    (!g_vm.fsgsbase_user && tls_load(v, mon->fs_base, mon->gs_base) < 0) || xsave_get(v, child) < 0)
+		return -EPERM;
+	/* a descendant the monitor holds no descriptor for (its creator's child): one to answer with */
+	if (mon->srcmap[child->s.id] < 0 &&
+	    install_lwc(mon, child, VMLWC_FD_RIGHT_SWITCH | rights_syscall(LWC_MEM | LWC_FILES | LWC_CRED), 0) < 0)
+		return -EPERM;
 	child->trapped_regs = *r;
 	child->trapped_regs.rsp = user_rsp(v);
+	child->trapped_regs.rcx = rip;
+	child->trapped_regs.r11 = rflags;
 	live_tls(v, &child->trapped_fs, &child->trapped_gs);
 	child->state = VMLWC_LWC_TRAPPED;
 	lwc_publish(child);
-	uint64_t nr = r->rax, a[6] = { r->rdi, r->rsi, r->rdx, r->r10, r->r8, r->r9 };
 	r->rax = (uint64_t)VMLWC_LWC_SWITCHED_RET;
 	r->rdi = child->s.id;
 	r->rbp = 7;
@@ -996,6 +1011,21 @@ int lwc_trap_syscall(struct vcpu *v)
 	lwc_enter(v, mon);
 	v->set_rsp = 1;
 	v->new_rsp = mon->priv[VMLWC_PRIV_RSP / 8]; /* its gate code takes it anyway */
+	return 0;
+}
+
+/* A trapped lwC's syscall (any path into the host that runs one): a switch to its monitor. */
+int lwc_trap_syscall(struct vcpu *v)
+{
+	struct kvm_regs *r = &v->run->s.regs.regs;
+	uint64_t a[6] = { r->rdi, r->rsi, r->rdx, r->r10, r->r8, r->r9 };
+
+	if (trap_to_monitor(v, r->rax, a, r->rcx, r->r11) < 0) {
+		r->rax = (uint64_t)-EPERM; /* nobody to ask: the syscall fails */
+		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		frame_return_to_user(v, r->rcx, r->r11);
+		return 0;
+	}
 	frame_return_to_user(v, VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME, 0x202);
 	return 0;
 }
@@ -1008,26 +1038,38 @@ int lwc_trap_syscall(struct vcpu *v)
 static long lwc_syscall_host(struct vcpu *v, long d, unsigned long mask, long nr)
 {
 	struct kvm_regs *r = &v->run->s.regs.regs;
-	int rights, id = fdtab_lwc(v->lwc->fds, d, &rights);
-	struct lwc *t, *use;
+	struct lwc *l = v->lwc, *t, *use;
+	int rights, id = fdtab_lwc(l->fds, d, &rights);
 	long a[6] = { (long)r->r8, (long)r->r9, (long)r->r10, (long)r->r12, (long)r->r13, (long)r->r14 };
 	long ret;
 
+	if (l->trap_to) {
+		/* a trapped lwC runs no syscall its monitor does not see, by this path either: the
+		   monitor gets {nr, a0..a5} as for any syscall of it, and answers with the result */
+		uint64_t ua[6];
+		for (int i = 0; i < 6; i++)
+			ua[i] = (uint64_t)a[i];
+		return trap_to_monitor(v, (uint64_t)nr, ua, v->call_rip, v->call_rflags) < 0 ? -EPERM
+											       : VMLWC_LWC_TRAPPED_CALL;
+	}
 	if (id < 0)
 		return -EBADF;
-	if (!(rights & VMLWC_FD_RIGHT_SYSCALL))
-		return -EPERM;
 	if (mask & ~(unsigned long)(LWC_MEM | LWC_FILES | LWC_CRED))
 		return -EINVAL;
+	/* each resource borrowed needs its right: LWC_MEM, LWC_FILES and LWC_CRED separately */
+	if ((rights_syscall((unsigned)mask) & ~(unsigned)rights) != 0)
+		return -EPERM;
 	t = g_vm.lwcs[id];
 	if (!t)
 		return -EBADF;
-	if (!lwc_allows(t, nr))
+	/* the caller's own limit holds whatever context it borrows, and the target's too */
+	if (!lwc_allows(l, nr) || !lwc_allows(t, nr))
 		return -EPERM;
-	use = (mask & LWC_MEM) ? t : v->lwc;
+	use = (mask & LWC_MEM) ? t : l;
+	/* the credentials of the lwC whose context runs it: the target's only with LWC_CRED */
 	struct cred *saved_cred = use->cred;
-	use->cred = t->cred; /* its credentials apply */
-	ret = sys_dispatch_in(v, use, (mask & LWC_FILES) ? t->fds : v->lwc->fds, nr, a);
+	use->cred = (mask & LWC_CRED) ? t->cred : l->cred;
+	ret = sys_dispatch_in(v, use, (mask & LWC_FILES) ? t->fds : l->fds, nr, a);
 	use->cred = saved_cred;
 	return ret;
 }
@@ -1062,6 +1104,8 @@ static int lwc_call(struct vcpu *v, uint64_t call, uint64_t rip, uint64_t rflags
 	long ret;
 
 	v->resume_rip = 0;
+	v->call_rip = rip;
+	v->call_rflags = rflags;
 	switch (call) {
 	case VMLWC_LWC_CREATE:
 		ret = lwc_create_host(v, r->rdi, (long)r->rsi, (long)r->rdx);
@@ -1098,6 +1142,11 @@ static int lwc_call(struct vcpu *v, uint64_t call, uint64_t rip, uint64_t rflags
 		trace_msg("[vcpu %d] lwC call %lu(%lx, %lx, %lx) = %ld <%lu us>", v->index, (unsigned long)call,
 			  (unsigned long)r->rdi, (unsigned long)r->rsi, (unsigned long)r->rdx, ret,
 			  (unsigned long)((trace_now_ns() - t0) / 1000));
+	if (ret == VMLWC_LWC_TRAPPED_CALL) {
+		/* the caller waits in its monitor's hands; the monitor runs from its gate code */
+		frame_return_to_user(v, VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME, 0x202);
+		return 0;
+	}
 	r->rax = (uint64_t)ret;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	if (v->resume_rip) {
@@ -1135,7 +1184,7 @@ int lwc_call_doorbell(struct vcpu *v)
 void lwc_init(void)
 {
 	hypercall_register(VMLWC_PORT_LWC, hc_lwc);
-	fdtab_set_hooks(slot_changed, lwc_dropped);
+	fdtab_set_hooks(slot_changed, lwc_dropped, rights_aux_ref);
 	g_vm.has_xsave_ioctl = RAW3(SYS_ioctl, g_vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
 	g_vm.xsave_pages = PAGE_ALIGN_UP(xsave_bytes()) / PAGE_SIZE;
 }

@@ -357,8 +357,10 @@ Test(lwc, overlay_permitted_then_restricted, .timeout = 60)
 	cr_expect_str_eq(page, "child's copy", "the child's page is now mapped in the parent");
 	strcpy(page, "parent again");
 	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED); /* the child's view is its own */
-	struct lwc_rspec keep_nothing = { .flags = LWC_MEM, .u.mem = { (uintptr_t)page, (uintptr_t)page + 4096 } };
-	cr_assert_eq(lwc_restrict(c, &keep_nothing, 1), 0);
+	/* keep the switch right only (a spec without LWC_MAY_OVERLAY keeps no overlay right) */
+	struct lwc_rspec keep_switch[2] = { { .flags = LWC_MEM, .u.mem = { (uintptr_t)page, (uintptr_t)page + 4096 } },
+					    { .flags = LWC_MAY_SWITCH } };
+	cr_assert_eq(lwc_restrict(c, keep_switch, 2), 0);
 	errno = 0;
 	cr_expect_eq(lwc_overlay(c, &s, 1), -1, "overlay after the right was removed");
 	cr_expect_eq(errno, EPERM);

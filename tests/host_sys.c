@@ -800,7 +800,7 @@ Test(sys_net, socketpair_scm_rights, .timeout = 10, .fini = cleanup)
 	cr_assert_eq(send_fds(sv[0], three, 3, "t"), 1);
 	cr_assert_eq(send_fds(sv[0], one, 1, "w"), 1);
 	int filled = 0;
-	while (fdtab_install_lwc(v->lwc->fds, 0, 0) >= 0)
+	while (fdtab_install_lwc(v->lwc->fds, 0, 0, 0) >= 0)
 		filled++;
 	cr_assert_gt(filled, 900);
 	int hosts = native_fd_count();
