@@ -1,0 +1,256 @@
+/* Attacks through CPU state across a switch: vector registers, TLS bases, stub addresses. */
+#include <asm/prctl.h>
+#include <cpuid.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+
+#include "guest_common.h"
+#include "vmlwc_abi.h"
+
+static long platform(void)
+{
+	return syscall(VMLWC_SYS_POOL, VMLWC_POOL_PLATFORM);
+}
+
+#define KEY 0x5ec12e75ec12e75eUL
+
+/*
+ * A switch through the raw gate, with nothing but this code around it: xmm2-15 filled with
+ * `fill` before, stored to out[28] right after it returns (in whichever lwC resumes here).
+ */
+static long raw_switch(long desc, uint64_t fill, uint64_t *out)
+{
+	long r;
+	__asm__ volatile("movq %[fill], %%xmm2\n\t"
+			 "pshufd $0x44, %%xmm2, %%xmm2\n\t"
+			 "movdqa %%xmm2, %%xmm3\n\tmovdqa %%xmm2, %%xmm4\n\tmovdqa %%xmm2, %%xmm5\n\t"
+			 "movdqa %%xmm2, %%xmm6\n\tmovdqa %%xmm2, %%xmm7\n\tmovdqa %%xmm2, %%xmm8\n\t"
+			 "movdqa %%xmm2, %%xmm9\n\tmovdqa %%xmm2, %%xmm10\n\tmovdqa %%xmm2, %%xmm11\n\t"
+			 "movdqa %%xmm2, %%xmm12\n\tmovdqa %%xmm2, %%xmm13\n\tmovdqa %%xmm2, %%xmm14\n\t"
+			 "movdqa %%xmm2, %%xmm15\n\t"
+			 "pushq %[out]\n\t"
+			 "pushq %%rbx\n\tpushq %%rbp\n\tpushq %%r12\n\tpushq %%r13\n\tpushq %%r14\n\tpushq %%r15\n\t"
+			 "movq $-2, %%rax\n\t"
+			 "movq %[d], %%rdi\n\t"
+			 "movl %[gate], %%r11d\n\t"
+			 "call *%%r11\n\t"
+			 "popq %%r15\n\tpopq %%r14\n\tpopq %%r13\n\tpopq %%r12\n\tpopq %%rbp\n\tpopq %%rbx\n\t"
+			 "popq %%rcx\n\t"
+			 "movdqu %%xmm2, 0(%%rcx)\n\tmovdqu %%xmm3, 16(%%rcx)\n\tmovdqu %%xmm4, 32(%%rcx)\n\t"
+			 "movdqu %%xmm5, 48(%%rcx)\n\tmovdqu %%xmm6, 64(%%rcx)\n\tmovdqu %%xmm7, 80(%%rcx)\n\t"
+			 "movdqu %%xmm8, 96(%%rcx)\n\tmovdqu %%xmm9, 112(%%rcx)\n\tmovdqu %%xmm10, 128(%%rcx)\n\t"
+			 "movdqu %%xmm11, 144(%%rcx)\n\tmovdqu %%xmm12, 160(%%rcx)\n\tmovdqu %%xmm13, 176(%%rcx)\n\t"
+			 "movdqu %%xmm14, 192(%%rcx)\n\tmovdqu %%xmm15, 208(%%rcx)"
+			 : "=&a"(r) /* early: rax is set before the inputs are last used */
+			 : [d] "r"(desc), [fill] "r"(fill), [out] "r"(out), [gate] "i"(VMLWC_GATE_VA + VMLWC_GATE_SW)
+			 : "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "xmm2", "xmm3", "xmm4",
+			   "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+	return r;
+}
+
+static int lanes(const uint64_t *v, uint64_t pattern)
+{
+	int n = 0;
+	for (int i = 0; i < 28; i++)
+		n += v[i] == pattern;
+	return n;
+}
+
+/* The same around a raw syscall (a trapped lwC's): 28 lanes of `fill` before, out[] after. */
+static long raw_syscall_keep(long nr, uint64_t fill, uint64_t *out)
+{
+	long r;
+	__asm__ volatile("movq %[fill], %%xmm2\n\t"
+			 "pshufd $0x44, %%xmm2, %%xmm2\n\t"
+			 "movdqa %%xmm2, %%xmm3\n\tmovdqa %%xmm2, %%xmm4\n\tmovdqa %%xmm2, %%xmm5\n\t"
+			 "movdqa %%xmm2, %%xmm6\n\tmovdqa %%xmm2, %%xmm7\n\tmovdqa %%xmm2, %%xmm8\n\t"
+			 "movdqa %%xmm2, %%xmm9\n\tmovdqa %%xmm2, %%xmm10\n\tmovdqa %%xmm2, %%xmm11\n\t"
+			 "movdqa %%xmm2, %%xmm12\n\tmovdqa %%xmm2, %%xmm13\n\tmovdqa %%xmm2, %%xmm14\n\t"
+			 "movdqa %%xmm2, %%xmm15\n\t"
+			 "syscall\n\t"
+			 "movdqu %%xmm2, 0(%[out])\n\tmovdqu %%xmm3, 16(%[out])\n\tmovdqu %%xmm4, 32(%[out])\n\t"
+			 "movdqu %%xmm5, 48(%[out])\n\tmovdqu %%xmm6, 64(%[out])\n\tmovdqu %%xmm7, 80(%[out])\n\t"
+			 "movdqu %%xmm8, 96(%[out])\n\tmovdqu %%xmm9, 112(%[out])\n\tmovdqu %%xmm10, 128(%[out])\n\t"
+			 "movdqu %%xmm11, 144(%[out])\n\tmovdqu %%xmm12, 160(%[out])\n\tmovdqu %%xmm13, 176(%[out])\n\t"
+			 "movdqu %%xmm14, 192(%[out])\n\tmovdqu %%xmm15, 208(%[out])"
+			 : "=a"(r)
+			 : "a"(nr), [fill] "r"(fill), [out] "r"(out)
+			 : "rcx", "r11", "memory", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9",
+			   "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
+	return r;
+}
+
+static uint64_t seen[28];
+/* the child's reports: a page it shares with its creator */
+static volatile long report[512] __attribute__((aligned(4096)));
+static const struct lwc_rspec share_report = {
+	.flags = LWC_MEM | LWC_SHARE, .u.mem = { (uintptr_t)report, (uintptr_t)report + 4096 } };
+
+/*
+ * The target of a switch never sees the caller's vector registers (xmm2-15 here; XRSTOR of the
+ * init state clears every component the gate's mask names, AVX and AVX-512 with them): the
+ * child's first entry, the fast path both ways, and the host path (a discard).
+ */
+Test(attack_regs, vector_registers_do_not_cross_a_switch, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	memset((void *)report, 0, sizeof(report));
+	int c = lwc_create(&share_report, 1, 0, &in);
+	if (c == LWC_SWITCHED) {
+		/* first entry: only the child's gate code ran since its creator's switch */
+		__asm__ volatile("movdqu %%xmm5, 0(%0)\n\tmovdqu %%xmm15, 16(%0)" : : "r"(seen) : "memory");
+		report[0] = (seen[0] == KEY) + (seen[1] == KEY) + (seen[2] == KEY) + (seen[3] == KEY);
+		raw_switch(in.src, KEY + 1, seen); /* fast path back, and in again */
+		report[1] = lanes(seen, KEY);
+		report[2] = 1;
+		__asm__ volatile("movq %0, %%xmm9\n\tmovq %0, %%xmm12" : : "r"(KEY + 1) : "xmm9", "xmm12");
+		lwc_switch_discard(in.src, NULL, 0); /* the host path back */
+		_exit(1);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(raw_switch(c, KEY, seen), LWC_SWITCHED);
+	int back1 = lanes(seen, KEY + 1);
+	cr_assert_eq(raw_switch(c, KEY, seen), LWC_SWITCHED);
+	int back2 = lanes(seen, KEY + 1);
+	cr_assert_eq(report[2], 1, "the child ran to its discard");
+	cr_expect_eq(report[0], 0, "the child saw %ld lanes of its creator's registers at its first entry", report[0]);
+	cr_expect_eq(report[1], 0, "the child saw %ld lanes of its creator's after a fast switch in", report[1]);
+	cr_expect_eq(back1, 0, "the creator saw %d lanes of the child's after a fast switch back", back1);
+	cr_expect_eq(back2, 0, "the creator saw %d lanes of the child's after its discard (host path)", back2);
+	lwc_close(c);
+}
+
+/*
+ * Both directions of the trap path: the monitor never sees the trapped lwC's registers, and the
+ * trapped lwC gets its own back (a syscall keeps them) with nothing of the monitor's.
+ */
+Test(attack_regs, vector_registers_across_the_trap_path, .timeout = 60)
+{
+	struct lwc_msg in;
+	static uint64_t mine[28];
+	ENTER();
+	memset((void *)report, 0, sizeof(report));
+	int c = lwc_create(&share_report, 1, LWC_TRAP_SYSCALL, &in);
+	if (c == LWC_SWITCHED) {
+		raw_syscall_keep(SYS_getppid, KEY, mine); /* trapped: the monitor answers */
+		report[0] = lanes(mine, KEY);
+		report[1] = lanes(mine, KEY + 1);
+		report[2] = 1;
+		lwc_switch_discard(in.src, NULL, 0);
+		_exit(1);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(raw_switch(c, KEY + 1, seen), LWC_SWITCHED); /* in; its trap brings us back */
+	int saw = lanes(seen, KEY);
+	cr_assert_eq(raw_switch(c, KEY + 1, seen), LWC_SWITCHED); /* the answer; its discard brings us back */
+	cr_assert_eq(report[2], 1, "the trapped lwC ran to its discard");
+	cr_expect_eq(saw, 0, "the monitor saw %d lanes of the trapped lwC's registers", saw);
+	cr_expect_eq(report[0], 28, "the trapped lwC kept %ld of 28 lanes of its own across its syscall", report[0]);
+	cr_expect_eq(report[1], 0, "the trapped lwC saw %ld lanes of the monitor's", report[1]);
+	lwc_close(c);
+}
+
+static uint64_t rd_fs(void)
+{
+	uint64_t v;
+	syscall(SYS_arch_prctl, ARCH_GET_FS, &v);
+	return v;
+}
+
+static __thread volatile long tls_marker = 77;
+static char fake_tls[8192] __attribute__((aligned(64)));
+
+/*
+ * A child that moves its FS (or GS) base to a fake TLS and switches back must not move the
+ * creator's: it resumes on its own TLS (its errno, stack canary, malloc state). With ring-3
+ * access to the bases (wrfsbase) the child writes them itself; else through arch_prctl.
+ */
+static void set_fs(uint64_t v, int user)
+{
+	if (user)
+		__asm__ volatile("wrfsbase %0" : : "r"(v));
+	else
+		syscall(SYS_arch_prctl, ARCH_SET_FS, v);
+}
+
+static void set_gs(uint64_t v, int user)
+{
+	if (user)
+		__asm__ volatile("wrgsbase %0" : : "r"(v));
+	else
+		syscall(SYS_arch_prctl, ARCH_SET_GS, v);
+}
+
+Test(attack_regs, tls_bases_cannot_be_forged_through_a_switch, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	int user = (platform() & VMLWC_PLAT_FSGSBASE) != 0;
+	uint64_t fs0 = rd_fs(), gs0 = 0;
+	syscall(SYS_arch_prctl, ARCH_GET_GS, &gs0);
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		/* the attack: a fake TLS block whose marker says 666, then back to the creator */
+		memcpy(fake_tls, (void *)(fs0 - 4096), 8192);
+		uint64_t fake = (uint64_t)fake_tls + 4096;
+		set_gs(0x1000, user);
+		set_fs(fake, user); /* from here on TLS is the fake one */
+		int creator = in.src;
+		for (;;) {
+			__asm__ volatile("" ::: "memory");
+			lwc_switch(creator, NULL, 0, NULL);
+			set_fs(fake, user);
+			set_gs(0x1000, user);
+		}
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, NULL), LWC_SWITCHED); /* fast path */
+	uint64_t fs1 = rd_fs(), gs1 = 0;
+	syscall(SYS_arch_prctl, ARCH_GET_GS, &gs1);
+	cr_expect_eq(fs1, fs0, "the creator resumed with FS base %lx, its own is %lx", fs1, fs0);
+	cr_expect_eq(gs1, gs0, "the creator resumed with GS base %lx, its own is %lx", gs1, gs0);
+	cr_expect_eq(tls_marker, 77);
+	/* and after a discard-style host switch too */
+	errno = 0;
+	cr_assert_eq(lwc_switch(c, NULL, 0, NULL), LWC_SWITCHED);
+	cr_expect_eq(rd_fs(), fs0, "FS base after the second switch");
+}
+
+/* What an lwC sees of the stub after a switch: no register holds a stub or table address. */
+static int leaks_kernel(const uint64_t *r, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (r[i] >= 0xffff800000000000UL || (r[i] >= VMLWC_LIB_GPA && r[i] < VMLWC_LIB_GPA + (4UL << 30) &&
+						     (r[i] & 0xfff) == 0 && r[i] != 0))
+			return i + 1;
+	return 0;
+}
+
+Test(attack_regs, no_stub_address_in_registers_after_a_switch, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		for (;;)
+			lwc_switch(in.src, NULL, 0, &in);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	/* the raw gate: the registers as the target's gate code leaves them */
+	uint64_t regs[6];
+	__asm__ volatile("movq $-2, %%rax\n\t"
+			 "movq %[d], %%rdi\n\t"
+			 "movl %[gate], %%r11d\n\t"
+			 "pushq %%rbx\n\tpushq %%rbp\n\tpushq %%r12\n\tpushq %%r13\n\tpushq %%r14\n\tpushq %%r15\n\t"
+			 "call *%%r11\n\t"
+			 "popq %%r15\n\tpopq %%r14\n\tpopq %%r13\n\tpopq %%r12\n\tpopq %%rbp\n\tpopq %%rbx\n\t"
+			 "movq %%rcx, 0(%[out])\n\tmovq %%rdx, 8(%[out])\n\tmovq %%rsi, 16(%[out])\n\t"
+			 "movq %%r11, 24(%[out])\n\tmovq %%rax, 32(%[out])\n\tmovq %%rdi, 40(%[out])"
+			 : : [d] "r"((long)c), [gate] "i"(VMLWC_GATE_VA + VMLWC_GATE_SW), [out] "r"(regs)
+			 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
+	cr_expect_eq(regs[4], (uint64_t)LWC_SWITCHED);
+	cr_expect_eq(leaks_kernel(regs, 4), 0, "register %d holds a stub or table address: %lx %lx %lx %lx",
+		     leaks_kernel(regs, 4), regs[0], regs[1], regs[2], regs[3]);
+}
