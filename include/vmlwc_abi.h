@@ -152,6 +152,7 @@
 #define VMLWC_SYS_STATS  (VMLWC_SYS_BASE + 0)
 #define VMLWC_SYS_TEST_STUB_FAULT (VMLWC_SYS_BASE + 1) /* only with VMLWC_TEST_HOOKS=1 */
 #define VMLWC_SYS_POOL   (VMLWC_SYS_BASE + 2) /* a0 = one of these: */
+#define VMLWC_SYS_TEST_FORBIDDEN (VMLWC_SYS_BASE + 3) /* only with VMLWC_TEST_HOOKS=1: the host issues a syscall its filter forbids */
 #define VMLWC_POOL_IN_USE 0      /* frames of the pool in use */
 #define VMLWC_POOL_LAZY 1        /* 1 when page tables are shared lazily */
 #define VMLWC_POOL_TABLE_COPIES 2 /* shared tables copied (by the stub or the host) */
@@ -161,6 +162,7 @@
 #define VMLWC_POOL_PLATFORM 6    /* VMLWC_PLAT_* bits: what vmlwc_init chose */
 #define VMLWC_POOL_ARENA 7       /* arena pages in use */
 #define VMLWC_POOL_HOST_FDS 9     /* host fds the descriptor shadows hold */
+#define VMLWC_POOL_SANDBOX 10     /* syscalls the vCPU thread's seccomp filter allows */
 #define VMLWC_POOL_TABLES_IN_POOL 8 /* 1 when lazy tables are pool frames (EPT/NPT), not page-table chunks */
 /* the same bits as vmlwc_stats().platform (VMLWC_PLATFORM_* in vmlwc.h) */
 #define VMLWC_PLAT_TDP 1         /* two-dimensional paging (EPT/NPT): tables reused at once */

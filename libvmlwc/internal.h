@@ -455,6 +455,9 @@ struct vm {
 	void (*fd_aux_ref)(uint32_t aux, int delta);
 	int lwc_collecting;          /* lwc_host.c: a collection of unreachable lwCs is running */
 	unsigned nzombies;           /* lwCs freed once no vCPU runs them */
+	unsigned sandbox_syscalls;   /* syscalls the vCPU thread's seccomp filter allows (ioctl counted once) */
+	void *sandbox_prog;          /* its BPF program, built early, installed last */
+	unsigned sandbox_len;
 	uint64_t gc_debt;            /* references dropped to non-zero since the last collection */
 	uint64_t lwc_entries;        /* lwC entries in all tables: what a collection scans */
 	int has_xsave_ioctl;         /* KVM_GET/SET_XSAVE: a trapped lwC's vector state is kept */
@@ -540,6 +543,12 @@ long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6]);
 /* the same with another descriptor table (lwc_syscall with LWC_FILES) */
 long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, const long a[6]);
 int lwc_allows(const struct lwc *l, long nr); /* its lwc_limit_syscalls set admits nr */
+int sys_redirected(long nr);                  /* the table has a handler for nr */
+unsigned sys_ioctl_requests(const unsigned **reqs); /* ioctl requests redirected ioctls pass on */
+
+/* ---- the host thread's seccomp filter (sandbox.c) ---- */
+int sandbox_build(void);   /* the filter, early in init (it allocates); 0 or -1 with the reason set */
+int sandbox_install(void); /* last in init, raw syscalls only; 0 or -1 with the reason set */
 void sys_init(void);
 const char *sys_name(long nr);
 
@@ -560,7 +569,9 @@ struct vcpu *vmlwc_hostonly_setup(void);
 
 /* ---- what a guest may hold a descriptor to (policy.c) ---- */
 void policy_init(void);
-int policy_fd_allowed(int hfd); /* 0, or -EACCES for /proc/<pid>/mem, KVM objects, /dev/kvm */
+int policy_fd_allowed(int hfd); /* 0, or -EACCES: outside the allow-lists of devices and proc files */
+int policy_proc_path_allowed(const char *path);
+int policy_fd_view(int hfd);    /* hfd, or another fd the guest gets instead (own maps without the library) */
 
 /* ---- protected memory ---- */
 int mem_is_protected(uint64_t start, uint64_t len);

@@ -1,7 +1,8 @@
-/* Descriptor policy: objects through which a guest could reach library memory or the VM. */
+/* Descriptor policy: what a guest may hold, decided on an allow-list of devices and proc files. */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
@@ -18,48 +19,199 @@ void policy_init(void)
 		g_vm.anon_dev = st.st_dev;
 }
 
-static int ends_with(const char *s, size_t n, const char *suffix)
+/* Character devices a guest may hold: the harmless ones and terminals. Everything else (memory,
+   ports, kmsg, misc devices such as /dev/kvm, any block device) is refused. */
+static int chardev_allowed(unsigned maj, unsigned min)
 {
-	size_t k = strlen(suffix);
-	return n >= k && memcmp(s + n - k, suffix, k) == 0;
+	switch (maj) {
+	case 1: return min == 3 || min == 5 || min == 7 || min == 8 || min == 9; /* null zero full random urandom */
+	case 4: return 1;                    /* tty0-63, ttyS */
+	case 5: return min <= 2;             /* tty, console, ptmx */
+	case 136: case 137: case 138: case 139: case 140: case 141: case 142: case 143: return 1; /* pts */
+	default: return 0;
+	}
+}
+
+/* Per-process proc files a guest may open, for itself or another process. */
+static const char *const pid_files[] = {
+	"stat", "statm", "status", "cmdline", "comm", "limits", "cgroup", "oom_score", "oom_score_adj",
+	"oom_adj", "schedstat", "loginuid", "sessionid", "mountinfo", "mounts", "mountstats", "io", "wchan",
+	"task", "net", "root", "cwd", "exe", "maps", /* maps: a view without the library (policy_fd_view) */
+};
+
+/* System-wide proc entries: plain information, nothing of this process's internals. */
+static const char *const sys_files[] = {
+	"cpuinfo", "meminfo", "stat", "uptime", "loadavg", "version", "filesystems", "mounts", "swaps",
+	"vmstat", "zoneinfo", "buddyinfo", "diskstats", "partitions", "interrupts", "softirqs", "cgroups",
+	"sys", "net", "self", "thread-self", "pressure", "crypto", "devices", "misc", "locks",
+};
+
+static int in_list(const char *s, size_t n, const char *const *list, unsigned count)
+{
+	for (unsigned i = 0; i < count; i++)
+		if (strlen(list[i]) == n && memcmp(s, list[i], n) == 0)
+			return 1;
+	return 0;
 }
 
 /*
- * /proc/<pid>/mem writes host memory behind every page table; a reopened vm or vcpu fd
- * could map kvm_run and rewrite the guest's registers. Neither may enter a descriptor table.
+ * A proc path (as readlink gives it) a guest may hold: /proc itself, a pid directory and the
+ * files above in it (also under task/<tid>/), and the system-wide entries above and below
+ * them. Refused: mem, pagemap, maps, smaps, map_files, fd, fdinfo, environ, auxv, syscall,
+ * stack, kcore, kallsyms, kpage*, sysrq-trigger and everything else not named.
+ */
+int policy_proc_path_allowed(const char *path)
+{
+	const char *p = path;
+	size_t n;
+
+	if (strncmp(p, "/proc", 5) != 0 || (p[5] && p[5] != '/'))
+		return 0;
+	p += 5;
+	if (!*p || !strcmp(p, "/"))
+		return 1;
+	p++;
+	n = strcspn(p, "/");
+	if (p[0] >= '0' && p[0] <= '9') {
+		for (int depth = 0; depth < 2; depth++) {
+			p += n; /* past the pid (or tid) */
+			if (!*p)
+				return 1;
+			p++;
+			n = strcspn(p, "/");
+			if (n == 4 && !memcmp(p, "task", 4) && depth == 0) {
+				p += n;
+				if (!*p)
+					return 1;
+				p++;
+				n = strcspn(p, "/");
+				continue; /* task/<tid>/<file> */
+			}
+			break;
+		}
+		return in_list(p, n, pid_files, ARRAY_SIZE(pid_files));
+	}
+	return in_list(p, n, sys_files, ARRAY_SIZE(sys_files));
+}
+
+/* The path the kernel gives for host fd hfd, or a negative errno. */
+static long fd_path(int hfd, char *path, size_t size)
+{
+	char link[32] = "/proc/self/fd/", num[16];
+	int i = 0, v = hfd;
+	long n;
+
+	do {
+		num[i++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (int j = 0; j < i; j++)
+		link[14 + j] = num[i - 1 - j];
+	link[14 + i] = 0;
+	n = RAW4(SYS_readlinkat, AT_FDCWD, link, path, size - 1);
+	if (n <= 0)
+		return -EACCES;
+	path[n] = 0;
+	return n;
+}
+
+/*
+ * Whether a host fd may enter a descriptor table: 0, or -EACCES. The library's KVM objects,
+ * devices outside the allow-list and proc files outside theirs never do: /proc/<pid>/mem would
+ * write host memory behind every page table, maps and fd would show the library's objects and
+ * addresses, a reopened vCPU fd could rewrite the guest's registers.
  */
 int policy_fd_allowed(int hfd)
 {
 	struct stat st;
-	char link[64], path[256];
-	long n;
+	char path[256];
 
 	if (RAW2(SYS_fstat, hfd, &st) < 0)
-		return 0;
-	if (S_ISCHR(st.st_mode) && major(st.st_rdev) == 10 && minor(st.st_rdev) == 232)
-		return -EACCES; /* /dev/kvm */
+		return 0; /* not a descriptor: the caller's own error follows */
+	if (S_ISBLK(st.st_mode))
+		return -EACCES;
+	if (S_ISCHR(st.st_mode))
+		return chardev_allowed(major(st.st_rdev), minor(st.st_rdev)) ? 0 : -EACCES;
 	if (st.st_dev != g_vm.proc_dev && !(g_vm.anon_dev && st.st_dev == g_vm.anon_dev))
 		return 0;
-	memcpy(link, "/proc/self/fd/", 14);
-	{
-		char num[16];
-		int i = 0, v = hfd;
-		do {
-			num[i++] = (char)('0' + v % 10);
-			v /= 10;
-		} while (v);
-		for (int j = 0; j < i; j++)
-			link[14 + j] = num[i - 1 - j];
-		link[14 + i] = 0;
-	}
-	n = RAW4(SYS_readlinkat, AT_FDCWD, link, path, sizeof(path) - 1);
-	if (n <= 0)
+	if (fd_path(hfd, path, sizeof(path)) < 0)
 		return -EACCES; /* cannot tell what it is: refuse */
-	path[n] = 0;
 	if (strncmp(path, "anon_inode:kvm", 14) == 0)
 		return -EACCES;
-	if (st.st_dev == g_vm.proc_dev && (ends_with(path, (size_t)n, "/mem") ||
-					   ends_with(path, (size_t)n, "/pagemap")))
-		return -EACCES;
+	if (st.st_dev == g_vm.proc_dev)
+		return policy_proc_path_allowed(path) ? 0 : -EACCES;
 	return 0;
+}
+
+static int is_own_maps(const char *path)
+{
+	char own[32] = "/proc/", num[16];
+	int i = 0, v = g_vm.pid;
+	size_t n;
+
+	do {
+		num[i++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	for (int j = 0; j < i; j++)
+		own[6 + j] = num[i - 1 - j];
+	own[6 + i] = 0;
+	n = strlen(own);
+	if (strncmp(path, own, n) != 0)
+		return 0;
+	path += n;
+	if (!strncmp(path, "/task/", 6)) {
+		path += 6;
+		path += strspn(path, "0123456789");
+	}
+	return !strcmp(path, "/maps");
+}
+
+static uint64_t hex(const char **p)
+{
+	uint64_t v = 0;
+	for (;; (*p)++) {
+		char c = **p;
+		if (c >= '0' && c <= '9')
+			v = v * 16 + (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v * 16 + (uint64_t)(c - 'a' + 10);
+		else
+			return v;
+	}
+}
+
+/*
+ * What the guest gets for a host fd it may hold: the fd itself, or for this process's own
+ * /proc/<pid>/maps a view without the library's memory (arena, gate window, its state, kvm_run
+ * pages): a memfd with the other lines. The caller closes hfd when it gets another fd back.
+ */
+int policy_fd_view(int hfd)
+{
+	static char in[65536], line[512];
+	char path[256];
+	long mfd, n, have = 0, ln = 0;
+
+	if (fd_path(hfd, path, sizeof(path)) < 0 || !is_own_maps(path))
+		return hfd;
+	mfd = RAW2(SYS_memfd_create, "maps", MFD_CLOEXEC);
+	if (mfd < 0)
+		return (int)mfd;
+	while ((n = RAW3(SYS_read, hfd, in, sizeof(in))) > 0) {
+		for (long i = 0; i < n; i++) {
+			if (ln < (long)sizeof(line) - 1)
+				line[ln++] = in[i];
+			if (in[i] != '\n')
+				continue;
+			const char *p = line;
+			uint64_t lo = hex(&p), hi = (*p == '-') ? (p++, hex(&p)) : lo;
+			if (hi <= lo || !mem_is_protected(lo, hi - lo))
+				RAW3(SYS_write, mfd, line, ln);
+			have += ln;
+			ln = 0;
+		}
+	}
+	(void)have;
+	RAW3(SYS_lseek, mfd, 0, SEEK_SET);
+	return (int)mfd;
 }

@@ -543,6 +543,9 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	policy_init();
 	if (g_vm.cfg.test_gen_start) /* test hook: near the wrap */
 		g_vm.gen_counter = g_vm.cfg.test_gen_start;
+	sys_init();
+	if (sandbox_build() < 0) /* allocates: before the root's page table mirrors the heap */
+		goto fail;
 	g_vm.root_lwc = root_build();
 	if (!g_vm.root_lwc)
 		goto fail;
@@ -561,10 +564,12 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		goto fail;
 	gate_configure();
 	cpu_fill_idt(&g_vm);
-	sys_init();
 	run_init();
 	hypercall_init();
 	lwc_init();
+	/* last: from here on the calling thread is the vCPU's host thread and nothing else */
+	if (sandbox_install() < 0)
+		goto fail;
 	tls_active = 1;
 	vm_live = 1;
 	if (vmlwc_enter(&g_vm.enter_ctx, enter_guest, v, (char *)v->host_stack + v->host_stack_size) == 0)

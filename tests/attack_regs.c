@@ -192,7 +192,8 @@ Test(attack_regs, tls_bases_cannot_be_forged_through_a_switch, .timeout = 60)
 	int c = lwc_create(NULL, 0, 0, &in);
 	if (c == LWC_SWITCHED) {
 		/* the attack: a fake TLS block whose marker says 666, then back to the creator */
-		memcpy(fake_tls, (void *)(fs0 - 4096), 8192);
+		/* the TCB and the static TLS just below it (the block may start right below fs0 - 256) */
+		memcpy(fake_tls + 4096 - 256, (void *)(fs0 - 256), 1280);
 		uint64_t fake = (uint64_t)fake_tls + 4096;
 		set_gs(0x1000, user);
 		set_fs(fake, user); /* from here on TLS is the fake one */

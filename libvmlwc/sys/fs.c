@@ -361,6 +361,17 @@ static const struct ioctl_arg ioctl_args[] = {
 	{ TIOCNOTTY, A_VAL, 0 },
 };
 
+/* The ioctl requests a redirected ioctl may pass to the host (the sandbox's allow-list). */
+unsigned sys_ioctl_requests(const unsigned **reqs)
+{
+	static unsigned r[ARRAY_SIZE(ioctl_args)];
+
+	for (unsigned i = 0; i < ARRAY_SIZE(ioctl_args); i++)
+		r[i] = ioctl_args[i].req;
+	*reqs = r;
+	return ARRAY_SIZE(ioctl_args);
+}
+
 static long sys_ioctl(struct sys_call *c)
 {
 	long gfd = (int)c->a[0];

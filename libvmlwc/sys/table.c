@@ -55,6 +55,13 @@ long sys_install_fd(struct sys_call *c, long hret, int cloexec)
 		RAW1(SYS_close, hret);
 		return g;
 	}
+	g = policy_fd_view((int)hret);
+	if (g < 0 || g != hret) {
+		RAW1(SYS_close, hret);
+		if (g < 0)
+			return g;
+		hret = g;
+	}
 	g = fdtab_install(c->fds, (int)hret, cloexec);
 	if (g < 0)
 		RAW1(SYS_close, hret);
@@ -331,9 +338,12 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		case VMLWC_POOL_PLATFORM: return vmlwc_platform_bits();
 		case VMLWC_POOL_ARENA: return (long)(arena_in_use(&g_vm.arena) * PAGE_SIZE + g_vm.arena.nobjs * 64) / PAGE_SIZE;
 		case VMLWC_POOL_HOST_FDS: return (long)fdtab_host_fds();
+		case VMLWC_POOL_SANDBOX: return (long)g_vm.sandbox_syscalls;
 		default: return -EINVAL;
 		}
 	}
+	if (nr == VMLWC_SYS_TEST_FORBIDDEN && g_vm.cfg.test_hooks)
+		return RAW0(SYS_vhangup); /* never on the allow-list: the filter kills the process */
 	if (nr == VMLWC_SYS_TEST_STUB_FAULT && g_vm.cfg.test_hooks) {
 		/* Return into ring 0 at an unmapped stub address: proves a stub fault dumps and aborts. */
 		uint64_t rip = VMLWC_STUB_KVA + VMLWC_STUB_SPAN - PAGE_SIZE;
@@ -361,6 +371,11 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		return 0;
 	}
 	return -ENOSYS;
+}
+
+int sys_redirected(long nr)
+{
+	return nr >= 0 && nr < SYS_NR_MAX && table[nr] != NULL;
 }
 
 int lwc_allows(const struct lwc *l, long nr)
