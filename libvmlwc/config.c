@@ -38,4 +38,5 @@ void config_read(struct config *c)
 	c->test_deny_cap = getenv("VMLWC_TEST_DENY_CAP");
 	c->test_doorbell = env_on("VMLWC_TEST_DOORBELL");
 	c->test_host_cow = env_on("VMLWC_TEST_HOST_COW");
+	c->test_pvm = env_on("VMLWC_TEST_PVM");
 }

@@ -78,6 +78,9 @@ int cpu_setup_cpuid(struct vm *vm)
 		vm->has_fsgsbase = !!(e->ebx & 1u);
 		vm->has_smep = !!(e->ebx & (1u << 7));
 		vm->has_smap = !!(e->ebx & (1u << 20));
+		/* test hook: `syscall` lands at CPL 0 on the gate page, which must run and ring the doorbell */
+		if (vm->cfg.test_pvm)
+			vm->has_smep = vm->has_smap = 0;
 	}
 	if ((e = cpuid_find(c, 0x80000001, 0))) {
 		e->ecx &= ~(1u << 2); /* no SVM inside */
@@ -171,6 +174,13 @@ static void seg(struct kvm_segment *s, uint16_t sel, uint8_t type, int dpl, int 
 	s->g = 1;
 }
 
+/* The segments a thread runs with at CPL 3. */
+void cpu_user_segments(struct kvm_sregs *s)
+{
+	seg(&s->cs, VMLWC_UCS, 0xb, 3, 1, 0);
+	seg(&s->ss, VMLWC_UDS, 0x3, 3, 0, 1);
+}
+
 static int set_msrs(struct vcpu *v, const uint32_t *idx, const uint64_t *val, int n)
 {
 	struct {
@@ -225,8 +235,7 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 	s.efer = EFER_SCE | EFER_LME | EFER_LMA | (vm->has_nx ? EFER_NXE : 0);
 	s.cr3 = cr3;
 	/* The thread enters straight at CPL 3. */
-	seg(&s.cs, VMLWC_UCS, 0xb, 3, 1, 0);
-	seg(&s.ss, VMLWC_UDS, 0x3, 3, 0, 1);
+	cpu_user_segments(&s);
 	seg(&s.ds, 0, 0x3, 0, 0, 1);
 	seg(&s.es, 0, 0x3, 0, 0, 1);
 	seg(&s.fs, 0, 0x3, 0, 0, 1);

@@ -139,8 +139,17 @@ static int exit_doorbell(struct vcpu *v)
 			  (unsigned long)run->mmio.phys_addr, (unsigned long)run->s.regs.regs.rip);
 		run_die_signal(v, SIGBUS);
 	}
-	if ((run->s.regs.sregs.cs.selector & 3) != 3)
-		run_panic(v, "doorbell rung from ring 0");
+	if ((run->s.regs.sregs.cs.selector & 3) != 3) {
+		uint64_t rip = run->s.regs.regs.rip - (VMLWC_GATE_VA + VMLWC_GATE_LSTAR);
+		/*
+		 * Test hook: where `syscall` enters ring 0 the gate's LSTAR code rings the doorbell from
+		 * CPL 0; the host then returns to CPL 3 as PVM would have stayed there.
+		 */
+		if (!g_vm.cfg.test_pvm || off != VMLWC_DB_SYSCALL || rip >= 16)
+			run_panic(v, "doorbell rung from ring 0");
+		cpu_user_segments(&run->s.regs.sregs);
+		run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+	}
 	v->via_doorbell = 1;
 	v->nhypercalls++;
 	switch (off) {

@@ -36,6 +36,7 @@ struct config {
 	const char *test_deny_cap; /* VMLWC_TEST_DENY_CAP: act as if KVM lacked this capability */
 	int test_doorbell;      /* VMLWC_TEST_DOORBELL: lwC calls ring the doorbell, as on PVM */
 	int test_host_cow;      /* VMLWC_TEST_HOST_COW: copy-on-write on the host, as on PVM */
+	int test_pvm;           /* VMLWC_TEST_PVM: every PVM path (`syscall` made to look as if it stayed at CPL 3) */
 };
 void config_read(struct config *c);
 
@@ -104,6 +105,8 @@ struct ptpage_state {
 	uint8_t *unsealed;    /* per page: copied while still used elsewhere (see pgtable.c) */
 	size_t live;
 	uint64_t recycles;
+	uint64_t allocs;      /* pages handed out, ever */
+	uint64_t reclaimed;   /* freed pages made clean again (a chunk recycled or the stub's scrub) */
 };
 int ptpage_init(uintptr_t base, size_t len, unsigned first_slot, int shadow); /* 0 or -errno */
 gpa_t ptpage_alloc(void);      /* a zeroed page KVM shadows nothing of, one reference; or GPA_NONE */
@@ -117,6 +120,7 @@ int ptpage_owns(gpa_t g);
 void ptpage_scrubbed(gpa_t g); /* the stub's scrub made KVM drop its shadows */
 gpa_t ptpage_dirty_next(void); /* a freed page for the scrub, GPA_NONE if none */
 uint64_t ptpage_recycles(void);
+uint64_t ptpage_touched(void); /* pages of the region ever handed out: bounded when pages are reused */
 
 /* ---- guest page tables (pgtable.c) ---- */
 #define PTE_P (1UL << 0)
@@ -494,6 +498,7 @@ int vcpu_stats_read(struct vcpu *v, uint64_t *exits, uint64_t *insns);
 long vcpu_msr(struct vcpu *v, uint32_t idx, uint64_t *val, int set);
 int cpu_setup_cpuid(struct vm *vm);
 int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, uint64_t gs_base);
+void cpu_user_segments(struct kvm_sregs *s);
 void cpu_init_area(struct vm *vm, struct vcpu *v);
 void cpu_fill_idt(struct vm *vm);
 

@@ -80,6 +80,8 @@ int probe_platform(struct vcpu *v)
 	}
 	if (!done)
 		return err_set(EIO, "platform probe: no answer after %d exits", PROBE_EXITS);
+	if (g_vm.cfg.test_pvm) /* test hook: the doorbell rung from CPL 0 is taken as PVM's CPL 3 */
+		g_vm.syscall_cpl3 = 1;
 	g_vm.xcr0_user = xgetbv_ok ? (r->r12 & 0xffffffffUL) | (r->r13 << 32) : 0;
 	g_vm.fsgsbase_user = rdfs_ok;
 	/*

@@ -83,6 +83,7 @@ static gpa_t take(unsigned i, int fresh_too)
 	else
 		return GPA_NONE;
 	c->live++;
+	g_vm.ptp.allocs++;
 	g_vm.ptp.cur = i;
 	g_vm.ptp.live++;
 	g_vm.ptp.refs[i * CHUNK_PAGES + k] = 1;
@@ -104,6 +105,7 @@ static int recycle(unsigned i)
 	    (r = kvm_add_memslot(g_vm.ptp.first_slot + i, g, h, PTPAGE_CHUNK)) < 0)
 		return r;
 	g_vm.ptp.nclean += c->ndirty;
+	g_vm.ptp.reclaimed += c->ndirty;
 	while (c->ndirty)
 		c->clean[c->nclean++] = c->dirty[--c->ndirty];
 	g_vm.ptp.recycles++;
@@ -222,6 +224,7 @@ size_t ptpage_live(void)
 /* The stub scrubbed it (KVM dropped its shadows): clean. */
 void ptpage_scrubbed(gpa_t g)
 {
+	g_vm.ptp.reclaimed++;
 	put(g, 0);
 }
 
@@ -236,6 +239,15 @@ gpa_t ptpage_dirty_next(void)
 				      (uintptr_t)c->dirty[--c->ndirty] * PAGE_SIZE);
 	}
 	return GPA_NONE;
+}
+
+uint64_t ptpage_touched(void)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < g_vm.ptp.nchunks; i++)
+		n += chunk(i)->bump;
+	return n;
 }
 
 uint64_t ptpage_recycles(void)

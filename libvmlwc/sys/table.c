@@ -339,6 +339,9 @@ static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 		case VMLWC_POOL_ARENA: return (long)(arena_in_use(&g_vm.arena) * PAGE_SIZE + g_vm.arena.nobjs * 64) / PAGE_SIZE;
 		case VMLWC_POOL_HOST_FDS: return (long)fdtab_host_fds();
 		case VMLWC_POOL_SANDBOX: return (long)g_vm.sandbox_syscalls;
+		case VMLWC_POOL_PT_ALLOCS: return (long)g_vm.ptp.allocs;
+		case VMLWC_POOL_PT_TOUCHED: return (long)ptpage_touched();
+		case VMLWC_POOL_PT_RECLAIMED: return (long)g_vm.ptp.reclaimed;
 		default: return -EINVAL;
 		}
 	}
