@@ -146,6 +146,15 @@
 #define VMLWC_PTE_PROTNONE (1UL << 11) /* PROT_NONE: not present, frame kept */
 /* On a non-leaf entry: the table below is shared with other trees (W is clear); copied on write */
 #define VMLWC_PTE_STBL (1UL << 52)
+/*
+ * A lazy entry: a non-present non-leaf entry that stands for every page below it, mapped with
+ * the leaf flags it carries (P implied unless VMLWC_PTE_PROTNONE) to the host memory at the
+ * page's own address, or to the zero frame with VMLWC_PTE_LZERO. The host makes the tables
+ * below on the first fault or access: mapping 64 TiB costs a few entries, not 2^34 of them.
+ * Host memory below a private (not VMLWC_PTE_SHARED) lazy entry was never written through it.
+ */
+#define VMLWC_PTE_LAZY (1UL << 53)
+#define VMLWC_PTE_LZERO (1UL << 54)
 
 /* Private syscall numbers of the library (never valid Linux numbers). */
 #define VMLWC_SYS_BASE   0x7f564d00
@@ -245,6 +254,8 @@ struct vmlwc_pool {
  */
 static inline uint64_t vmlwc_shared_entry(uint64_t e, int level)
 {
+	if (level > 0 && (e & (1 | VMLWC_PTE_LAZY)) == VMLWC_PTE_LAZY) /* every page below, as a leaf would be */
+		return (!(e & VMLWC_PTE_SHARED) && (e & (2 | VMLWC_PTE_COW))) ? (e & ~2UL) | VMLWC_PTE_COW : e;
 	if (level > 0)
 		return (e & 1) ? (e & ~2UL) | VMLWC_PTE_STBL : 0;
 	if (!(e & (1 | VMLWC_PTE_PROTNONE)))

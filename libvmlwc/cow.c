@@ -5,20 +5,51 @@
 #include "internal.h"
 
 /* Whether another live lwC maps a page of [va, va+len) to the host memory at that address. */
-int mem_shared_elsewhere(struct lwc *l, uint64_t va, uint64_t len)
+/* Whether entry e (pt_span's) maps the host memory at a's own address. */
+int mem_identity(uint64_t e, uint64_t a)
 {
+	if (pt_is_lazy(e))
+		return !(e & VMLWC_PTE_LZERO);
+	return (e & (PTE_P | VMLWC_PTE_PROTNONE)) && (e & PTE_ADDR) == gpa_of(a);
+}
+
+/*
+ * Whether another lwC than l maps the host memory at a, and in *stop (at most end) where the
+ * answer may change: lazy spans and absent subtrees are crossed in one step, not page by page.
+ */
+int mem_shared_at(struct lwc *l, uint64_t a, uint64_t end, uint64_t *stop)
+{
+	int shared = 0;
+
+	*stop = end;
 	if (g_vm.nlwcs <= 1)
 		return 0;
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
 		struct lwc *o = g_vm.lwcs[i];
+		uint64_t b = a, next;
+		int first = -1;
 		if (!o || o == l)
 			continue;
-		for (uint64_t a = va; a < va + len; a += PAGE_SIZE) {
-			uint64_t e = pt_leaf(o->root, a);
-			if ((e & (PTE_P | VMLWC_PTE_PROTNONE)) && (e & PTE_ADDR) == gpa_of(a))
-				return 1;
+		while (b < *stop) {
+			int id = mem_identity(pt_span(o->root, b, &next), b);
+			if (first < 0)
+				first = id;
+			else if (id != first)
+				break;
+			b = next;
 		}
+		if (b < *stop)
+			*stop = b;
+		shared |= first > 0;
 	}
+	return shared;
+}
+
+int mem_shared_elsewhere(struct lwc *l, uint64_t va, uint64_t len)
+{
+	for (uint64_t a = va, stop; a < va + len; a = stop)
+		if (mem_shared_at(l, a, va + len, &stop))
+			return 1;
 	return 0;
 }
 

@@ -75,14 +75,34 @@ static int fault_fill(struct vcpu *v, uint64_t addr, uint64_t err)
 		return -1;
 	if (pt_lookup(v->lwc->root, addr) & PTE_P)
 		return 0; /* another path filled it already */
-	if (memmap_ensure(c.start, c.end - c.start) < 0)
-		return -1;
 	struct root_build_ctx b = { .flags = flags };
 	pt_txn_begin(&b.t, v->lwc->root);
 	if (mem_each_unprotected(c.start, c.end - c.start, fill_range, &b) < 0)
 		return -1;
 	v->lwc->on = v;
 	pt_txn_finish(&b.t, v->lwc);
+	return 0;
+}
+
+/*
+ * A not-present fault below a lazy entry: the tables it stands for are built, and a write to a
+ * copy-on-write page copied, in this one exit. 0 when done, -1 when not lazy there (or not
+ * present even so), 1 when the tables or the copy cannot be made (no frame, no memslot).
+ */
+static int fault_lazy(struct vcpu *v, uint64_t addr, uint64_t err)
+{
+	struct lwc *l = v->lwc;
+	uint64_t next;
+
+	if ((err & 1) || addr >= USER_TOP || !pt_is_lazy(pt_span(l->root, addr, &next)))
+		return -1;
+	if (pt_span(l->root, addr, &next) & VMLWC_PTE_PROTNONE)
+		return -1;
+	l->on = v;
+	if (pt_materialize(l, addr) <= 0)
+		return 1;
+	if ((err & 2) && (pt_leaf(l->root, addr) & VMLWC_PTE_COW) && cow_break(l, addr) < 0)
+		return 1;
 	return 0;
 }
 
@@ -130,8 +150,11 @@ static int fault_common(struct vcpu *v, struct fault *x)
 		run_panic(v, "exception in ring 0");
 	}
 	if (x->vector == 14) {
+		int lz = fault_lazy(v, cr2, x->error);
 		v->npagefaults++;
-		if (fault_fill(v, cr2, x->error) == 0) {
+		if (lz > 0)
+			run_die_signal(v, SIGBUS); /* as for memory the host cannot back */
+		if (lz == 0 || fault_fill(v, cr2, x->error) == 0) {
 			/* after the port the iret frame is the usual ring-3 one */
 			frame_return_to_user(v, x->f->rip, x->f->rflags);
 			return 0;

@@ -78,6 +78,7 @@ struct memmap_state {
 	unsigned nblocks;
 	unsigned nslots;  /* memslot ids handed out */
 	gpa_t lib_end;   /* end of the library window [VMLWC_LIB_GPA, lib_end); 0 before it exists */
+	uintptr_t lib_hva; /* where the library window starts on the host (it is linear) */
 	gpa_t gpa_limit; /* 2^MAXPHYADDR */
 };
 /* 0, or -ENOSPC with *why naming the rule a library window of lib_bytes breaks at maxphy */
@@ -89,6 +90,7 @@ int memmap_ensure(uintptr_t hva, size_t len);   /* application memory; 0 or -err
 gpa_t gpa_of(uintptr_t hva);                     /* GPA_NONE when outside every block */
 uintptr_t hva_of(gpa_t gpa);                     /* 0 when outside every block */
 unsigned memmap_nblocks(void);
+unsigned memmap_slots_free(void);
 
 /* ---- page-table pages: chunks with their own memslots, recycled safely (ptpage.c) ---- */
 #define PTPAGE_CHUNK (2UL << 20)
@@ -150,21 +152,27 @@ struct pt_txn {
 void pt_txn_begin(struct pt_txn *t, gpa_t root);
 /* Map [va, va+len) to host memory at hva (page-aligned) with leaf flags, or unmap (flags 0). */
 int pt_txn_set(struct pt_txn *t, uint64_t va, uint64_t len, uintptr_t hva, uint64_t flags);
+int pt_txn_set_zero(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags); /* the zero frame, referenced */
+int pt_is_lazy(uint64_t e);                  /* a lazy entry (VMLWC_PTE_LAZY): a span mapped by its flags */
+/* va's leaf, or the lazy entry above it; *next: where the stretch of like entries va lies in ends */
+uint64_t pt_span(gpa_t root, uint64_t va, uint64_t *next);
+int pt_materialize(struct lwc *l, uint64_t va); /* build l's tables where a lazy entry covers va: 1, 0, -errno */
 gpa_t pt_txn_commit(struct pt_txn *t);
 int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, int alone);
 int pt_txn_set_leaf(struct pt_txn *t, uint64_t va, uint64_t pte); /* raw; no reference changes */
-uint64_t pt_leaf(gpa_t root, uint64_t va);   /* raw 4 KiB leaf entry (present or not), 0 if none */
+uint64_t pt_leaf(gpa_t root, uint64_t va);   /* raw 4 KiB leaf entry (present or not; what a lazy one stands for), 0 if none */
 gpa_t pt_leaf_table(gpa_t root, uint64_t va); /* the table holding va's leaf; GPA_NONE if shared or none */
 int pt_path_shared(gpa_t root, uint64_t va); /* the walk to va crosses a shared table */
 int pt_own_path(struct lwc *l, uint64_t va); /* l's own copies of the shared tables on it, if any */
 /* Commit for an lwC: its new root, and the replaced pages freed when safe (v running it, or now). */
 void pt_txn_finish(struct pt_txn *t, struct lwc *l);
-uint64_t pt_lookup(gpa_t root, uint64_t va);     /* leaf entry (4K or 2M), 0 when absent */
+uint64_t pt_lookup(gpa_t root, uint64_t va);     /* leaf entry (4K or 2M), 0 when absent or lazy */
 int pt_init_kernel(void);                        /* build the shared kernel half */
 int pt_kernel_map(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags); /* init only */
 gpa_t pt_new_root(void);                         /* an empty user half over the kernel half */
 uint64_t pt_prot_flags(int prot);                /* PROT_* -> leaf flags, 0 for PROT_NONE */
 size_t pt_pages_used(void);
+size_t pt_pages_free(void);
 void pt_page_free(gpa_t g);
 int pt_scrub_next(struct vcpu *v); /* at an exit: batch for the stub's scrub, 0 if none */
 void pt_destroy(gpa_t root, void (*leaf)(uint64_t pte));   /* user half: leaves, then tables */
@@ -192,6 +200,7 @@ void pool_unref(uint64_t pte);
 gpa_t pool_alloc(void);
 int pool_refcount(uint64_t pte); /* -1 outside the pool */
 uint64_t pool_in_use(void);
+size_t pool_frames_free(void);
 
 /* ---- copy-on-write breaks on the host (cow.c) ---- */
 int cow_break(struct lwc *l, uint64_t va);
@@ -199,6 +208,8 @@ int cow_break(struct lwc *l, uint64_t va);
    the fault needs cow_break (a table on the way is shared), -errno on failure. */
 int cow_prepare(struct lwc *l, uint64_t va, gpa_t *table, uint64_t *entry);
 int mem_shared_elsewhere(struct lwc *l, uint64_t va, uint64_t len); /* another lwC maps host [va, va+len) */
+int mem_identity(uint64_t e, uint64_t a);    /* entry e (leaf or lazy) maps the host memory at a */
+int mem_shared_at(struct lwc *l, uint64_t a, uint64_t end, uint64_t *stop); /* at a; *stop: until where */
 int mem_copy_out(struct lwc *l, uint64_t va, int keep_shared); /* the others get a copy of host page va */
 struct pt_txn;
 int mem_zero_view(struct lwc *l, struct pt_txn *t, uint64_t va); /* l's page reads as zeros */

@@ -41,16 +41,30 @@ static int find_gpa(gpa_t gpa)
 	return -1;
 }
 
+/* The library window is linear: page tables and frames translate without a search. */
 gpa_t gpa_of(uintptr_t hva)
 {
+	if (g_vm.mm.lib_end && hva - g_vm.mm.lib_hva < g_vm.mm.lib_end - VMLWC_LIB_GPA)
+		return VMLWC_LIB_GPA + (hva - g_vm.mm.lib_hva);
 	int i = find_hva(hva);
 	return i < 0 ? GPA_NONE : g_vm.mm.blocks[i].gpa + (hva - g_vm.mm.blocks[i].hva);
 }
 
 uintptr_t hva_of(gpa_t gpa)
 {
+	if (g_vm.mm.lib_end && gpa - VMLWC_LIB_GPA < g_vm.mm.lib_end - VMLWC_LIB_GPA)
+		return g_vm.mm.lib_hva + (gpa - VMLWC_LIB_GPA);
 	int i = find_gpa(gpa);
 	return i < 0 ? 0 : g_vm.mm.blocks[i].hva + (gpa - g_vm.mm.blocks[i].gpa);
+}
+
+/* Blocks that can still get a memslot (application memory). */
+unsigned memmap_slots_free(void)
+{
+	unsigned by_slots = g_vm.max_memslots > g_vm.mm.nslots ? g_vm.max_memslots - g_vm.mm.nslots : 0;
+	unsigned by_blocks = MEMMAP_MAX_BLOCKS - g_vm.mm.nblocks;
+
+	return by_slots < by_blocks ? by_slots : by_blocks;
 }
 
 unsigned memmap_nblocks(void)
@@ -165,6 +179,7 @@ int memmap_library(uintptr_t hva, size_t len, uintptr_t hole_lo, uintptr_t hole_
 		return r;
 	g_vm.mm.gpa_limit = 1UL << g_vm.maxphy;
 	g_vm.mm.lib_end = VMLWC_LIB_GPA + len;
+	g_vm.mm.lib_hva = hva;
 	for (uint64_t off = 0; off < len; off += BLOCK)
 		if ((r = add_block(hva + off, VMLWC_LIB_GPA + off, 0)) < 0) {
 			*why = "too many memslot blocks";

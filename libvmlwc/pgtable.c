@@ -32,6 +32,34 @@ static int in_pool(gpa_t g)
 	return pool_refcount(g) >= 0;
 }
 
+int pt_is_lazy(uint64_t e)
+{
+	return (e & (PTE_P | VMLWC_PTE_LAZY)) == VMLWC_PTE_LAZY;
+}
+
+/* The lazy entry for leaves with these flags: host memory at their own address, or zeros. */
+static uint64_t lazy_of(uint64_t leaf_flags, int zero)
+{
+	return (leaf_flags & ~(PTE_P | PTE_ADDR)) | VMLWC_PTE_LAZY | (zero ? VMLWC_PTE_LZERO : 0);
+}
+
+/* The leaf a lazy entry stands for at va (its memslot block made first), 0 if it cannot have one. */
+static uint64_t lazy_leaf(uint64_t e, uint64_t va)
+{
+	uint64_t f = e & ~(PTE_ADDR | VMLWC_PTE_LAZY | VMLWC_PTE_LZERO);
+	gpa_t g;
+
+	if (!(f & VMLWC_PTE_PROTNONE))
+		f |= PTE_P;
+	if (e & VMLWC_PTE_LZERO)
+		return g_vm.zero_frame | f;
+	va = PAGE_ALIGN_DOWN(va);
+	g = gpa_of(va);
+	if (g == GPA_NONE && (memmap_ensure(va, PAGE_SIZE) < 0 || (g = gpa_of(va)) == GPA_NONE))
+		return 0;
+	return g | f;
+}
+
 static gpa_t kpage_new(uint32_t gen)
 {
 	void *p = arena_pages(&g_vm.arena, 1);
@@ -106,11 +134,21 @@ static void reseal_entries(uint64_t *dst, int level)
 			if ((e & PTE_P) && !(e & VMLWC_PTE_STBL) &&
 			    (pool_refcount(e) > 1 || (ptpage_owns(e) && ptpage_unsealed(e))))
 				dst[i] = (e & ~PTE_W) | VMLWC_PTE_STBL;
+			else if (pt_is_lazy(e)) /* others may hold the same span */
+				dst[i] = vmlwc_shared_entry(e, level);
 		} else if ((e & (PTE_P | VMLWC_PTE_PROTNONE)) && !(e & VMLWC_PTE_SHARED) &&
 			   (e & (PTE_W | VMLWC_PTE_COW))) {
 			dst[i] = (e & ~PTE_W) | VMLWC_PTE_COW;
 		}
 	}
+}
+
+/* Table pages that can still be had (whole leaf tables an eager mapping may need). */
+size_t pt_pages_free(void)
+{
+	if (!g_vm.lazy_tables || g_vm.ptp.shadow)
+		return (size_t)g_vm.ptp.nchunks * (PTPAGE_CHUNK / PAGE_SIZE) - ptpage_live();
+	return pool_frames_free();
 }
 
 size_t pt_pages_used(void)
@@ -172,90 +210,214 @@ void pt_txn_begin(struct pt_txn *t, gpa_t root)
 	t->nretired = 0;
 }
 
-/* Pointer to the leaf entry of va in fresh pages, creating levels when create is set. */
-static uint64_t *walk_fresh(struct pt_txn *t, uint64_t va, int create, int *err)
+/*
+ * The table a lazy entry at `level` (lo: the first address it covers) stands for: lazy entries
+ * one level down, or at the bottom the 512 leaves. GPA_NONE when no page or memslot is left.
+ */
+static gpa_t split(uint32_t gen, uint64_t e, int level, uint64_t lo)
 {
-	gpa_t r = fresh(t, t->root, 3);
-	uint64_t *table;
-	int level;
+	gpa_t n = page_new(gen);
+	uint64_t *d, first;
 
-	if (r == GPA_NONE)
-		goto nomem;
-	t->root = r;
-	t->changed = 1;
-	table = tbl(r);
-	for (level = 3; level >= 1; level--) {
-		unsigned idx = (va >> (12 + 9 * level)) & 511;
-		uint64_t e = table[idx];
-		gpa_t child;
-
-		if (!(e & PTE_P)) {
-			if (!create)
-				return NULL;
-			child = page_new(t->gen);
-			if (child == GPA_NONE)
-				goto nomem;
-			table[idx] = child | PTE_P | PTE_W | PTE_U;
-		} else if (e & PTE_PS) {
-			*err = -EINVAL; /* user halves only use 4 KiB pages */
-			return NULL;
-		} else {
-			child = fresh(t, e & PTE_ADDR, level - 1);
-			if (child == GPA_NONE)
-				goto nomem;
-			/* a table that was shared is this tree's own now */
-			table[idx] = child | (e & ~(PTE_ADDR | VMLWC_PTE_STBL)) | ((e & VMLWC_PTE_STBL) ? PTE_W : 0);
-		}
-		table = tbl(child);
+	if (n == GPA_NONE)
+		return GPA_NONE;
+	d = tbl(n);
+	if (level > 1) {
+		for (unsigned i = 0; i < 512; i++)
+			d[i] = e;
+		return n;
 	}
-	return &table[(va >> 12) & 511];
+	/* a 2 MiB span lies in one memslot block: its frames are contiguous */
+	if (!(first = lazy_leaf(e, lo))) {
+		pt_page_free(n);
+		return GPA_NONE;
+	}
+	for (unsigned i = 0; i < 512; i++)
+		d[i] = first + ((e & VMLWC_PTE_LZERO) ? 0 : (uint64_t)i << 12);
+	if (e & VMLWC_PTE_LZERO)
+		for (unsigned i = 0; i < 512; i++)
+			pool_ref(g_vm.zero_frame);
+	return n;
+}
+
+/*
+ * One step down from entry idx of a fresh table at `level` (lo: the first address the entry
+ * covers): the table below as this transaction's own: made (create), split from a lazy entry,
+ * or a fresh copy. NULL with *err set, or NULL alone when absent and not to be made.
+ */
+static uint64_t *descend(struct pt_txn *t, uint64_t *table, unsigned idx, int level, uint64_t lo, int create,
+			 int *err)
+{
+	uint64_t e = table[idx];
+	gpa_t child;
+
+	if (pt_is_lazy(e)) {
+		child = split(t->gen, e, level, lo);
+		if (child == GPA_NONE)
+			goto nomem;
+		table[idx] = child | PTE_P | PTE_W | PTE_U;
+	} else if (!(e & PTE_P)) {
+		if (!create)
+			return NULL;
+		child = page_new(t->gen);
+		if (child == GPA_NONE)
+			goto nomem;
+		table[idx] = child | PTE_P | PTE_W | PTE_U;
+	} else if (e & PTE_PS) {
+		*err = -EINVAL; /* user halves only use 4 KiB pages */
+		return NULL;
+	} else {
+		child = fresh(t, e & PTE_ADDR, level - 1);
+		if (child == GPA_NONE)
+			goto nomem;
+		/* a table that was shared is this tree's own now */
+		table[idx] = child | (e & ~(PTE_ADDR | VMLWC_PTE_STBL)) | ((e & VMLWC_PTE_STBL) ? PTE_W : 0);
+	}
+	return tbl(child);
 nomem:
 	*err = -ENOMEM;
 	return NULL;
 }
 
-int pt_txn_set(struct pt_txn *t, uint64_t va, uint64_t len, uintptr_t hva, uint64_t flags)
+/* The transaction's own root (the first change makes it). */
+static uint64_t *root_fresh(struct pt_txn *t, int *err)
 {
-	uint64_t end = va + len, *pt = NULL, pt_va = 1;
+	gpa_t r = fresh(t, t->root, 3);
+
+	if (r == GPA_NONE) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	t->root = r;
+	t->changed = 1;
+	return tbl(r);
+}
+
+/* Pointer to the leaf entry of va in fresh pages, creating levels when create is set. */
+static uint64_t *walk_fresh(struct pt_txn *t, uint64_t va, int create, int *err)
+{
+	uint64_t *table = root_fresh(t, err);
+
+	for (int level = 3; level >= 1 && table; level--)
+		table = descend(t, table, (va >> (12 + 9 * level)) & 511, level, va & ~((1UL << (12 + 9 * level)) - 1),
+				create, err);
+	return table ? &table[(va >> 12) & 511] : NULL;
+}
+
+/*
+ * The leaf entry for va in root (a lazy entry gives the leaf it stands for: see pt_span for
+ * the entry itself), and in *next the end of the stretch of entries va's lies in: the next page,
+ * or the end of the absent or lazy span above it.
+ */
+uint64_t pt_span(gpa_t root, uint64_t va, uint64_t *next)
+{
+	uint64_t *table = tbl(root), e;
+
+	for (int level = 3; level >= 1; level--) {
+		e = table[(va >> (12 + 9 * level)) & 511];
+		if (!(e & PTE_P) || (e & PTE_PS)) {
+			*next = (va | ((1UL << (12 + 9 * level)) - 1)) + 1;
+			return pt_is_lazy(e) ? e : 0;
+		}
+		table = tbl(e & PTE_ADDR);
+	}
+	*next = PAGE_ALIGN_DOWN(va) + PAGE_SIZE;
+	return table[(va >> 12) & 511];
+}
+
+/* Whether anything (a leaf, PROT_NONE included, or a lazy span) is mapped in [va, end). */
+static int any_mapped(gpa_t root, uint64_t va, uint64_t end)
+{
+	for (uint64_t next; va < end; va = next)
+		if (pt_span(root, va, &next))
+			return 1;
+	return 0;
+}
+
+struct set_op {
+	struct pt_txn *t;
+	uint64_t flags; /* leaf flags, 0 to unmap */
+	uint64_t delta; /* host address - guest address (0: identity) */
+	int zero;       /* the zero frame rather than host memory */
+};
+
+/* [va, end) below a fresh table at `level`, mapped or unmapped as o says. */
+static int set_span(struct set_op *o, uint64_t *table, int level, uint64_t va, uint64_t end)
+{
+	uint64_t span = 1UL << (12 + 9 * level);
+	int err = 0;
+
+	while (va < end) {
+		unsigned idx = (va >> (12 + 9 * level)) & 511;
+		uint64_t lo = va & ~(span - 1), hi = lo + span, stop = end < hi ? end : hi, e = table[idx];
+		int whole = va == lo && stop == hi;
+
+		if (level == 0) {
+			uint64_t want = 0;
+			if (o->flags && o->zero) {
+				want = g_vm.zero_frame | o->flags;
+				pool_ref(g_vm.zero_frame);
+			} else if (o->flags) {
+				gpa_t g = gpa_of(va + o->delta);
+				if (g == GPA_NONE && ((err = memmap_ensure(va + o->delta, end - va)) < 0 ||
+						      (g = gpa_of(va + o->delta)) == GPA_NONE))
+					return err < 0 ? err : -EFAULT;
+				want = g | o->flags;
+			}
+			if (e & PTE_ADDR)
+				pool_unref(e);
+			table[idx] = want;
+		} else if (whole && !(e & PTE_P) && (!o->flags || (!o->delta && (level >= 2 || pt_is_lazy(e))))) {
+			/* nothing built below: from 1 GiB up a lazy entry, made on first use; or gone */
+			table[idx] = o->flags ? lazy_of(o->flags, o->zero) : 0;
+		} else if (!o->flags && !any_mapped(o->t->root, va, stop)) {
+			/* nothing to unmap there */
+		} else {
+			uint64_t *child = descend(o->t, table, idx, level, lo, 1, &err);
+			if (!child)
+				return err ? err : -ENOMEM;
+			if ((err = set_span(o, child, level - 1, va, stop)) < 0)
+				return err;
+			if (whole && !o->flags) {
+				/* emptied: this transaction's own page, which no CR3 has reached */
+				pt_page_free(table[idx] & PTE_ADDR);
+				table[idx] = 0;
+			}
+		}
+		va = hi;
+	}
+	return 0;
+}
+
+static int txn_set(struct pt_txn *t, uint64_t va, uint64_t len, uintptr_t hva, uint64_t flags, int zero)
+{
+	uint64_t end = va + len, *root;
+	struct set_op o = { .t = t, .flags = flags, .delta = hva - va, .zero = zero };
 	int err = 0;
 
 	if ((va | len | hva) & (PAGE_SIZE - 1) || end > USER_TOP || end < va)
 		return -EINVAL;
 	if (!t->nx_ok)
-		flags &= ~PTE_NX;
-	for (; va < end; va += PAGE_SIZE, hva += PAGE_SIZE) {
-		uint64_t want = 0;
+		o.flags &= ~PTE_NX;
+	if (!len || (!flags && !any_mapped(t->root, va, end)))
+		return 0; /* nothing changes: no new root */
+	/* mapped elsewhere than at its own address: built at once, so first check it can be */
+	if (flags && o.delta && !zero &&
+	    ((len >> 21) + 1 > pt_pages_free() || (len >> MEMMAP_BLOCK_SHIFT) > memmap_slots_free()))
+		return -ENOMEM;
+	if (!(root = root_fresh(t, &err)))
+		return err;
+	return set_span(&o, root, 3, va, end);
+}
 
-		if (flags) {
-			gpa_t g = gpa_of(hva);
-			if (g == GPA_NONE)
-				return -EFAULT;
-			want = g | flags;
-		}
-		if (pt && (va >> 21) == pt_va) {
-			uint64_t *slot = &pt[(va >> 12) & 511];
-			if (*slot & PTE_ADDR)
-				pool_unref(*slot);
-			*slot = want;
-			continue;
-		}
-		if (!flags && !(pt_lookup(t->root, va) & PTE_P)) {
-			/* nothing to unmap; skip the rest of this page table quickly */
-			continue;
-		}
-		uint64_t *e = walk_fresh(t, va, flags != 0, &err);
-		if (!e) {
-			if (err)
-				return err;
-			continue;
-		}
-		if (*e & PTE_ADDR)
-			pool_unref(*e);
-		*e = want;
-		pt = e - ((va >> 12) & 511);
-		pt_va = va >> 21;
-	}
-	return 0;
+int pt_txn_set(struct pt_txn *t, uint64_t va, uint64_t len, uintptr_t hva, uint64_t flags)
+{
+	return txn_set(t, va, len, hva, flags, 0);
+}
+
+int pt_txn_set_zero(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags)
+{
+	return flags ? txn_set(t, va, len, va, flags, 1) : -EINVAL;
 }
 
 /*
@@ -278,36 +440,77 @@ static uint64_t protected_entry(uint64_t e, uint64_t flags, int alone)
 	return n;
 }
 
-int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, int alone)
+/* protected_entry for a lazy entry: host memory (never a pool frame) or the zero frame. */
+static uint64_t protected_lazy(uint64_t e, uint64_t flags, int alone)
 {
-	uint64_t end = va + len;
-	int err = 0;
+	uint64_t keep = e & (VMLWC_PTE_SHARED | VMLWC_PTE_LAZY | VMLWC_PTE_LZERO), n;
 
-	if (!t->nx_ok)
-		flags &= ~PTE_NX;
-	for (; va < end; va += PAGE_SIZE) {
-		uint64_t *table = tbl(t->root), e;
-		int level, absent = 0;
+	if (!flags)
+		return keep | VMLWC_PTE_PROTNONE;
+	n = keep | (flags & ~(PTE_P | PTE_ADDR));
+	if ((flags & PTE_W) && !(e & VMLWC_PTE_SHARED) && ((e & VMLWC_PTE_LZERO) || !alone))
+		n = (n & ~PTE_W) | VMLWC_PTE_COW;
+	return n;
+}
 
-		for (level = 3; level >= 1 && !absent; level--) {
-			e = table[(va >> (12 + 9 * level)) & 511];
-			if (!(e & PTE_P))
-				absent = 1;
-			else
-				table = tbl(e & PTE_ADDR);
-		}
-		if (absent)
-			continue;
-		e = table[(va >> 12) & 511];
-		if (!(e & PTE_ADDR) || protected_entry(e, flags, alone) == e)
-			continue;
-		/* this tree's own copy first: copying a shared table changes the entry (COW, refs) */
-		uint64_t *slot = walk_fresh(t, va, 0, &err);
-		if (!slot)
-			return err ? err : -EFAULT;
-		*slot = protected_entry(*slot, flags, alone);
+struct prot_op {
+	struct pt_txn *t;
+	uint64_t flags;
+	int alone;
+};
+
+/* Whether protecting [va, end) of root changes any entry (a lazy span only partly covered does). */
+static int protect_changes(struct prot_op *o, gpa_t root, uint64_t va, uint64_t end)
+{
+	for (uint64_t next; va < end; va = next) {
+		uint64_t e = pt_span(root, va, &next);
+		if (pt_is_lazy(e) ? protected_lazy(e, o->flags, o->alone) != e
+				  : (e & PTE_ADDR) && protected_entry(e, o->flags, o->alone) != e)
+			return 1;
 	}
 	return 0;
+}
+
+static int protect_span(struct prot_op *o, uint64_t *table, int level, uint64_t va, uint64_t end)
+{
+	uint64_t span = 1UL << (12 + 9 * level);
+	int err = 0;
+
+	while (va < end) {
+		unsigned idx = (va >> (12 + 9 * level)) & 511;
+		uint64_t lo = va & ~(span - 1), hi = lo + span, stop = end < hi ? end : hi, e = table[idx];
+
+		if (level == 0) {
+			if (e & PTE_ADDR)
+				table[idx] = protected_entry(e, o->flags, o->alone);
+		} else if (pt_is_lazy(e) && va == lo && stop == hi) {
+			table[idx] = protected_lazy(e, o->flags, o->alone);
+		} else if ((e & PTE_P) || pt_is_lazy(e)) {
+			/* this tree's own copy first: copying a shared table changes entries (COW, refs) */
+			if (protect_changes(o, o->t->root, va, stop)) {
+				uint64_t *child = descend(o->t, table, idx, level, lo, 0, &err);
+				if (!child)
+					return err ? err : -EFAULT;
+				if ((err = protect_span(o, child, level - 1, va, stop)) < 0)
+					return err;
+			}
+		}
+		va = hi;
+	}
+	return 0;
+}
+
+int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, int alone)
+{
+	struct prot_op o = { .t = t, .flags = t->nx_ok ? flags : flags & ~PTE_NX, .alone = alone };
+	uint64_t *root;
+	int err = 0;
+
+	if (!protect_changes(&o, t->root, va, va + len))
+		return 0;
+	if (!(root = root_fresh(t, &err)))
+		return err;
+	return protect_span(&o, root, 3, va, va + len);
 }
 
 gpa_t pt_txn_commit(struct pt_txn *t)
@@ -354,6 +557,21 @@ int pt_own_path(struct lwc *l, uint64_t va)
 	return err;
 }
 
+int pt_materialize(struct lwc *l, uint64_t va)
+{
+	uint64_t next, e = pt_span(l->root, va, &next);
+	struct pt_txn t;
+	int err = 0;
+
+	if (!pt_is_lazy(e))
+		return 0;
+	pt_txn_begin(&t, l->root);
+	if (!walk_fresh(&t, va, 0, &err) && !err)
+		err = -EFAULT;
+	pt_txn_finish(&t, l);
+	return err < 0 ? err : 1;
+}
+
 gpa_t pt_leaf_table(gpa_t root, uint64_t va)
 {
 	uint64_t *table = tbl(root), e;
@@ -371,15 +589,9 @@ gpa_t pt_leaf_table(gpa_t root, uint64_t va)
 
 uint64_t pt_leaf(gpa_t root, uint64_t va)
 {
-	uint64_t *table = tbl(root), e;
+	uint64_t next, e = pt_span(root, va, &next);
 
-	for (int level = 3; level >= 1; level--) {
-		e = table[(va >> (12 + 9 * level)) & 511];
-		if (!(e & PTE_P) || (e & PTE_PS))
-			return 0;
-		table = tbl(e & PTE_ADDR);
-	}
-	return table[(va >> 12) & 511];
+	return pt_is_lazy(e) ? lazy_leaf(e, va) : e;
 }
 
 void pt_txn_finish(struct pt_txn *t, struct lwc *l)
@@ -622,6 +834,44 @@ static int fork_leaves_plain(const uint64_t *s, uint64_t *p, uint64_t *c)
 }
 
 static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, int keep, gpa_t *pout,
+		      gpa_t *cout);
+
+/*
+ * A lazy entry s[i] at `level` (covering from va): copied as it is (private memory copy-on-write
+ * in both) where no spec applies, else the tables it stands for are built on the side and
+ * copied like any others. 1 when the child got something.
+ */
+static int fork_lazy(struct fork_ctx *f, uint64_t *s, unsigned i, int level, uint64_t va, int keep, uint64_t *p,
+		     uint64_t *c)
+{
+	uint64_t e = s[i], se = vmlwc_shared_entry(e, level);
+	gpa_t tmp, pp = GPA_NONE, cc = GPA_NONE;
+	int has;
+
+	if (keep && !g_vm.ptp.shadow)
+		s[i] = se; /* src lives on beside the copies (under shadow paging: unsealed instead) */
+	if (f->plain(va, 1UL << (12 + 9 * level), f->arg)) {
+		p[i] = c[i] = se;
+		return 1;
+	}
+	if ((tmp = split(f->gen, e, level, va)) == GPA_NONE) {
+		f->err = -ENOMEM;
+		return 0;
+	}
+	has = fork_level(f, tmp, level - 1, va, 0, &pp, &cc);
+	destroy_level(tmp, level - 1, pool_unref); /* the copies hold their own references */
+	if (pp != GPA_NONE)
+		p[i] = pp | PTE_P | PTE_W | PTE_U;
+	if (cc != GPA_NONE && (has || f->err)) {
+		c[i] = cc | PTE_P | PTE_W | PTE_U;
+		return 1;
+	}
+	if (cc != GPA_NONE)
+		pt_page_free(cc);
+	return 0;
+}
+
+static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, int keep, gpa_t *pout,
 		      gpa_t *cout)
 {
 	uint64_t *s = tbl(src), *p, *c;
@@ -654,6 +904,10 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 	}
 	for (unsigned i = 0; i < (level == 3 ? 256u : 512u) && !f->err; i++) {
 		uint64_t e = s[i], va = va0 | ((uint64_t)i << (12 + 9 * level));
+		if (level > 0 && pt_is_lazy(e)) {
+			any |= fork_lazy(f, s, i, level, va, keep, p, c);
+			continue;
+		}
 		if (!(e & PTE_P) && !(level == 0 && (e & VMLWC_PTE_PROTNONE)))
 			continue;
 		if (level > 0) {

@@ -132,3 +132,8 @@ uint64_t pool_in_use(void)
 {
 	return pool()->in_use;
 }
+
+size_t pool_frames_free(void)
+{
+	return (size_t)(pool()->nframes - pool()->in_use);
+}

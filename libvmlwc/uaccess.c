@@ -12,6 +12,8 @@ static uintptr_t page_hva(struct lwc *l, gva_t gva, int flags)
 	if (gva >= USER_TOP)
 		return 0;
 	e = pt_lookup(l->root, gva);
+	if (!(e & PTE_P) && pt_materialize(l, gva) > 0) /* the host touches memory only through built tables */
+		e = pt_lookup(l->root, gva);
 	if (!(e & PTE_P) || !(e & PTE_U))
 		return 0;
 	if ((flags & UA_WRITE) && !(e & PTE_W)) {

@@ -58,23 +58,44 @@ int mem_is_protected(uint64_t start, uint64_t len)
 	return 0;
 }
 
+/* The lowest protected range ending above a: its bounds; 0 if there is none. */
+static int protected_next(uint64_t a, uint64_t *lo, uint64_t *hi)
+{
+	int found = 0;
+
+	*lo = *hi = ~0UL;
+	if (g_vm.arena.base && g_vm.arena.base + g_vm.arena.size > a) {
+		*lo = g_vm.arena.base;
+		*hi = g_vm.arena.base + g_vm.arena.size;
+		found = 1;
+	}
+	for (unsigned i = 0; i < g_vm.nprotect; i++)
+		if (g_vm.protect_hi[i] > a && g_vm.protect_lo[i] < *lo) {
+			*lo = g_vm.protect_lo[i];
+			*hi = g_vm.protect_hi[i];
+			found = 1;
+		}
+	return found;
+}
+
+/* fn on each stretch of [start, start+len) outside library memory (range by range, never page by page). */
 long mem_each_unprotected(uint64_t start, uint64_t len, long (*fn)(uint64_t a, uint64_t n, void *arg),
 			  void *arg)
 {
-	uint64_t end = start + len, a = start;
+	uint64_t end = start + len, a = start, lo, hi;
 
 	while (a < end) {
-		uint64_t b = a;
-		while (b < end && !mem_is_protected(b, PAGE_SIZE))
-			b += PAGE_SIZE;
+		uint64_t b = end;
+		if (protected_next(a, &lo, &hi) && lo < end)
+			b = lo > a ? PAGE_ALIGN_DOWN(lo) : a;
 		if (b > a) {
 			long r = fn(a, b - a, arg);
 			if (r < 0)
 				return r;
 		}
-		while (b < end && mem_is_protected(b, PAGE_SIZE))
-			b += PAGE_SIZE;
-		a = b;
+		if (b >= end)
+			break;
+		a = PAGE_ALIGN_UP(hi); /* protected ranges may touch: the next round starts past this one */
 	}
 	return 0;
 }
@@ -143,9 +164,8 @@ void mem_pin_host_code(void)
 static long build_range(uint64_t a, uint64_t n, void *arg)
 {
 	struct build_ctx *b = arg;
-	long r = memmap_ensure(a, n);
 
-	return r < 0 ? r : pt_txn_set(&b->t, a, n, a, b->flags);
+	return pt_txn_set(&b->t, a, n, a, b->flags); /* memslot blocks come with the pages */
 }
 
 /* Mirror one host mapping, minus library memory, into the user half. */

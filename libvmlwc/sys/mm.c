@@ -28,8 +28,7 @@ static int pt_apply(struct sys_call *c, uint64_t start, uint64_t len, uint64_t f
 
 	if (!len)
 		return 0;
-	if (flags && (r = memmap_ensure(start, len)) < 0)
-		return r;
+	/* memslot blocks come with the pages (pt_txn_set), not for spans left lazy */
 	pt_txn_begin(&t, c->l->root);
 	r = pt_txn_set(&t, start, len, start, flags);
 	pt_txn_finish(&t, c->l);
@@ -44,18 +43,14 @@ static int range_ok(uint64_t addr, uint64_t len)
 /* Maps fresh zeros (the zero frame, copy-on-write) at [va, va+len) in l's view. */
 static int view_map_zero(struct lwc *l, uint64_t va, uint64_t len, uint64_t pflags)
 {
+	uint64_t n = (pflags & ~(PTE_W | PTE_D)) | ((pflags & PTE_W) ? VMLWC_PTE_COW : 0);
 	struct pt_txn t;
-	int r = 0;
+	int r;
 
+	if (!pflags)
+		n = VMLWC_PTE_PROTNONE; /* PROT_NONE: mapped, no access */
 	pt_txn_begin(&t, l->root);
-	if ((r = pt_txn_set(&t, va, len, 0, 0)) == 0) {
-		uint64_t n = (pflags & ~(PTE_W | PTE_D)) | g_vm.zero_frame | ((pflags & PTE_W) ? VMLWC_PTE_COW : 0);
-		if (!pflags)
-			n = g_vm.zero_frame | VMLWC_PTE_PROTNONE; /* PROT_NONE: mapped, no access */
-		for (uint64_t a = va; a < va + len && r == 0; a += PAGE_SIZE)
-			if ((r = pt_txn_set_leaf(&t, a, n)) == 0)
-				pool_ref(g_vm.zero_frame);
-	}
+	r = pt_txn_set_zero(&t, va, len, n);
 	pt_txn_finish(&t, l);
 	return r;
 }
@@ -90,8 +85,6 @@ static long sys_mmap(struct sys_call *c)
 	    mem_shared_elsewhere(c->l, addr, len)) {
 		/* another lwC still uses the host memory there: this view gets zeros of its own (the
 		   zero frame, copied on write), which go back to the pool when it lets them go */
-		if ((e = memmap_ensure(addr, len)) < 0)
-			return e;
 		return (e = view_map_zero(c->l, addr, len, pflags)) < 0 ? e : (long)addr;
 	}
 	if ((flags & MAP_FIXED) && mem_shared_elsewhere(c->l, addr, len)) {
@@ -101,13 +94,10 @@ static long sys_mmap(struct sys_call *c)
 		r = sys_raw(__NR_mmap, h);
 		if (r < 0 && r > -4096)
 			return r;
-		e = memmap_ensure((uint64_t)r, len);
-		if (e == 0) {
-			struct pt_txn t;
-			pt_txn_begin(&t, c->l->root);
-			e = pt_txn_set(&t, addr, len, (uint64_t)r, pflags);
-			pt_txn_finish(&t, c->l);
-		}
+		struct pt_txn t;
+		pt_txn_begin(&t, c->l->root);
+		e = pt_txn_set(&t, addr, len, (uint64_t)r, pflags);
+		pt_txn_finish(&t, c->l);
 		return e < 0 ? e : (long)addr;
 	}
 	r = sys_raw(__NR_mmap, h);
@@ -127,30 +117,40 @@ static long sys_mmap(struct sys_call *c)
 	return r;
 }
 
-/* Host memory the caller alone maps, at its own address: what may go back to the host. */
-static int host_page_mine(struct lwc *l, uint64_t a)
-{
-	uint64_t e = pt_leaf(l->root, a);
-
-	return (e & (PTE_P | VMLWC_PTE_PROTNONE)) && (e & PTE_ADDR) == gpa_of(a) &&
-	       !mem_shared_elsewhere(l, a, PAGE_SIZE);
-}
-
-/* Gives the host pages of [a, a+len) that only l uses back to the host, in runs. */
+/*
+ * Gives the host memory of [a, a+len) that l maps at its own address and no other lwC does back
+ * to the host, in runs (stretch by stretch: lazy spans in one step).
+ */
 static void host_release_mine(struct lwc *l, uint64_t a, uint64_t len, int unmap)
 {
-	uint64_t run = a, end = a + len;
+	uint64_t end = a + len, run = a, p = a, next, stop;
+	int in_run = 0;
 
-	for (uint64_t p = a; p <= end; p += PAGE_SIZE) {
-		if (p < end && host_page_mine(l, p))
-			continue;
-		if (p > run) {
-			if (unmap)
-				RAW2(SYS_munmap, run, p - run);
-			else
-				RAW3(SYS_madvise, run, p - run, MADV_DONTNEED);
+	while (p < end) {
+		int mine = mem_identity(pt_span(l->root, p, &next), p);
+		if (next > end)
+			next = end;
+		while (p < next) {
+			int here = mine && !mem_shared_at(l, p, next, &stop);
+			if (!mine)
+				stop = next;
+			if (here && !in_run)
+				run = p;
+			if (!here && in_run) {
+				if (unmap)
+					RAW2(SYS_munmap, run, p - run);
+				else
+					RAW3(SYS_madvise, run, p - run, MADV_DONTNEED);
+			}
+			in_run = here;
+			p = stop;
 		}
-		run = p + PAGE_SIZE;
+	}
+	if (in_run) {
+		if (unmap)
+			RAW2(SYS_munmap, run, end - run);
+		else
+			RAW3(SYS_madvise, run, end - run, MADV_DONTNEED);
 	}
 }
 
@@ -206,8 +206,34 @@ static long sys_mprotect(struct sys_call *c)
 /* Whether every page of [addr, addr+len) is mapped in l's view (PROT_NONE counts). */
 static int view_covers(struct lwc *l, uint64_t addr, uint64_t len)
 {
-	for (uint64_t a = addr; a < addr + len; a += PAGE_SIZE)
-		if (!(pt_leaf(l->root, a) & (PTE_P | VMLWC_PTE_PROTNONE)))
+	for (uint64_t a = addr, next; a < addr + len; a = next) {
+		uint64_t e = pt_span(l->root, a, &next);
+		if (!pt_is_lazy(e) && !(e & (PTE_P | VMLWC_PTE_PROTNONE)))
+			return 0;
+	}
+	return 1;
+}
+
+/* Whether l alone maps all of [addr, addr+len), as host memory at its own address, writable as it is. */
+static int view_all_mine(struct lwc *l, uint64_t addr, uint64_t len)
+{
+	for (uint64_t a = addr, next; a < addr + len; a = next) {
+		uint64_t e = pt_span(l->root, a, &next);
+		if (!mem_identity(e, a) || (e & VMLWC_PTE_COW))
+			return 0;
+		if (next > addr + len)
+			next = addr + len;
+		if (mem_shared_elsewhere(l, a, next - a))
+			return 0;
+	}
+	return 1;
+}
+
+/* Whether every page of [addr, addr+len) is shared on purpose (MAP_SHARED, LWC_SHARE). */
+static int view_all_shared(struct lwc *l, uint64_t addr, uint64_t len)
+{
+	for (uint64_t a = addr, next; a < addr + len; a = next)
+		if (!(pt_span(l->root, a, &next) & VMLWC_PTE_SHARED))
 			return 0;
 	return 1;
 }
@@ -336,9 +362,7 @@ static long sys_mremap(struct sys_call *c)
 		/* only the caller's own view can move: memory it does not map is not its to move */
 		if (!view_covers(c->l, old, oldlen ? oldlen : PAGE_SIZE))
 			return -EFAULT;
-		int mine = 1;
-		for (uint64_t a = old; a < old + oldlen && mine; a += PAGE_SIZE)
-			mine = host_page_mine(c->l, a) && !(pt_leaf(c->l->root, a) & VMLWC_PTE_COW);
+		int mine = view_all_mine(c->l, old, oldlen);
 		if (!mine || ((flags & MREMAP_FIXED) && mem_shared_elsewhere(c->l, (uint64_t)c->a[4], newlen)))
 			return mremap_view(c, old, oldlen, newlen, flags, pflags);
 	}
@@ -380,44 +404,101 @@ static int advice_keeps_content(long adv)
  * page becomes zeros (DONTNEED) or stays (FREE, which may keep contents), and before the root
  * or a sharer of the page changes host memory, lwCs holding it as a snapshot get a copy.
  */
+struct host_run {
+	uint64_t start, len;
+	long adv, r;
+};
+
+/* [a, a+n) goes to the host with the others of its run. */
+static void host_run_add(struct host_run *h, uint64_t a, uint64_t n)
+{
+	if (h->len && h->start + h->len == a) {
+		h->len += n;
+		return;
+	}
+	if (h->len && h->r >= 0)
+		h->r = RAW3(SYS_madvise, h->start, h->len, h->adv);
+	h->start = a;
+	h->len = n;
+}
+
+/* One page of l's view that is a leaf. */
+static long madvise_page(struct lwc *l, struct pt_txn *t, struct host_run *h, uint64_t a, uint64_t e)
+{
+	int identity = (e & PTE_ADDR) == gpa_of(a);
+
+	if (identity && !mem_shared_elsewhere(l, a, PAGE_SIZE)) {
+		host_run_add(h, a, PAGE_SIZE);
+	} else if (identity && (l == g_vm.root_lwc || (e & VMLWC_PTE_SHARED)) && h->adv != MADV_FREE) {
+		host_run_add(h, a, PAGE_SIZE);
+		return mem_copy_out(l, a, 1); /* snapshots keep their contents */
+	} else if (e & VMLWC_PTE_SHARED) {
+		/* a pool frame shared on purpose is private memory the sharers have in common: they
+		   all see the zeros; MAP_SHARED memory keeps its contents */
+		if (h->adv != MADV_FREE && pool_refcount(e) >= 0)
+			memset((void *)hva_of(e & PTE_ADDR), 0, PAGE_SIZE);
+	} else if (h->adv != MADV_FREE) {
+		return mem_zero_view(l, t, a);
+	}
+	return 0;
+}
+
+/*
+ * A stretch [a, stop) of a lazy entry e in l's view, whose sharing with other lwCs is the same
+ * throughout: as each of its pages would be, but in one step where no page needs its own copy.
+ */
+static long madvise_lazy(struct lwc *l, struct pt_txn *t, struct host_run *h, uint64_t a, uint64_t stop,
+			 uint64_t e, int shared)
+{
+	uint64_t leaf = (e & ~(VMLWC_PTE_LAZY | VMLWC_PTE_LZERO)) | ((e & VMLWC_PTE_PROTNONE) ? 0 : PTE_P);
+	long r = 0;
+
+	if (e & VMLWC_PTE_LZERO)
+		return 0; /* zeros already */
+	if (!shared) {
+		host_run_add(h, a, stop - a);
+	} else if ((l == g_vm.root_lwc || (e & VMLWC_PTE_SHARED)) && h->adv != MADV_FREE) {
+		for (uint64_t p = a; p < stop && r >= 0; p += PAGE_SIZE)
+			r = mem_copy_out(l, p, 1);
+		host_run_add(h, a, stop - a);
+	} else if (!(e & VMLWC_PTE_SHARED) && h->adv != MADV_FREE) {
+		uint64_t n = (leaf & ~(PTE_W | PTE_D | VMLWC_PTE_SHARED)) | ((leaf & (PTE_W | VMLWC_PTE_COW)) ? VMLWC_PTE_COW : 0);
+		r = pt_txn_set_zero(t, a, stop - a, n);
+	}
+	return r;
+}
+
+/*
+ * MADV_DONTNEED and MADV_FREE act on the caller's view only. A page the caller alone uses
+ * goes to the host; a page another lwC also uses stays for it: the caller's view of a private
+ * page becomes zeros (DONTNEED) or stays (FREE, which may keep contents), and before the root
+ * or a sharer of the page changes host memory, lwCs holding it as a snapshot get a copy.
+ */
 static long madvise_views(struct sys_call *c, uint64_t addr, uint64_t len, long adv)
 {
 	struct lwc *l = c->l;
+	struct host_run h = { .adv = adv };
 	struct pt_txn t;
-	uint64_t run = 0, run_len = 0;
+	uint64_t end = addr + len, next, stop;
 	long r = 0;
 
 	pt_txn_begin(&t, l->root);
-	for (uint64_t a = addr; a <= addr + len && r >= 0; a += PAGE_SIZE) {
-		int host = 0;
-		if (a < addr + len) {
-			uint64_t e = pt_leaf(l->root, a);
-			int identity = (e & PTE_ADDR) == gpa_of(a);
-			if (identity && !mem_shared_elsewhere(l, a, PAGE_SIZE)) {
-				host = 1;
-			} else if (identity && (l == g_vm.root_lwc || (e & VMLWC_PTE_SHARED)) && adv != MADV_FREE) {
-				r = mem_copy_out(l, a, 1); /* snapshots keep their contents */
-				host = 1;
-			} else if (e & VMLWC_PTE_SHARED) {
-				/* a pool frame shared on purpose is private memory the sharers have in
-				   common: they all see the zeros; MAP_SHARED memory keeps its contents */
-				if (adv != MADV_FREE && pool_refcount(e) >= 0)
-					memset((void *)hva_of(e & PTE_ADDR), 0, PAGE_SIZE);
-			} else if (adv != MADV_FREE) {
-				r = mem_zero_view(l, &t, a);
-			}
-		}
-		if (host && run_len && run + run_len == a) {
-			run_len += PAGE_SIZE;
+	for (uint64_t a = addr; a < end && r >= 0 && h.r >= 0; a = next) {
+		uint64_t e = pt_span(l->root, a, &next);
+		if (next > end)
+			next = end;
+		if (!pt_is_lazy(e)) {
+			r = madvise_page(l, &t, &h, a, e);
 			continue;
 		}
-		if (run_len && r >= 0)
-			r = RAW3(SYS_madvise, run, run_len, adv);
-		run = a;
-		run_len = host ? PAGE_SIZE : 0;
+		for (uint64_t p = a; p < next && r >= 0; p = stop) {
+			int shared = mem_shared_at(l, p, next, &stop);
+			r = madvise_lazy(l, &t, &h, p, stop, e, shared);
+		}
 	}
+	host_run_add(&h, 0, 0);
 	pt_txn_finish(&t, l);
-	return r < 0 ? r : 0;
+	return r < 0 ? r : h.r < 0 ? h.r : 0;
 }
 
 static long sys_madvise(struct sys_call *c)
@@ -444,9 +525,8 @@ static long sys_madvise(struct sys_call *c)
 		return madvise_views(c, addr, len, adv == MADV_FREE ? MADV_FREE : MADV_DONTNEED);
 	if (adv == MADV_REMOVE) {
 		/* frees the backing store of shared memory: the caller must share every page on purpose */
-		for (uint64_t a = addr; a < addr + len; a += PAGE_SIZE)
-			if (!(pt_leaf(c->l->root, a) & VMLWC_PTE_SHARED))
-				return -EINVAL;
+		if (!view_all_shared(c->l, addr, len))
+			return -EINVAL;
 		return RAW3(SYS_madvise, addr, c->a[1], adv);
 	}
 	if (g_trace)
@@ -483,9 +563,7 @@ static long brk_view(struct sys_call *c, uint64_t want)
 			if (r == 0)
 				r = pt_apply(c, otop, ntop - otop, rw);
 		} else {
-			r = memmap_ensure(otop, ntop - otop);
-			if (r == 0)
-				r = view_map_zero(l, otop, ntop - otop, rw);
+			r = view_map_zero(l, otop, ntop - otop, rw);
 		}
 		if (r < 0)
 			return (long)old;
