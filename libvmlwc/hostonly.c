@@ -54,10 +54,37 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	lwc_set_root(l, pt_txn_commit(&b.t));
 	l->brk_start = l->brk_cur = (uint64_t)raw_syscall6(__NR_brk, 0, 0, 0, 0, 0, 0);
 	test_vcpu.lwc = l;
+	test_vcpu.fd = -1;
+	/* the registers a guest exit would leave: ring 3 in the root's tree */
+	test_vcpu.run = arena_pages(&g_vm.arena, PAGE_ALIGN_UP(sizeof(struct kvm_run)) / PAGE_SIZE);
+	if (!test_vcpu.run)
+		return NULL;
+	cpu_user_segments(&test_vcpu.run->s.regs.sregs);
 	test_vcpu.bounce_size = 1UL << 20;
 	test_vcpu.bounce = arena_pages(&g_vm.arena, test_vcpu.bounce_size / PAGE_SIZE);
 	g_vm.root_lwc = l;
+	g_vm.fsgsbase_user = 1; /* TLS bases are ring 3's own: no MSR to write for a switch */
 	policy_init();
 	sys_init();
+	run_init();
+	hypercall_init();
+	lwc_init();
+	test_vcpu.run->s.regs.sregs.cr3 = lwc_cr3(l);
 	return &test_vcpu;
+}
+
+void vmlwc_hostonly_doorbell(struct vcpu *v, unsigned off)
+{
+	struct kvm_run *run = v->run;
+
+	run->exit_reason = KVM_EXIT_MMIO;
+	run->mmio.phys_addr = VMLWC_DOORBELL_GPA + off;
+	run->mmio.is_write = 1;
+	run->mmio.len = 1;
+	run_exit_handle(v);
+	if (v->pending_cr3) { /* the return to ring 3 loads it */
+		run->s.regs.sregs.cr3 = v->pending_cr3;
+		v->pending_cr3 = 0;
+	}
+	run->kvm_dirty_regs = 0;
 }

@@ -399,6 +399,7 @@ struct vcpu {
 
 struct vm {
 	int kvm_fd, vm_fd;
+	uint64_t gate_flags;  /* VMLWC_GF_*: what the gate page's flags say (set once at init) */
 	int run_size;
 	unsigned max_memslots;
 	unsigned maxphy;              /* guest MAXPHYADDR */
@@ -527,6 +528,7 @@ void exit_register(unsigned reason, exit_fn fn);
 void run_init(void);
 __attribute__((noreturn)) void run_loop(struct vcpu *v);
 __attribute__((noreturn)) void run_die_signal(struct vcpu *v, int sig);
+void run_exit_handle(struct vcpu *v); /* one exit as KVM_RUN left it in v->run (the run loop's body) */
 __attribute__((noreturn)) void run_panic(struct vcpu *v, const char *why);
 void run_dump(struct vcpu *v, const char *why);
 
@@ -582,6 +584,9 @@ long vmlwc_platform_bits(void); /* VMLWC_PLAT_* */
 
 /* ---- host-only set-up for unit tests (hostonly.c) ---- */
 struct vcpu *vmlwc_hostonly_setup(void);
+/* Host-only: a doorbell rung from ring 3 with the registers in v->run, handled as the run loop
+   would, and the root it loads on return taken as loaded (for the fuzzing harness). */
+void vmlwc_hostonly_doorbell(struct vcpu *v, unsigned off);
 
 /* ---- what a guest may hold a descriptor to (policy.c) ---- */
 void policy_init(void);

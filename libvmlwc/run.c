@@ -74,7 +74,6 @@ void run_loop(struct vcpu *v)
 
 	for (;;) {
 		long r;
-		unsigned reason;
 
 		/* the sregs too: CR3 says which lwC runs (the stub switches without exits) */
 		run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
@@ -87,14 +86,20 @@ void run_loop(struct vcpu *v)
 				run_die_signal(v, SIGBUS);
 			run_panic(v, "KVM_RUN failed");
 		}
-		reason = run->exit_reason;
-		if (reason >= MAX_EXIT || !exit_table[reason])
-			run_panic(v, "unhandled exit reason");
-		if (reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO)
-			exit_begin(v);
-		if (exit_table[reason](v) != 0)
-			run_panic(v, "exit handler refused the exit");
+		run_exit_handle(v);
 	}
+}
+
+void run_exit_handle(struct vcpu *v)
+{
+	unsigned reason = v->run->exit_reason;
+
+	if (reason >= MAX_EXIT || !exit_table[reason])
+		run_panic(v, "unhandled exit reason");
+	if (reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO)
+		exit_begin(v);
+	if (exit_table[reason](v) != 0)
+		run_panic(v, "exit handler refused the exit");
 }
 
 /*

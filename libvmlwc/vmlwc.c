@@ -356,6 +356,7 @@ static void gate_configure(void)
 		f |= VMLWC_GF_DOORBELL;
 	if (g_vm.xcr0_user)
 		f |= VMLWC_GF_XSAVE;
+	g_vm.gate_flags = f; /* the host's own copy: it never reads guest memory for its decisions */
 	mprotect((void *)VMLWC_GATE_VA, PAGE_SIZE, PROT_READ | PROT_WRITE);
 	flags[0] = f;
 	/* every state component but PKRU (permissions, not data) and AMX tiles (off unless asked) */
@@ -404,7 +405,7 @@ long vmlwc_platform_bits(void)
 		b |= VMLWC_PLAT_SYSCALL_CPL3;
 	if (g_vm.host_cow)
 		b |= VMLWC_PLAT_HOST_COW;
-	if (*(const uint64_t *)(VMLWC_GATE_VA + VMLWC_GATE_FLAGS) & VMLWC_GF_DOORBELL)
+	if (g_vm.gate_flags & VMLWC_GF_DOORBELL)
 		b |= VMLWC_PLAT_DOORBELL_LWC;
 	if (g_vm.fsgsbase_user)
 		b |= VMLWC_PLAT_FSGSBASE;
