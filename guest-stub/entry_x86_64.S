@@ -97,8 +97,10 @@ vmlwc_stub_pf_host:
  * cannot read) names a target for the descriptor in rdi and the target's published CR3 is
  * not 0 (it has a context, nobody else runs it): load it and return to the same gate address,
  * now in the target's address space, where the target's own gate code takes its own stack,
- * TLS bases and a clean vector state. Ring 0 touches no state of either lwC, so nothing the
- * caller leaves in registers or memory can steer the target. rdi becomes the caller's id.
+ * TLS bases, RFLAGS and a clean vector state. Ring 0 touches no state of either lwC; it sets
+ * rax (the target's gate code takes LWC_SWITCHED as "switched into", anything else as its own
+ * failed switch) and rdi (the caller's id): nothing else the caller leaves in registers or
+ * memory reaches the target but the message registers.
  */
 vec_3:
 	cmpq	$VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME, (%rsp)
@@ -111,6 +113,7 @@ vec_3:
 	jz	lwc_to_host
 	movl	VMLWC_SWTAB_VA + VMLWC_SW_SELF, %edi
 	movq	%rsi, %cr3
+	movq	$VMLWC_LWC_SWITCHED_RET, %rax	/* the target's gate code keys on it: never the caller's */
 	iretq
 1:	cmpq	$VMLWC_GATE_VA + VMLWC_GATE_CALL_INT3 + 1, (%rsp)
 	jne	bp_user

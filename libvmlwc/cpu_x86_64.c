@@ -129,10 +129,13 @@ void cpu_init_area(struct vm *vm, struct vcpu *v)
 	sh->self = v->area_kva;
 	sh->vcpu_index = (uint64_t)v->index;
 	memset(gdt, 0, 16 * 8);
-	gdt_set(gdt, 1, 0xb, 0, 0, 1);   /* 0x08 kernel code 32 (unused) */
+	/*
+	 * No 32-bit code segment at all: STAR names 0x23 only for SYSRET's arithmetic, which never
+	 * reads it. Ring 3 can therefore never reach compatibility mode, whose `syscall` would
+	 * enter ring 0 through CSTAR on the caller's stack.
+	 */
 	gdt_set(gdt, 2, 0xb, 0, 1, 0);   /* 0x10 kernel code 64 */
 	gdt_set(gdt, 3, 0x3, 0, 0, 1);   /* 0x18 kernel data */
-	gdt_set(gdt, 4, 0xb, 3, 0, 1);   /* 0x23 user code 32 */
 	gdt_set(gdt, 5, 0x3, 3, 0, 1);   /* 0x2b user data */
 	gdt_set(gdt, 6, 0xb, 3, 1, 0);   /* 0x33 user code 64 */
 	gdt[8] = (lim & 0xffff) | ((tss_kva & 0xffffff) << 16) | (0xbUL << 40) | (1UL << 47) |
@@ -300,7 +303,7 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 		uint64_t val[] = {
 			((uint64_t)VMLWC_UCS32 << 48) | ((uint64_t)VMLWC_KCS << 32),
 			vm->syscall_cpl3 ? VMLWC_GATE_VA + VMLWC_GATE_LSTAR : vm->stub_syscall,
-			0,
+			vm->syscall_cpl3 ? VMLWC_GATE_VA + VMLWC_GATE_LSTAR : vm->stub_syscall, /* unreachable: no compat mode */
 			0x47700, /* TF DF IF IOPL AC NT cleared on entry */
 			v->area_kva,
 			0x0007040600070406UL,

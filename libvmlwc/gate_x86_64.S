@@ -101,6 +101,8 @@ vmlwc_gate_page:
  * its own map. A failed switch (rax = -errno) comes back here too, in the caller.
  */
 	movq	VMLWC_PRIV_VA + VMLWC_PRIV_RSP, %rsp
+	pushq	$0x202			/* the caller's DF, AC, ... stay the caller's */
+	popfq
 	cmpq	$VMLWC_LWC_SWITCHED_RET, %rax
 	jne	9f
 	testb	$VMLWC_GF_FSGSBASE, VMLWC_GATE_VA + VMLWC_GATE_FLAGS

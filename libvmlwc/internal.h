@@ -313,6 +313,15 @@ struct ksigaction {
 	uint64_t mask;
 };
 
+/* ---- signal dispositions per lwC (sigtab.c) ---- */
+#define SIGTAB_N 65
+struct sigtab;
+struct lwc;
+struct sigtab *sigtab_for_child(const struct lwc *creator); /* one more reference; NULL: no memory */
+void sigtab_put(struct sigtab *t);
+const struct ksigaction *sigtab_act(const struct lwc *l, int sig);
+int sigtab_set(struct lwc *l, int sig, const struct ksigaction *a); /* 0, or -1: no memory */
+
 /* ---- the credential shadow (cred.c) ---- */
 #define CRED_MAX_GROUPS 64
 struct cred {
@@ -338,6 +347,7 @@ struct lwc {
 	struct vcpu *on;      /* the vCPU that last ran it (single vCPU: the one running it) */
 	int limited;          /* lwc_limit_syscalls: only the syscalls in allow[] reach the host */
 	int trap_to;          /* LWC_TRAP_SYSCALL: 1 + id of the creator its syscalls go to */
+	struct sigtab *sigtab; /* its signal dispositions; NULL for the root (g_vm.guest_act) */
 	struct cred *cred;    /* its credential shadow (shared with LWC_CRED | LWC_SHARE) */
 	struct kvm_regs trapped_regs; /* registers at the trapped syscall */
 	uint64_t trapped_fs, trapped_gs; /* its TLS bases then */
@@ -430,6 +440,7 @@ struct vm {
 	unsigned npin;
 	int pid;
 	uint64_t proc_dev, anon_dev; /* st_dev of procfs and of anonymous inodes (KVM objects) */
+	char *view_buf;       /* policy_fd_view's buffers: arena pages, never an lwC's memory */
 	int live;
 	struct config cfg;       /* environment, read once at init */
 	int host_privileged;     /* the process can take any uid (euid 0 at init) */
@@ -485,7 +496,8 @@ struct vm {
 	const struct sys_desc *sys_table[SYS_NR_MAX];
 	struct sys_desc sys_storage[SYS_NR_MAX];
 	/* signals */
-	struct ksigaction guest_act[65];
+	struct ksigaction guest_act[SIGTAB_N]; /* the root lwC's dispositions: the process's */
+	struct sigtab *root_sigsnap; /* a copy of them the lwCs the root creates share, until it changes one */
 	uint64_t held_signals;
 	uint8_t guest_sigaltstack[24];
 };

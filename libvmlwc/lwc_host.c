@@ -290,6 +290,8 @@ static void lwc_destroy(struct lwc *l)
 		pt_destroy(l->root, pool_unref);
 	cred_put(l->cred);
 	l->cred = NULL;
+	sigtab_put(l->sigtab);
+	l->sigtab = NULL;
 	g_vm.lwcs[id] = NULL; /* first: closing its table may collect others, never l again */
 	g_vm.nlwcs--;
 	/* no table names l any more (its count said so; in a collection its namers go with it),
@@ -654,6 +656,10 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	if (!child)
 		return -ENOMEM;
 	ss.child = child;
+	if (!(child->sigtab = sigtab_for_child(parent))) {
+		r = -ENOMEM;
+		goto fail;
+	}
 	child->fs_base = parent->fs_base;
 	child->gs_base = parent->gs_base;
 	if ((r = fds_copy(parent, child, &ss)) < 0)

@@ -57,7 +57,7 @@ static int in_list(const char *s, size_t n, const char *const *list, unsigned co
 /*
  * A proc path (as readlink gives it) a guest may hold: /proc itself, a pid directory and the
  * files above in it (also under task/<tid>/), and the system-wide entries above and below
- * them. Refused: mem, pagemap, maps, smaps, map_files, fd, fdinfo, environ, auxv, syscall,
+ * them (maps only as the view policy_fd_view gives). Refused: mem, pagemap, smaps, map_files, fd, fdinfo, environ, auxv, syscall,
  * stack, kcore, kallsyms, kpage*, sysrq-trigger and everything else not named.
  */
 int policy_proc_path_allowed(const char *path)
@@ -143,28 +143,55 @@ int policy_fd_allowed(int hfd)
 	return 0;
 }
 
-static int is_own_maps(const char *path)
+/* Decimal digits of v into out (NUL-terminated); their count. */
+static int dec(char *out, long v)
 {
-	char own[32] = "/proc/", num[16];
-	int i = 0, v = g_vm.pid;
-	size_t n;
+	char t[24];
+	int n = 0;
 
 	do {
-		num[i++] = (char)('0' + v % 10);
+		t[n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v);
-	for (int j = 0; j < i; j++)
-		own[6 + j] = num[i - 1 - j];
-	own[6 + i] = 0;
-	n = strlen(own);
-	if (strncmp(path, own, n) != 0)
+	for (int i = 0; i < n; i++)
+		out[i] = t[n - 1 - i];
+	out[n] = 0;
+	return n;
+}
+
+/*
+ * Whether path (as the kernel names an open proc file) is the memory map of this process: of
+ * its pid or of any of its threads (/proc/<tid>/maps and /proc/<pid>/task/<tid>/maps are the
+ * same map), not of another process.
+ */
+static int is_own_maps(const char *path)
+{
+	char task[64] = "/proc/";
+	const char *p;
+	long n = 0;
+
+	if (strncmp(path, "/proc/", 6) != 0)
 		return 0;
-	path += n;
-	if (!strncmp(path, "/task/", 6)) {
-		path += 6;
-		path += strspn(path, "0123456789");
+	p = path + 6;
+	for (; *p >= '0' && *p <= '9'; p++)
+		n = n * 10 + (*p - '0');
+	if (p == path + 6)
+		return 0;
+	if (!strncmp(p, "/task/", 6)) {
+		p += 6;
+		if (*p < '0' || *p > '9')
+			return 0;
+		p += strspn(p, "0123456789");
 	}
-	return !strcmp(path, "/maps");
+	if (strcmp(p, "/maps") != 0)
+		return 0;
+	if (n == g_vm.pid)
+		return 1;
+	/* a thread of this process: /proc/<pid>/task/<n> exists */
+	int k = 6 + dec(task + 6, g_vm.pid);
+	memcpy(task + k, "/task/", 6);
+	dec(task + k + 6, n);
+	return RAW4(SYS_faccessat, AT_FDCWD, task, F_OK, 0) == 0;
 }
 
 static uint64_t hex(const char **p)
@@ -181,37 +208,83 @@ static uint64_t hex(const char **p)
 	}
 }
 
+#define VIEW_IN 65536
+#define VIEW_OUT 65536
+#define VIEW_HEAD 64 /* enough of a line for "lo-hi " */
+
+struct view {
+	char *out;
+	long nout, fd;
+	char head[VIEW_HEAD];
+	int nhead, keep, decided;
+};
+
+static void view_put(struct view *w, const char *b, long n)
+{
+	for (long i = 0; i < n; i++) {
+		if (w->nout == VIEW_OUT) {
+			RAW3(SYS_write, w->fd, w->out, w->nout);
+			w->nout = 0;
+		}
+		w->out[w->nout++] = b[i];
+	}
+}
+
+/* A line's address range decides whether it is the library's: then none of the line is written. */
+static void view_decide(struct view *w)
+{
+	const char *p = w->head;
+	uint64_t lo, hi;
+
+	w->head[w->nhead < VIEW_HEAD ? w->nhead : VIEW_HEAD - 1] = 0;
+	lo = hex(&p);
+	hi = (*p == '-') ? (p++, hex(&p)) : lo;
+	w->keep = hi <= lo || !mem_is_protected(lo, hi - lo);
+	w->decided = 1;
+	if (w->keep)
+		view_put(w, w->head, w->nhead);
+}
+
 /*
- * What the guest gets for a host fd it may hold: the fd itself, or for this process's own
- * /proc/<pid>/maps a view without the library's memory (arena, gate window, its state, kvm_run
- * pages): a memfd with the other lines. The caller closes hfd when it gets another fd back.
+ * What the guest gets for a host fd it may hold: the fd itself, or for this process's own map
+ * (/proc/<pid or tid>/maps) a view without the library's memory (arena, gate window, its state,
+ * kvm_run pages): a memfd with the other lines, whole however long. The text passes through the
+ * library's own memory only (arena pages no lwC maps), never through memory an lwC can read.
+ * The caller closes hfd when it gets another fd back.
  */
 int policy_fd_view(int hfd)
 {
-	static char in[65536], line[512];
+	struct view w = { 0 };
 	char path[256];
-	long mfd, n, have = 0, ln = 0;
+	long n;
 
 	if (fd_path(hfd, path, sizeof(path)) < 0 || !is_own_maps(path))
 		return hfd;
-	mfd = RAW2(SYS_memfd_create, "maps", MFD_CLOEXEC);
-	if (mfd < 0)
-		return (int)mfd;
-	while ((n = RAW3(SYS_read, hfd, in, sizeof(in))) > 0) {
+	if (!g_vm.view_buf && !(g_vm.view_buf = arena_pages(&g_vm.arena, (VIEW_IN + VIEW_OUT) / PAGE_SIZE)))
+		return -ENOMEM;
+	char *in = g_vm.view_buf;
+	w.out = in + VIEW_IN;
+	w.fd = RAW2(SYS_memfd_create, "maps", MFD_CLOEXEC);
+	if (w.fd < 0)
+		return (int)w.fd;
+	while ((n = RAW3(SYS_read, hfd, in, VIEW_IN)) > 0) {
 		for (long i = 0; i < n; i++) {
-			if (ln < (long)sizeof(line) - 1)
-				line[ln++] = in[i];
-			if (in[i] != '\n')
-				continue;
-			const char *p = line;
-			uint64_t lo = hex(&p), hi = (*p == '-') ? (p++, hex(&p)) : lo;
-			if (hi <= lo || !mem_is_protected(lo, hi - lo))
-				RAW3(SYS_write, mfd, line, ln);
-			have += ln;
-			ln = 0;
+			char c = in[i];
+			if (!w.decided) {
+				if (w.nhead < VIEW_HEAD)
+					w.head[w.nhead++] = c;
+				if (c == ' ' || c == '\n' || w.nhead == VIEW_HEAD)
+					view_decide(&w);
+			} else if (w.keep) {
+				view_put(&w, &c, 1);
+			}
+			if (c == '\n')
+				w.nhead = w.decided = w.keep = 0;
 		}
 	}
-	(void)have;
-	RAW3(SYS_lseek, mfd, 0, SEEK_SET);
-	return (int)mfd;
+	if (w.nout)
+		RAW3(SYS_write, w.fd, w.out, w.nout);
+	memset(in, 0, VIEW_IN + VIEW_OUT); /* nothing of the full map stays behind */
+	RAW3(SYS_lseek, w.fd, 0, SEEK_SET);
+	return (int)w.fd;
 }

@@ -1,6 +1,8 @@
 /* Attacks through paths and the host thread: devices, proc files, the seccomp filter. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -42,12 +44,11 @@ Test(attack_paths, host_internals_refused_the_rest_allowed, .timeout = 60)
 }
 
 /* /proc/self/maps is a view without the library: no arena, no gate window, no kvm_run. */
-Test(attack_paths, maps_shows_no_library_memory, .timeout = 60)
+static void expect_view(const char *path)
 {
 	static char buf[1 << 16];
-	ENTER();
-	int fd = open("/proc/self/maps", O_RDONLY);
-	cr_assert_geq(fd, 0, "%s", strerror(errno));
+	int fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
 	ssize_t n, have = 0;
 	while ((n = read(fd, buf + have, sizeof(buf) - 1 - (size_t)have)) > 0)
 		have += n;
@@ -63,8 +64,97 @@ Test(attack_paths, maps_shows_no_library_memory, .timeout = 60)
 	for (char *l = buf; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
 		unsigned long lo, hi;
 		if (sscanf(l, "%lx-%lx", &lo, &hi) == 2)
-			cr_expect(hi - lo < (1UL << 30) || (lo & ((1UL << 30) - 1)), "a library-sized region: %.60s", l);
+			cr_expect(hi - lo < (1UL << 30) || (lo & ((1UL << 30) - 1)), "%s: a library-sized region: %.60s",
+				  path, l);
 	}
+}
+
+Test(attack_paths, maps_shows_no_library_memory, .timeout = 60)
+{
+	ENTER();
+	expect_view("/proc/self/maps");
+}
+
+static volatile pid_t other_tid;
+
+static void *idle_thread(void *arg)
+{
+	(void)arg;
+	other_tid = (pid_t)syscall(SYS_gettid);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+/*
+ * Pages of libvmlwc's writable segments an lwC can read (a write from them into a pipe works:
+ * library state itself is a hole in every view) that hold needle.
+ */
+static const char *leak_needle;
+static long leak_pages;
+
+static int scan_library(struct dl_phdr_info *i, size_t sz, void *arg)
+{
+	static char page[4096];
+	int *p = arg;
+	(void)sz;
+	if (!strstr(i->dlpi_name, "libvmlwc"))
+		return 0;
+	for (int k = 0; k < i->dlpi_phnum; k++) {
+		const ElfW(Phdr) *ph = &i->dlpi_phdr[k];
+		if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_W))
+			continue;
+		uintptr_t lo = (i->dlpi_addr + ph->p_vaddr) & ~4095UL;
+		uintptr_t hi = (i->dlpi_addr + ph->p_vaddr + ph->p_memsz + 4095) & ~4095UL;
+		for (uintptr_t a = lo; a < hi; a += 4096) {
+			if (write(p[1], (void *)a, 4096) != 4096 || read(p[0], page, 4096) != 4096)
+				continue;
+			for (size_t o = 0; o + strlen(leak_needle) <= 4096; o++)
+				if (!memcmp(page + o, leak_needle, strlen(leak_needle))) {
+					leak_pages++;
+					break;
+				}
+		}
+	}
+	return 0;
+}
+
+/*
+ * The same map read through another thread's pid directory (/proc/<tid>/maps and
+ * /proc/<pid>/task/<tid>/maps), and what reading it leaves behind: an lwC created afterwards
+ * finds no line of the full map in the library's memory it can read.
+ */
+Test(attack_paths, maps_view_through_threads_and_nothing_left_behind, .timeout = 120)
+{
+	static char path[64];
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, idle_thread, NULL), 0);
+	while (!other_tid)
+		;
+	ENTER();
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)other_tid);
+	expect_view(path);
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/maps", (int)getpid(), (int)other_tid);
+	expect_view(path);
+	expect_view("/proc/self/maps");
+	/* a line the full map has and the view has not: the vCPU's kvm_run mapping */
+	char *needle = malloc(32);
+	snprintf(needle, 32, "anon_inode:%s", "kvm");
+	leak_needle = needle;
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		int p[2];
+		if (pipe(p) == 0)
+			dl_iterate_phdr(scan_library, p);
+		long r[1] = { leak_pages };
+		lwc_switch(in.src, r, 1, &in);
+		for (;;)
+			lwc_switch(in.src, NULL, 0, &in);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 0, "%ld pages of the library an lwC reads hold the full map", in.args[0]);
 }
 
 /* The vCPU's host thread runs under a seccomp filter (defence in depth), with no new privileges. */

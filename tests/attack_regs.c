@@ -255,3 +255,51 @@ Test(attack_regs, no_stub_address_in_registers_after_a_switch, .timeout = 60)
 	cr_expect_eq(leaks_kernel(regs, 4), 0, "register %d holds a stub or table address: %lx %lx %lx %lx",
 		     leaks_kernel(regs, 4), regs[0], regs[1], regs[2], regs[3]);
 }
+
+/*
+ * The raw gate entered with rax other than LWC_SWITCHED (the value the target's resume code
+ * once trusted to tell a switch into it from a failed switch), a fake FS base, DF and AC set:
+ * the creator must resume on its own TLS, with a clean RFLAGS, and see its lwc_switch return
+ * LWC_SWITCHED.
+ */
+static void forged_entry(long desc, uint64_t rax)
+{
+	__asm__ volatile("pushq %%rbx\n\tpushq %%rbp\n\tpushq %%r12\n\tpushq %%r13\n\tpushq %%r14\n\tpushq %%r15\n\t"
+			 "pushfq\n\torq $0x40400, (%%rsp)\n\tpopfq\n\t" /* AC and DF */
+			 "movq %[rax], %%rax\n\t"
+			 "movq %[d], %%rdi\n\t"
+			 "movl %[gate], %%r11d\n\t"
+			 "call *%%r11\n\t"
+			 "cld\n\t"
+			 "popq %%r15\n\tpopq %%r14\n\tpopq %%r13\n\tpopq %%r12\n\tpopq %%rbp\n\tpopq %%rbx"
+			 : : [d] "r"(desc), [rax] "r"(rax), [gate] "i"(VMLWC_GATE_VA + VMLWC_GATE_SW)
+			 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory", "cc");
+}
+
+Test(attack_regs, forged_rax_and_flags_cannot_steer_the_target, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	int user = (platform() & VMLWC_PLAT_FSGSBASE) != 0;
+	uint64_t fs0 = rd_fs();
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		memcpy(fake_tls + 4096 - 256, (void *)(fs0 - 256), 1280);
+		int creator = in.src;
+		for (uint64_t rax = 0;; rax++) {
+			set_fs((uint64_t)fake_tls + 4096, user);
+			forged_entry(creator, rax == 2 ? (uint64_t)-14 : rax); /* 0, 1, -EFAULT, ... */
+		}
+	}
+	cr_assert_geq(c, 0);
+	for (int i = 0; i < 4; i++) {
+		long r = lwc_switch(c, NULL, 0, NULL);
+		uint64_t fl = __builtin_ia32_readeflags_u64();
+		cr_expect_eq(r, LWC_SWITCHED, "round %d: the creator's lwc_switch returned %ld", i, r);
+		cr_expect_eq(rd_fs(), fs0, "round %d: the creator resumed with FS base %lx, its own is %lx", i, rd_fs(),
+			     fs0);
+		cr_expect_eq(fl & 0x40400, 0, "round %d: the creator resumed with RFLAGS %lx (DF or AC)", i, fl);
+		cr_expect_eq(tls_marker, 77);
+		__asm__ volatile("cld" ::: "cc");
+	}
+}

@@ -1,4 +1,4 @@
-/* Signal dispositions: recorded per process for the guest; only default/ignore reach the host. */
+/* Signal dispositions: the root lwC's reach the host (handlers through the library's); others' are their own record. */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -32,7 +32,7 @@ static int on_vcpu_thread(void)
 static void sig_hold(int sig, siginfo_t *si, void *uc)
 {
 	if (!on_vcpu_thread()) {
-		const struct ksigaction *g = &guest_act[sig];
+		const struct ksigaction *g = &guest_act[sig]; /* the root's: no other lwC's runs natively */
 		if (g->handler > 1) {
 			if (g->flags & SA_SIGINFO)
 				((void (*)(int, siginfo_t *, void *))g->handler)(sig, si, uc);
@@ -83,14 +83,15 @@ static long sys_rt_sigaction(struct sys_call *c)
 		if (ua_translate(c->l, (gva_t)c->a[2], sizeof(old), UA_WRITE, tmp, 2) < 0)
 			return -EFAULT;
 	}
-	old = guest_act[sig];
+	old = *sigtab_act(c->l, sig);
 	if (c->a[1]) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			return -EINVAL;
-		r = host_install(sig, &act);
-		if (r < 0)
+		/* only the root's dispositions are the process's; another lwC's stay its own */
+		if (c->l == g_vm.root_lwc && (r = host_install(sig, &act)) < 0)
 			return r;
-		guest_act[sig] = act;
+		if (sigtab_set(c->l, sig, &act) < 0)
+			return -ENOMEM;
 	}
 	if (c->a[2] && ua_copy_out(c->l, (gva_t)c->a[2], &old, sizeof(old)) < 0)
 		return -EFAULT;
