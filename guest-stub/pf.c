@@ -147,15 +147,38 @@ static int path_writable(uint64_t root, uint64_t va)
 	return 1;
 }
 
+/* Whether a lazy entry above va in the tree at root stands for the host memory there (not built yet). */
+static int lazy_identity(uint64_t root, uint64_t va)
+{
+	uint64_t *t = phys(root), e;
+
+	for (int level = 3; level >= 1; level--) {
+		e = t[(va >> (12 + 9 * level)) & 511];
+		if ((e & (P | VMLWC_PTE_LAZY)) == VMLWC_PTE_LAZY)
+			return !(e & VMLWC_PTE_LZERO);
+		if ((e & (P | U | PS)) != (P | U))
+			return 0;
+		t = phys(e);
+	}
+	return 0;
+}
+
 /*
  * The root lwC is the process, whose memory native threads share: its page stays in place and
- * the other lwCs that still map it get the copy. Their trees are not loaded on this vCPU.
+ * the other lwCs that still map it get the copy. Their trees are not loaded on this vCPU. One
+ * that maps it through a lazy entry has no leaf to change: the host builds it (return 1).
  */
 static int copy_out(struct vmlwc_pool *p, uint64_t cur_root, uint64_t *t, uint64_t e, uint64_t cr2)
 {
 	uint32_t *refs = (uint32_t *)p->refs_kva;
-	uint64_t old = e & ADDR, idx = frame_alloc(p), users = 0;
+	uint64_t old = e & ADDR, idx, users = 0;
 
+	for (uint64_t i = 0; i < vmlwc_stub_nlive; i++) {
+		struct vmlwc_lwc *o = (struct vmlwc_lwc *)vmlwc_stub_live[i];
+		if (o->root != cur_root && lazy_identity(o->root, cr2))
+			return 1;
+	}
+	idx = frame_alloc(p);
 	if (idx == ~0UL)
 		return 2;
 	page_copy_from_user(p, idx, cr2);

@@ -10,7 +10,7 @@ extern "C" {
 #endif
 
 #define VMLWC_VERSION_MAJOR 0
-#define VMLWC_VERSION_MINOR 1
+#define VMLWC_VERSION_MINOR 2
 #define VMLWC_VERSION_PATCH 0
 
 #if defined(VMLWC_BUILDING) && defined(__GNUC__)

@@ -36,7 +36,6 @@ void config_read(struct config *c)
 	c->test_gen_start = (uint32_t)env_num("VMLWC_TEST_GEN_START", 0);
 	c->test_maxphy = (unsigned)env_num("VMLWC_TEST_MAXPHY", 0);
 	c->test_deny_cap = getenv("VMLWC_TEST_DENY_CAP");
-	c->test_doorbell = env_on("VMLWC_TEST_DOORBELL");
-	c->test_host_cow = env_on("VMLWC_TEST_HOST_COW");
 	c->test_pvm = env_on("VMLWC_TEST_PVM");
+	c->test_no_xsave = env_on("VMLWC_TEST_NO_XSAVE");
 }

@@ -117,23 +117,7 @@ vmlwc_gate_page:
 	movl	VMLWC_GATE_VA + VMLWC_GATE_RFBM + 4, %edx
 	xrstor	VMLWC_GATE_VA + VMLWC_GATE_XZERO
 	jmp	4f
-3:	fninit
-	pxor	%xmm0, %xmm0
-	pxor	%xmm1, %xmm1
-	pxor	%xmm2, %xmm2
-	pxor	%xmm3, %xmm3
-	pxor	%xmm4, %xmm4
-	pxor	%xmm5, %xmm5
-	pxor	%xmm6, %xmm6
-	pxor	%xmm7, %xmm7
-	pxor	%xmm8, %xmm8
-	pxor	%xmm9, %xmm9
-	pxor	%xmm10, %xmm10
-	pxor	%xmm11, %xmm11
-	pxor	%xmm12, %xmm12
-	pxor	%xmm13, %xmm13
-	pxor	%xmm14, %xmm14
-	pxor	%xmm15, %xmm15
+3:	fxrstor64 VMLWC_GATE_VA + VMLWC_GATE_XZERO	/* x87 and MMX data, XMM0-15, control words: all init */
 4:	movl	$-1, %ecx
 	cmpq	$VMLWC_MAX_LWCS, %rdi
 	jae	5f

@@ -34,8 +34,7 @@ struct config {
 	uint32_t test_gen_start;/* VMLWC_TEST_GEN_START: page-table generations start near the wrap */
 	unsigned test_maxphy;   /* VMLWC_TEST_MAXPHY: a narrower guest MAXPHYADDR than KVM offers */
 	const char *test_deny_cap; /* VMLWC_TEST_DENY_CAP: act as if KVM lacked this capability */
-	int test_doorbell;      /* VMLWC_TEST_DOORBELL: lwC calls ring the doorbell, as on PVM */
-	int test_host_cow;      /* VMLWC_TEST_HOST_COW: copy-on-write on the host, as on PVM */
+	int test_no_xsave;      /* VMLWC_TEST_NO_XSAVE: as if ring 3 could not use XSAVE (the FXRSTOR path) */
 	int test_pvm;           /* VMLWC_TEST_PVM: every PVM path (`syscall` made to look as if it stayed at CPL 3) */
 };
 void config_read(struct config *c);
@@ -301,6 +300,8 @@ struct sys_desc {
 	struct sys_arg arg[6];
 	unsigned char ret;
 	unsigned char cloexec_arg; /* R_FD: 1 + index of a flags argument holding O_CLOEXEC-like bit */
+	unsigned char whole;       /* changes the whole process (limits, timers, scheduling): the root lwC's alone */
+	unsigned char umask;       /* may create a file: runs under the calling lwC's umask */
 	long cloexec_bit;
 };
 #define SYS_NR_MAX 512
@@ -312,6 +313,15 @@ struct ksigaction {
 	uint64_t restorer;
 	uint64_t mask;
 };
+
+/* ---- working directory and umask per lwC (fsctx.c) ---- */
+struct fsctx;
+struct fsctx *fsctx_for_child(const struct lwc *creator); /* one more reference; NULL: no memory */
+void fsctx_put(struct fsctx *f);
+const char *fsctx_cwd(const struct lwc *l);   /* NULL: the process's (the root's) */
+int fsctx_umask(const struct lwc *l);         /* -1: the process's */
+int fsctx_set(struct lwc *l, const char *cwd, int umask); /* cwd NULL or umask -1: unchanged; 0 or -ENOMEM */
+void fsctx_root_changed(void);                /* the root's chdir or umask: later copies see it */
 
 /* ---- signal dispositions per lwC (sigtab.c) ---- */
 #define SIGTAB_N 65
@@ -348,6 +358,8 @@ struct lwc {
 	int limited;          /* lwc_limit_syscalls: only the syscalls in allow[] reach the host */
 	int trap_to;          /* LWC_TRAP_SYSCALL: 1 + id of the creator its syscalls go to */
 	struct sigtab *sigtab; /* its signal dispositions; NULL for the root (g_vm.guest_act) */
+	struct fsctx *fsctx;   /* its working directory and umask; NULL for the root (the process's) */
+	uint64_t sigmask;      /* its blocked signals (not the root's: the root's are the vCPU thread's) */
 	struct cred *cred;    /* its credential shadow (shared with LWC_CRED | LWC_SHARE) */
 	struct kvm_regs trapped_regs; /* registers at the trapped syscall */
 	uint64_t trapped_fs, trapped_gs; /* its TLS bases then */
@@ -498,6 +510,7 @@ struct vm {
 	/* signals */
 	struct ksigaction guest_act[SIGTAB_N]; /* the root lwC's dispositions: the process's */
 	struct sigtab *root_sigsnap; /* a copy of them the lwCs the root creates share, until it changes one */
+	struct fsctx *root_fssnap;   /* the process's working directory and umask, as the root's copies get them */
 	uint64_t held_signals;
 	uint8_t guest_sigaltstack[24];
 };

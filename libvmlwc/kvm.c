@@ -20,7 +20,8 @@ struct cap_req {
 static const struct cap_req caps[] = {
 	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", 1 },
 	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", 1 },
-	{ KVM_CAP_NR_MEMSLOTS, "KVM_CAP_NR_MEMSLOTS", 16 },
+	/* the library window's 2, one per 2 MiB page-table chunk (512), and 16 GiB blocks at least */
+	{ KVM_CAP_NR_MEMSLOTS, "KVM_CAP_NR_MEMSLOTS", 2 + 512 + 16 },
 	{ KVM_CAP_SYNC_REGS, "KVM_CAP_SYNC_REGS", KVM_SYNC_X86_REGS },
 	{ KVM_CAP_BINARY_STATS_FD, "KVM_CAP_BINARY_STATS_FD", 1 },
 };

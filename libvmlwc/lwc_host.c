@@ -292,6 +292,8 @@ static void lwc_destroy(struct lwc *l)
 	l->cred = NULL;
 	sigtab_put(l->sigtab);
 	l->sigtab = NULL;
+	fsctx_put(l->fsctx);
+	l->fsctx = NULL;
 	g_vm.lwcs[id] = NULL; /* first: closing its table may collect others, never l again */
 	g_vm.nlwcs--;
 	/* no table names l any more (its count said so; in a collection its namers go with it),
@@ -624,6 +626,31 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 }
 
 
+/*
+ * Descriptors for the creator itself that the child's table got as copies (from lwc_self, say)
+ * hold no more than the one it gets for its creator: whatever the creator holds for itself is
+ * not the child's to use against it. Slots the two share on purpose stay as they are (the
+ * creator's own entry).
+ */
+static void creator_copies_restrict(struct lwc *child, struct lwc *parent, int crights, uint32_t caux)
+{
+	for (unsigned g = 0, used = fdtab_used(child->fds); g < used; g++) {
+		int rights, id = fdtab_lwc(child->fds, g, &rights);
+		if (id != (int)parent->s.id || fdtab_linked(child->fds, g, parent->fds))
+			continue;
+		uint32_t old = fdtab_aux(child->fds, g), aux = 0;
+		int nr = rights & crights;
+		if (nr & VMLWC_FD_RIGHT_OVERLAY) {
+			if (old && caux && old != caux)
+				nr &= ~VMLWC_FD_RIGHT_OVERLAY; /* two range sets: neither, rather than their union */
+			else
+				aux = old ? old : caux;
+		}
+		if (nr != rights || aux != old)
+			fdtab_set_lwc(child->fds, g, VMLWC_FD_LWC | nr | id, aux);
+	}
+}
+
 static uint64_t fork_own(uint64_t va, void *arg)
 {
 	struct spec_set *ss = arg;
@@ -656,7 +683,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	if (!child)
 		return -ENOMEM;
 	ss.child = child;
-	if (!(child->sigtab = sigtab_for_child(parent))) {
+	if (!(child->sigtab = sigtab_for_child(parent)) || !(child->fsctx = fsctx_for_child(parent))) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -669,6 +696,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	uint32_t caux;
 	if ((r = rights_for_creator(&ss, &crights, &caux)) < 0 || (r = install_lwc(child, parent, crights, caux)) < 0)
 		goto fail;
+	creator_copies_restrict(child, parent, crights, caux);
 	struct pt_fork_ops ops = { .classify = classify, .own = fork_own, .plain = plain, .ref = pool_ref,
 				   .parent_tag = parent->s.id + 1, .child_tag = child->s.id + 1 };
 	if ((r = pt_fork(parent->root, &np, &cr, &ops, &ss)) < 0)
@@ -694,6 +722,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 		child->cred = cred_new(parent->cred);
 	}
 	memcpy(child->allow, parent->allow, sizeof(child->allow));
+	child->sigmask = parent->sigmask;
 	child->brk_start = parent->brk_start;
 	child->brk_cur = parent->brk_cur;
 	child->state = VMLWC_LWC_READY;
@@ -793,6 +822,8 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 		return -EBUSY;
 	if (t->state != VMLWC_LWC_READY && t->state != VMLWC_LWC_TRAPPED)
 		return -EINVAL; /* its context was discarded */
+	if (t->state == VMLWC_LWC_TRAPPED && t->trap_to != (int)cur->s.id + 1)
+		return -EPERM; /* the answer to a trapped syscall is its monitor's to give */
 	if (t->state == VMLWC_LWC_TRAPPED) {
 		/* back from its trapped syscall: its own registers, vector state and TLS bases, and
 		   the first argument as the syscall's result */

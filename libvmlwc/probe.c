@@ -82,6 +82,8 @@ int probe_platform(struct vcpu *v)
 		return err_set(EIO, "platform probe: no answer after %d exits", PROBE_EXITS);
 	if (g_vm.cfg.test_pvm) /* test hook: the doorbell rung from CPL 0 is taken as PVM's CPL 3 */
 		g_vm.syscall_cpl3 = 1;
+	if (g_vm.cfg.test_no_xsave) /* test hook: the path for hosts whose ring 3 cannot XRSTOR */
+		xgetbv_ok = 0;
 	g_vm.xcr0_user = xgetbv_ok ? (r->r12 & 0xffffffffUL) | (r->r13 << 32) : 0;
 	g_vm.fsgsbase_user = rdfs_ok;
 	/*
@@ -89,7 +91,7 @@ int probe_platform(struct vcpu *v)
 	 * the hypervisor shadows page tables: the host then never edits a table in place, and the
 	 * stub's in-place table work is not for it either.
 	 */
-	g_vm.host_cow = g_vm.syscall_cpl3 || !g_vm.tdp || g_vm.cfg.test_host_cow;
+	g_vm.host_cow = g_vm.syscall_cpl3 || !g_vm.tdp;
 	g_vm.pool->lazy_tables = (uint64_t)(g_vm.lazy_tables && !g_vm.host_cow);
 	run->kvm_dirty_regs = 0;
 	return 0;

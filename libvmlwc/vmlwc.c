@@ -352,7 +352,7 @@ static void gate_configure(void)
 
 	if (g_vm.fsgsbase_user)
 		f |= VMLWC_GF_FSGSBASE;
-	if (g_vm.syscall_cpl3 || g_vm.cfg.test_doorbell)
+	if (g_vm.syscall_cpl3)
 		f |= VMLWC_GF_DOORBELL;
 	if (g_vm.xcr0_user)
 		f |= VMLWC_GF_XSAVE;

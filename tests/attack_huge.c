@@ -144,18 +144,20 @@ Test(attack_huge, lazy_mapping_across_lwc_create_and_munmap, .timeout = 300)
 	CHEAP("lwc_create over TiBs", c = lwc_create(NULL, 0, 0, &in));
 	if (c == LWC_SWITCHED) {
 		for (;;) {
-			long r[3] = { huge[TIB], huge[huge_len / 8 * 5], huge[huge_len / 4 * 3] };
+			long r[4] = { huge[TIB], huge[huge_len / 8 * 5], huge[huge_len / 4 * 3], huge[huge_len / 8 * 5 + 4096] };
 			huge[huge_len / 4 * 3] = 6; /* its own copy */
-			lwc_switch(in.src, r, 3, &in);
+			lwc_switch(in.src, r, 4, &in);
 		}
 	}
 	cr_assert_geq(c, 0, "lwc_create: %s", strerror(errno));
 	p[TIB] = 2;
 	p[S / 8 * 5] = 3;
+	p[S / 8 * 5 + 4096] = 4; /* below tables the creator has built since, the child's still lazy */
 	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
 	cr_expect_eq(in.args[0], 1, "the child's snapshot holds the write made before lwc_create");
 	cr_expect_eq(in.args[1], 0, "the creator's later write stays its own");
 	cr_expect_eq(in.args[2], 0);
+	cr_expect_eq(in.args[3], 0, "the creator's write to a page the child maps lazily stays its own");
 	cr_expect_eq(p[S / 4 * 3], 0, "the child's write stays its own");
 	CHEAP("munmap half with two lwCs", cr_assert_eq(munmap(p + S / 2, S / 2), 0));
 	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);

@@ -1,10 +1,13 @@
 /* Attacks through what the process shares: signal handlers, the working directory, the umask. */
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 
 #include "guest_common.h"
 #include "vmlwc_abi.h"
@@ -92,4 +95,150 @@ Test(attack_process, a_childs_signal_handler_never_runs_natively, .timeout = 60)
 	waitpid(p, &st, 0);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		  "status %#x (15: the root's disposition was replaced, 16: the child's handler ran natively)", st);
+}
+
+/* A scratch directory per test, and whether a file exists. */
+static char scratch[64];
+
+static void scratch_make(void)
+{
+	strcpy(scratch, "/tmp/vmlwc-proc-XXXXXX");
+	cr_assert_not_null(mkdtemp(scratch));
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+	char p[256];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return stat(p, &st) == 0;
+}
+
+/*
+ * The working directory and the umask: a child's chdir and umask are its own. The root's
+ * directory and umask stay where they were, a relative path in the child goes from the
+ * child's directory, and a file the child creates gets the child's umask.
+ */
+Test(attack_process, working_directory_and_umask_are_per_lwc, .timeout = 60)
+{
+	static char a[96], b[96], seen[256];
+	scratch_make();
+	snprintf(a, sizeof(a), "%s/a", scratch);
+	snprintf(b, sizeof(b), "%s/b", scratch);
+	cr_assert_eq(mkdir(a, 0755), 0);
+	cr_assert_eq(mkdir(b, 0755), 0);
+	cr_assert_eq(chdir(a), 0);
+	umask(022);
+	ENTER();
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long r0 = chdir(b);
+		umask(0777);
+		int fd = open("made-by-child", O_CREAT | O_WRONLY, 0666);
+		close(fd);
+		long r1 = getcwd(seen, sizeof(seen)) && strcmp(seen, b) == 0;
+		long res[3] = { r0, fd, r1 };
+		lwc_switch(in.src, res, 3, &in);
+		for (;;)
+			lwc_switch(in.src, NULL, 0, &in);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_assert_eq(in.args[0], 0, "the child's chdir failed");
+	cr_assert_geq(in.args[1], 0, "the child's open failed");
+	cr_expect_eq(in.args[2], 1, "the child's getcwd is not its directory");
+	char mine[256];
+	cr_assert_not_null(getcwd(mine, sizeof(mine)));
+	cr_expect_str_eq(mine, a, "the child's chdir moved the root's directory");
+	cr_expect(exists_in(b, "made-by-child"), "the child's relative path did not go from its directory");
+	cr_expect(!exists_in(a, "made-by-child"), "the child's relative path went from the root's directory");
+	struct stat st;
+	char p[160];
+	snprintf(p, sizeof(p), "%s/made-by-child", b);
+	cr_assert_eq(stat(p, &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0, "the child's umask did not apply: mode %o", st.st_mode & 0777);
+	int fd = open("made-by-root", O_CREAT | O_WRONLY, 0666);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(stat("made-by-root", &st), 0);
+	cr_expect_eq(st.st_mode & 0777, 0644, "the child's umask applied to the root: mode %o", st.st_mode & 0777);
+}
+
+/* What only the process may change: a child's setrlimit, alarm, setpgid and the like fail. */
+Test(attack_process, process_wide_settings_are_the_roots, .timeout = 60)
+{
+	ENTER();
+	struct rlimit rl;
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		struct rlimit low = { 16, 16 };
+		struct itimerval it = { .it_value = { 100, 0 } };
+		long res[6] = { setrlimit(RLIMIT_NOFILE, &low) ? errno : 0, syscall(SYS_alarm, 100) < 0 ? errno : 0,
+				setitimer(ITIMER_REAL, &it, NULL) ? errno : 0, setpgid(0, 0) ? errno : 0,
+				prlimit(0, RLIMIT_NOFILE, &low, NULL) ? errno : 0, setsid() < 0 ? errno : 0 };
+		lwc_switch(in.src, res, 6, &in);
+		for (;;)
+			lwc_switch(in.src, NULL, 0, &in);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	const char *what[] = { "setrlimit", "alarm", "setitimer", "setpgid", "prlimit", "setsid" };
+	for (int i = 0; i < 6; i++)
+		cr_expect_eq(in.args[i], EPERM, "a child's %s: errno %ld", what[i], in.args[i]);
+	struct rlimit now;
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &now), 0);
+	cr_expect_eq(now.rlim_cur, rl.rlim_cur, "the process's limit moved");
+	cr_expect_eq(alarm(0), 0, "an alarm is set");
+}
+
+/*
+ * /proc/self/fd/N names a HOST descriptor: a child that lost a file (LWC_UNMAP of its
+ * descriptor) must not reach it through the link, by any call: truncate, chmod, readlink.
+ */
+Test(attack_process, magic_links_reach_no_host_descriptor, .timeout = 120)
+{
+	static char path[160];
+	scratch_make();
+	snprintf(path, sizeof(path), "%s/secret", scratch);
+	int fd = open(path, O_CREAT | O_RDWR, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "secret", 6), 6);
+	ENTER();
+	int sfd = open(path, O_RDWR); /* the guest's own descriptor for it */
+	cr_assert_geq(sfd, 0);
+	struct lwc_rspec s = { .flags = LWC_FILES | LWC_UNMAP, .u.fds = { sfd, sfd } };
+	struct lwc_msg in;
+	int c = lwc_create(&s, 1, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long leaks = 0;
+		char link[64], got[256];
+		for (int k = 0; k < 1024; k++) {
+			snprintf(link, sizeof(link), "/proc/self/fd/%d", k);
+			if (k == fd)
+				continue; /* the root's own number for it, outside the guest: not a guest fd */
+			ssize_t n = readlink(link, got, sizeof(got) - 1);
+			if (n > 0) {
+				got[n] = 0;
+				leaks += strstr(got, "secret") != NULL;
+			}
+			if (truncate(link, 0) == 0 || chmod(link, 0666) == 0)
+				leaks++;
+		}
+		char thru[96];
+		snprintf(thru, sizeof(thru), "/proc/self/fd/%d/", 3);
+		long res[2] = { leaks, 0 };
+		lwc_switch(in.src, res, 2, &in);
+		for (;;)
+			lwc_switch(in.src, NULL, 0, &in);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 0, "%ld calls reached the secret file through /proc/self/fd", in.args[0]);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_size, 6, "the secret file was truncated");
+	cr_expect_eq(st.st_mode & 0777, 0600, "the secret file's mode changed");
 }

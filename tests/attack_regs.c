@@ -303,3 +303,57 @@ Test(attack_regs, forged_rax_and_flags_cannot_steer_the_target, .timeout = 60)
 		__asm__ volatile("cld" ::: "cc");
 	}
 }
+
+/*
+ * The x87/MMX data registers (not only XMM): the child leaves a key in MM0 (ST0's mantissa)
+ * and switches back; the creator must find nothing of it. Both with ring-3 XRSTOR and on the
+ * path for hosts whose ring 3 cannot use it (test hook: FXRSTOR of the init image).
+ */
+static uint64_t mm0_after_switch(int c)
+{
+	uint64_t v;
+	struct lwc_msg in;
+	lwc_switch(c, NULL, 0, &in);
+	__asm__ volatile("movq %%mm0, %0\n\temms" : "=r"(v));
+	return v;
+}
+
+static int x87_round(const char *hook)
+{
+	if (hook) {
+		setenv("VMLWC_TEST_HOOKS", "1", 1);
+		setenv(hook, "1", 1);
+	}
+	if (vmlwc_init(NULL) != 0)
+		return 200;
+	if (hook && (platform() & VMLWC_PLAT_XSAVE))
+		return 11; /* the hook did not take */
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		for (;;) {
+			__asm__ volatile("movq %0, %%mm0" : : "r"(KEY) : "mm0");
+			lwc_switch(in.src, NULL, 0, &in);
+		}
+	}
+	if (c < 0)
+		return 12;
+	for (int i = 0; i < 3; i++)
+		if (mm0_after_switch(c) == KEY)
+			return 13;
+	return 0;
+}
+
+Test(attack_regs, x87_and_mmx_do_not_cross_a_switch, .timeout = 120)
+{
+	const char *hooks[] = { NULL, "VMLWC_TEST_NO_XSAVE" };
+	for (int i = 0; i < 2; i++) {
+		pid_t p = fork();
+		int st;
+		if (p == 0)
+			_exit(x87_round(hooks[i]));
+		waitpid(p, &st, 0);
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status %#x (13: MM0 crossed the switch)",
+			  hooks[i] ? hooks[i] : "XRSTOR", st);
+	}
+}

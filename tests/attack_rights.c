@@ -270,3 +270,65 @@ Test(attack_rights, trapped_lwc_cannot_escape_its_monitor, .timeout = 60)
 	cr_expect_eq(seen_getppid, 1, "the trapped lwC's child was not trapped");
 	cr_expect_eq(in.args[0], 3, "answers seen by the child: %#lx", in.args[0]);
 }
+
+/*
+ * A descriptor the creator holds for itself (lwc_self) is copied into the child's table with
+ * the rest: it must carry no more than the child's own descriptor for its creator.
+ */
+static volatile int self_desc = -1;
+
+static long overlay_through_self(int creator)
+{
+	(void)creator;
+	long a = overlay_back(self_desc);
+	long b[6] = { pipefd[1], (long)secret, sizeof(SECRET) };
+	long r = lwc_syscall(self_desc, LWC_MEM, SYS_write, b);
+	return a == -EPERM && r < 0 && errno == EPERM ? -EPERM : a != -EPERM ? a : r;
+}
+
+Test(attack_rights, the_creators_self_descriptor_grants_nothing, .timeout = 60)
+{
+	ENTER();
+	strcpy(secret, SECRET);
+	cr_assert_eq(pipe(pipefd), 0);
+	self_desc = lwc_self();
+	cr_assert_geq(self_desc, 0);
+	cr_expect_eq(in_child_without_secret(overlay_through_self, 0), -EPERM,
+		     "the child used the creator's own descriptor for itself");
+}
+
+/*
+ * A trapped lwC waits for its monitor's answer: another lwC that holds a descriptor for it (a
+ * later copy of the monitor's table) cannot answer in its place.
+ */
+static volatile int trapped_desc = -1;
+
+Test(attack_rights, only_the_monitor_answers_a_trapped_syscall, .timeout = 60)
+{
+	struct lwc_msg in;
+	ENTER();
+	int t = lwc_create(NULL, 0, LWC_TRAP_SYSCALL, &in);
+	if (t == LWC_SWITCHED) {
+		long r[1] = { syscall(SYS_getppid) };
+		lwc_switch_discard(in.src, r, 1);
+		_exit(9);
+	}
+	cr_assert_geq(t, 0);
+	trapped_desc = t;
+	cr_assert_eq(lwc_switch(t, NULL, 0, &in), LWC_SWITCHED);
+	cr_assert_eq(in.nargs, 7, "the trapped lwC's getppid came to its monitor");
+	int s = lwc_create(NULL, 0, 0, &in);
+	if (s == LWC_SWITCHED) {
+		long fake[1] = { 31337 };
+		long r = lwc_switch(trapped_desc, fake, 1, &in);
+		long res[1] = { r < 0 ? -errno : 0 };
+		lwc_switch_discard(in.src, res, 1);
+		_exit(9);
+	}
+	cr_assert_geq(s, 0);
+	cr_assert_eq(lwc_switch(s, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], -EPERM, "another lwC answered the trapped syscall (%ld)", in.args[0]);
+	long real[1] = { 4343 };
+	cr_assert_eq(lwc_switch(t, real, 1, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 4343, "the trapped lwC got %ld", in.args[0]);
+}

@@ -97,7 +97,7 @@ Test(enter, stdio_works, .timeout = 60)
 Test(enter, active_version_and_twice, .timeout = 60)
 {
 	cr_expect_eq(vmlwc_active(), 0);
-	cr_expect_str_eq(vmlwc_version(), "0.1.0");
+	cr_expect_str_eq(vmlwc_version(), "0.2.0");
 	ENTER();
 	errno = 0;
 	cr_expect_eq(vmlwc_init(NULL), -1);

@@ -36,5 +36,5 @@ Test(init, stats_and_lwc_calls_outside_the_guest, .timeout = 10)
 	errno = 0;
 	cr_expect_eq(vmlwc_stats(&st), -1);
 	cr_expect_eq(errno, ENODEV);
-	cr_expect_str_eq(vmlwc_version(), "0.1.0");
+	cr_expect_str_eq(vmlwc_version(), "0.2.0");
 }

@@ -9,7 +9,7 @@ mkdir -p "$tmp/consumer"
 cat > "$tmp/consumer/CMakeLists.txt" <<'EOT'
 cmake_minimum_required(VERSION 3.20)
 project(consumer C)
-find_package(vmlwc 0.1 REQUIRED)
+find_package(vmlwc 0.2 REQUIRED)
 add_executable(consumer main.c)
 target_link_libraries(consumer PRIVATE vmlwc::vmlwc)
 EOT
@@ -19,7 +19,7 @@ cat > "$tmp/consumer/main.c" <<'EOT'
 #include <vmlwc.h>
 int main(void)
 {
-	return strcmp(vmlwc_version(), "0.1.0") != 0 || VMLWC_VERSION_MAJOR != 0;
+	return strcmp(vmlwc_version(), "0.2.0") != 0 || VMLWC_VERSION_MAJOR != 0;
 }
 EOT
 cmake -S "$tmp/consumer" -B "$tmp/consumer/b" -DCMAKE_PREFIX_PATH="$tmp/prefix" >/dev/null

@@ -53,60 +53,6 @@ static long run_desc(struct sys_call *c, const struct sys_desc *d)
 	return sys_generic(c);
 }
 
-/* Decimal digits of v at p; returns the number written (buffer of at least 11 bytes). */
-static int put_uint(char *p, unsigned v)
-{
-	char tmp[12];
-	int n = 0, i = 0;
-
-	do {
-		tmp[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		p[i++] = tmp[--n];
-	return i;
-}
-
-/* "/proc/self/fd/<h>" into buf (at least 32 bytes). */
-static void proc_fd_path(char *buf, int h)
-{
-	static const char pre[] = "/proc/self/fd/";
-	int n = (int)sizeof(pre) - 1;
-
-	memcpy(buf, pre, (size_t)n);
-	n += put_uint(buf + n, (unsigned)h);
-	buf[n] = 0;
-}
-
-/*
- * The guest's own descriptors by path: /proc/self/fd/N, /proc/thread-self/fd/N, /dev/fd/N and
- * /dev/std{in,out,err} name guest descriptor N. Returns N, or -1 when path is none of these.
- */
-static long guest_fd_path(const char *path)
-{
-	static const char *const pre[] = { "/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/" };
-	static const char *const std[] = { "/dev/stdin", "/dev/stdout", "/dev/stderr" };
-	const char *p = NULL;
-	long n = 0;
-
-	for (unsigned i = 0; i < ARRAY_SIZE(std); i++)
-		if (strcmp(path, std[i]) == 0)
-			return (long)i;
-	for (unsigned i = 0; i < ARRAY_SIZE(pre) && !p; i++) {
-		size_t k = strlen(pre[i]);
-		if (strncmp(path, pre[i], k) == 0)
-			p = path + k;
-	}
-	if (!p || *p < '0' || *p > '9')
-		return -1;
-	for (; *p; p++) {
-		if (*p < '0' || *p > '9' || n > INT_MAX / 10)
-			return -1;
-		n = n * 10 + (*p - '0');
-	}
-	return n;
-}
 
 /*
  * open/openat/creat/openat2. Paths are resolved without procfs magic links (RESOLVE_NO_MAGICLINKS),
@@ -124,15 +70,17 @@ static long open_common(struct sys_call *c, long gdir, gva_t upath, struct open_
 	h = ua_strncpy_in(c->l, path, upath, PATH_MAX);
 	if (h < 0)
 		return h;
-	g = path[0] == '/' && !how->resolve ? guest_fd_path(path) : -1;
+	g = path[0] == '/' && !how->resolve ? sys_guest_fd_path(path) : -1;
 	if (g >= 0) {
 		h = sys_fd(c, g);
 		if (h < 0)
 			return -ENOENT; /* as natively for a closed descriptor */
-		proc_fd_path(link, (int)h);
+		sys_proc_fd_path(link, (int)h);
 		h = RAW4(SYS_openat, AT_FDCWD, link, how->flags, how->mode);
 	} else {
 		/* The directory fd matters only for relative paths (natively ignored otherwise). */
+		if ((int)gdir == AT_FDCWD && (h = sys_path_cwd(c, path)) < 0)
+			return h;
 		if (path[0] != '/' && (int)gdir != AT_FDCWD) {
 			dfd = sys_fd(c, (int)gdir);
 			if (dfd < 0)
@@ -398,6 +346,96 @@ static long sys_ioctl(struct sys_call *c)
 	return -ENOTTY;
 }
 
+/*
+ * The working directory and umask: the root's are the process's; any other lwC's are its own
+ * (fsctx.c), so that nothing it does moves the process's or another lwC's.
+ */
+static long sys_getcwd(struct sys_call *c)
+{
+	const char *cwd = fsctx_cwd(c->l);
+	size_t n;
+
+	if (!cwd) {
+		long r = RAW2(SYS_getcwd, c->bounce[0], (unsigned long)c->a[1] < SYS_MAX_BOUNCE ? c->a[1] : SYS_MAX_BOUNCE);
+		if (r > 0 && ua_copy_out(c->l, (gva_t)c->a[0], c->bounce[0], (size_t)r) < 0)
+			return -EFAULT;
+		return r;
+	}
+	n = strlen(cwd) + 1;
+	if ((size_t)c->a[1] < n)
+		return c->a[1] ? -ERANGE : -EINVAL;
+	return ua_copy_out(c->l, (gva_t)c->a[0], cwd, n) < 0 ? -EFAULT : (long)n;
+}
+
+/* An lwC's own directory becomes the one host descriptor hfd names (a searchable directory). */
+static long cwd_take(struct sys_call *c, long hfd)
+{
+	struct stat st;
+	char link[32];
+	long n;
+
+	if (RAW2(SYS_fstat, hfd, &st) < 0)
+		return -EBADF;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	if ((n = RAW4(SYS_faccessat2, hfd, "", X_OK, AT_EMPTY_PATH)) < 0)
+		return n;
+	sys_proc_fd_path(link, (int)hfd);
+	n = RAW3(SYS_readlink, link, c->bounce[1], PATH_MAX - 1);
+	if (n <= 0 || c->bounce[1][0] != '/')
+		return -ENOENT; /* a directory no longer in the tree */
+	c->bounce[1][n] = 0;
+	return fsctx_set(c->l, c->bounce[1], -1);
+}
+
+static long sys_chdir(struct sys_call *c)
+{
+	struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_NO_MAGICLINKS };
+	long h, r;
+
+	if ((r = ua_strncpy_in(c->l, c->bounce[0], (gva_t)c->a[0], PATH_MAX)) < 0)
+		return r;
+	if ((r = sys_path_cwd(c, c->bounce[0])) < 0)
+		return r;
+	if (c->l == g_vm.root_lwc) {
+		if ((r = sys_path_fix(c, AT_FDCWD, c->bounce[0], 0)) < 0 || (r = RAW1(SYS_chdir, c->bounce[0])) < 0)
+			return r;
+		fsctx_root_changed();
+		return 0;
+	}
+	if ((h = RAW4(SYS_openat2, AT_FDCWD, c->bounce[0], &how, sizeof(how))) < 0)
+		return h;
+	r = cwd_take(c, h);
+	RAW1(SYS_close, h);
+	return r;
+}
+
+static long sys_fchdir(struct sys_call *c)
+{
+	long h = sys_fd(c, (int)c->a[0]), r;
+
+	if (h < 0)
+		return h;
+	if (c->l == g_vm.root_lwc) {
+		if ((r = RAW1(SYS_fchdir, h)) == 0)
+			fsctx_root_changed();
+		return r;
+	}
+	return cwd_take(c, h);
+}
+
+static long sys_umask(struct sys_call *c)
+{
+	int old = fsctx_umask(c->l);
+
+	if (old < 0) {
+		long r = RAW1(SYS_umask, c->a[0] & 0777);
+		fsctx_root_changed();
+		return r;
+	}
+	return fsctx_set(c->l, NULL, (int)(c->a[0] & 0777)) < 0 ? -ENOMEM : old;
+}
+
 #define FD ARG(A_FD)
 #define DIRFD ARG(A_DIRFD)
 #define PATH ARG(A_PATH)
@@ -457,9 +495,9 @@ void sys_fs_register(void)
 	sys_register(SYS_faccessat, &DESC(.name = "faccessat", .arg = { DIRFD, PATH, VAL }));
 	sys_register(SYS_faccessat2, &DESC(.name = "faccessat2", .arg = { DIRFD, PATH, VAL, VAL }));
 	sys_register(SYS_readlink, &DESC(.name = "readlink",
-		.arg = { PATH, ARG(A_BUF_OUT, .size = 2), VAL }));
+		.arg = { ARG(A_PATH, .flags = ARG_NOFOLLOW), ARG(A_BUF_OUT, .size = 2), VAL }));
 	sys_register(SYS_readlinkat, &DESC(.name = "readlinkat",
-		.arg = { DIRFD, PATH, ARG(A_BUF_OUT, .size = 3), VAL }));
+		.arg = { DIRFD, ARG(A_PATH, .flags = ARG_NOFOLLOW), ARG(A_BUF_OUT, .size = 3), VAL }));
 	sys_register(SYS_chmod, &DESC(.name = "chmod", .arg = { PATH, VAL }));
 	sys_register(SYS_fchmod, &DESC(.name = "fchmod", .arg = { FD, VAL }));
 	sys_register(SYS_fchmodat, &DESC(.name = "fchmodat", .arg = { DIRFD, PATH, VAL }));
@@ -471,8 +509,8 @@ void sys_fs_register(void)
 		.arg = { DIRFD, PATH_OPT, ARG(A_IN, .flags = ARG_OPT, .size = SZ_TIMESPEC2), VAL }));
 
 	/* namespace */
-	sys_register(SYS_mkdir, &DESC(.name = "mkdir", .arg = { PATH, VAL }));
-	sys_register(SYS_mkdirat, &DESC(.name = "mkdirat", .arg = { DIRFD, PATH, VAL }));
+	sys_register(SYS_mkdir, &DESC(.name = "mkdir", .arg = { PATH, VAL }, .umask = 1));
+	sys_register(SYS_mkdirat, &DESC(.name = "mkdirat", .arg = { DIRFD, PATH, VAL }, .umask = 1));
 	sys_register(SYS_rmdir, &DESC(.name = "rmdir", .arg = { PATH }));
 	sys_register(SYS_unlink, &DESC(.name = "unlink", .arg = { PATH }));
 	sys_register(SYS_unlinkat, &DESC(.name = "unlinkat", .arg = { DIRFD, PATH, VAL }));
@@ -482,18 +520,18 @@ void sys_fs_register(void)
 		.arg = { DIRFD, PATH, DIRFD, PATH, VAL }));
 	sys_register(SYS_link, &DESC(.name = "link", .arg = { PATH, PATH }));
 	sys_register(SYS_linkat, &DESC(.name = "linkat", .arg = { DIRFD, PATH, DIRFD, PATH, VAL }));
-	sys_register(SYS_symlink, &DESC(.name = "symlink", .arg = { PATH, PATH }));
-	sys_register(SYS_symlinkat, &DESC(.name = "symlinkat", .arg = { PATH, DIRFD, PATH }));
-	sys_register(SYS_getcwd, &DESC(.name = "getcwd", .arg = { ARG(A_BUF_OUT, .size = 1), VAL }));
-	sys_register(SYS_chdir, &DESC(.name = "chdir", .arg = { PATH }));
-	sys_register(SYS_fchdir, &DESC(.name = "fchdir", .arg = { FD }));
-	sys_register(SYS_umask, &DESC(.name = "umask", .arg = { VAL }));
+	sys_register(SYS_symlink, &DESC(.name = "symlink", .arg = { ARG(A_PATH, .flags = ARG_TEXT), PATH }));
+	sys_register(SYS_symlinkat, &DESC(.name = "symlinkat", .arg = { ARG(A_PATH, .flags = ARG_TEXT), DIRFD, PATH }));
+	sys_register(SYS_getcwd, &DESC(.name = "getcwd", .fn = sys_getcwd));
+	sys_register(SYS_chdir, &DESC(.name = "chdir", .fn = sys_chdir));
+	sys_register(SYS_fchdir, &DESC(.name = "fchdir", .fn = sys_fchdir));
+	sys_register(SYS_umask, &DESC(.name = "umask", .fn = sys_umask));
 
 	/* new descriptors */
-	sys_register(SYS_open, &DESC(.name = "open", .fn = sys_open));
-	sys_register(SYS_openat, &DESC(.name = "openat", .fn = sys_openat));
-	sys_register(SYS_openat2, &DESC(.name = "openat2", .fn = sys_openat2));
-	sys_register(SYS_creat, &DESC(.name = "creat", .fn = sys_creat));
+	sys_register(SYS_open, &DESC(.name = "open", .fn = sys_open, .umask = 1));
+	sys_register(SYS_openat, &DESC(.name = "openat", .fn = sys_openat, .umask = 1));
+	sys_register(SYS_openat2, &DESC(.name = "openat2", .fn = sys_openat2, .umask = 1));
+	sys_register(SYS_creat, &DESC(.name = "creat", .fn = sys_creat, .umask = 1));
 	sys_register(SYS_close, &DESC(.name = "close", .fn = sys_close));
 	sys_register(SYS_close_range, &DESC(.name = "close_range", .fn = sys_close_range));
 	sys_register(SYS_dup, &DESC(.name = "dup", .arg = { FD }, .ret = R_FD));

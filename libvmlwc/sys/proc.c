@@ -113,7 +113,15 @@ static long sys_futex(struct sys_call *c)
 /* setrlimit and prlimit64 as they are, and the descriptor shadows learn a new RLIMIT_NOFILE. */
 static long sys_rlimit_set(struct sys_call *c)
 {
-	long r = sys_generic(c);
+	long r;
+
+	/* the limits are the process's: only the root lwC sets them (any lwC reads them) */
+	if (c->l != g_vm.root_lwc && (c->nr == __NR_setrlimit || c->a[2])) {
+		if (g_trace)
+			trace_msg("%s: the process's limits are the root lwC's to set: EPERM", c->d->name);
+		return -EPERM;
+	}
+	r = sys_generic(c);
 
 	if (r == 0)
 		fdtab_limit_changed();
@@ -141,6 +149,8 @@ static long sys_prctl(struct sys_call *c)
 
 	switch (c->a[0]) {
 	case PR_SET_NAME:
+		if (c->l != g_vm.root_lwc)
+			return -EPERM; /* the vCPU thread's name is every lwC's on it */
 		if (ua_strncpy_in(c->l, name, (gva_t)c->a[1], sizeof(name)) == -EFAULT)
 			return -EFAULT;
 		name[15] = 0;
@@ -169,13 +179,13 @@ static long sys_exit_any(struct sys_call *c)
 
 void sys_proc_register(void)
 {
-	static const long ids[] = { __NR_getpid, __NR_getppid, __NR_gettid, __NR_getpgrp, __NR_setsid,
-				    __NR_sched_yield };
+	static const long ids[] = { __NR_getpid, __NR_getppid, __NR_gettid, __NR_getpgrp, __NR_sched_yield };
 	for (unsigned i = 0; i < ARRAY_SIZE(ids); i++)
 		sys_register(ids[i], &DESC(.name = NULL));
 	sys_register(__NR_getpgid, &DESC(.name = "getpgid"));
 	sys_register(__NR_getsid, &DESC(.name = "getsid"));
-	sys_register(__NR_setpgid, &DESC(.name = "setpgid"));
+	sys_register(__NR_setsid, &DESC(.name = "setsid", .whole = 1));
+	sys_register(__NR_setpgid, &DESC(.name = "setpgid", .whole = 1));
 	sys_register(__NR_getresuid, &DESC(.name = "getresuid",
 		.arg = { ARG(A_OUT, .size = 4), ARG(A_OUT, .size = 4), ARG(A_OUT, .size = 4) }));
 	sys_register(__NR_getresgid, &DESC(.name = "getresgid",
@@ -193,12 +203,12 @@ void sys_proc_register(void)
 		.arg = { ARG(A_BUF_OUT, .size = 1), ARG(A_VAL), ARG(A_VAL) }));
 	sys_register(__NR_sched_getaffinity, &DESC(.name = "sched_getaffinity",
 		.arg = { ARG(A_VAL), ARG(A_VAL), ARG(A_BUF_OUT, .size = 1) }));
-	sys_register(__NR_sched_setaffinity, &DESC(.name = "sched_setaffinity",
+	sys_register(__NR_sched_setaffinity, &DESC(.name = "sched_setaffinity", .whole = 1,
 		.arg = { ARG(A_VAL), ARG(A_VAL), ARG(A_BUF_IN, .size = 1) }));
 	sys_register(__NR_getcpu, &DESC(.name = "getcpu",
 		.arg = { ARG(A_OUT, ARG_OPT, 4), ARG(A_OUT, ARG_OPT, 4), ARG(A_VAL) }));
 	sys_register(__NR_getpriority, &DESC(.name = "getpriority"));
-	sys_register(__NR_setpriority, &DESC(.name = "setpriority"));
+	sys_register(__NR_setpriority, &DESC(.name = "setpriority", .whole = 1));
 	sys_register(__NR_kill, &DESC(.name = "kill"));
 	sys_register(__NR_tgkill, &DESC(.name = "tgkill"));
 	sys_register(__NR_tkill, &DESC(.name = "tkill"));

@@ -98,6 +98,35 @@ static long sys_rt_sigaction(struct sys_call *c)
 	return 0;
 }
 
+/*
+ * The root's mask is the vCPU thread's (the process's signals are the root's); another lwC's is
+ * its own record: blocking a signal there never holds it off the root or the thread.
+ */
+static long sys_rt_sigprocmask(struct sys_call *c)
+{
+	uint64_t set, old;
+
+	if (c->l == g_vm.root_lwc)
+		return sys_generic(c);
+	if (c->a[3] != 8)
+		return -EINVAL;
+	old = c->l->sigmask;
+	if (c->a[1]) {
+		if (ua_copy_in(c->l, &set, (gva_t)c->a[1], 8) < 0)
+			return -EFAULT;
+		set &= ~((1UL << (SIGKILL - 1)) | (1UL << (SIGSTOP - 1)));
+		switch (c->a[0]) {
+		case SIG_BLOCK: c->l->sigmask |= set; break;
+		case SIG_UNBLOCK: c->l->sigmask &= ~set; break;
+		case SIG_SETMASK: c->l->sigmask = set; break;
+		default: return -EINVAL;
+		}
+	}
+	if (c->a[2] && ua_copy_out(c->l, (gva_t)c->a[2], &old, 8) < 0)
+		return -EFAULT;
+	return 0;
+}
+
 static long sys_sigaltstack(struct sys_call *c)
 {
 	uint8_t *guest_ss = g_vm.guest_sigaltstack;
@@ -140,7 +169,7 @@ void sig_init(void)
 void sys_signal_register(void)
 {
 	sys_register(__NR_rt_sigaction, &DESC(.name = "rt_sigaction", .fn = sys_rt_sigaction));
-	sys_register(__NR_rt_sigprocmask, &DESC(.name = "rt_sigprocmask",
+	sys_register(__NR_rt_sigprocmask, &DESC(.name = "rt_sigprocmask", .fn = sys_rt_sigprocmask,
 		.arg = { ARG(A_VAL), ARG(A_IN, ARG_OPT, 8), ARG(A_OUT, ARG_OPT, 8), ARG(A_VAL) }));
 	sys_register(__NR_rt_sigpending, &DESC(.name = "rt_sigpending",
 		.arg = { ARG(A_OUT, .size = 8), ARG(A_VAL) }));

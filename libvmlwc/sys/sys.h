@@ -21,7 +21,9 @@ enum sys_argk {
 	A_FD_OPT,     /* A_FD, or -1 passed through */
 };
 
-#define ARG_OPT 1 /* NULL is allowed and passed as NULL */
+#define ARG_OPT 1      /* NULL is allowed and passed as NULL */
+#define ARG_TEXT 2     /* A_PATH: a string stored as it is (a symlink's target), never resolved */
+#define ARG_NOFOLLOW 4 /* A_PATH: the call does not follow a final symlink (readlink) */
 
 enum sys_retk {
 	R_VAL = 0,  /* plain value or -errno */
@@ -65,6 +67,12 @@ long sys_raw(long nr, const long h[6]);
 long sys_install_fd(struct sys_call *c, long hret, int cloexec); /* R_FD for custom handlers */
 long sys_install_pair(struct sys_call *c, gva_t out, const int hfd[2], int cloexec);
 int sys_fd(struct sys_call *c, long gfd);      /* host fd or -EBADF */
+/* A guest path as the host must use it (path: PATH_MAX bytes): relative to the lwC's own working
+   directory, and never through a procfs magic link. 0 or -errno (ELOOP, EACCES, ENAMETOOLONG). */
+int sys_path_fix(struct sys_call *c, long hdirfd, char *path, unsigned flags);
+long sys_guest_fd_path(const char *path); /* /proc/self/fd/N, /dev/std*: N, else -1 */
+int sys_path_cwd(struct sys_call *c, char *path); /* the lwC's own directory before a relative path */
+void sys_proc_fd_path(char *buf, int h);  /* "/proc/self/fd/<h>" (buf: 32 bytes) */
 /* iovec array at gva with cnt entries -> host iovecs in out (max entries); count or -errno */
 int sys_iov(struct sys_call *c, gva_t gva, long cnt, int write, struct iovec *out, int max);
 

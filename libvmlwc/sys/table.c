@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "sys.h"
 #include "rawsys.h"
@@ -128,6 +130,153 @@ int sys_iov(struct sys_call *c, gva_t gva, long cnt, int write, struct iovec *ou
 	return n;
 }
 
+/* Decimal digits of v at p; returns the number written (buffer of at least 11 bytes). */
+static int put_uint(char *p, unsigned v)
+{
+	char tmp[12];
+	int n = 0, i = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		p[i++] = tmp[--n];
+	return i;
+}
+
+void sys_proc_fd_path(char *buf, int h)
+{
+	static const char pre[] = "/proc/self/fd/";
+	int n = (int)sizeof(pre) - 1;
+
+	memcpy(buf, pre, (size_t)n);
+	n += put_uint(buf + n, (unsigned)h);
+	buf[n] = 0;
+}
+
+long sys_guest_fd_path(const char *path)
+{
+	static const char *const pre[] = { "/proc/self/fd/", "/proc/thread-self/fd/", "/dev/fd/" };
+	static const char *const std[] = { "/dev/stdin", "/dev/stdout", "/dev/stderr" };
+	const char *p = NULL;
+	long n = 0;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(std); i++)
+		if (strcmp(path, std[i]) == 0)
+			return (long)i;
+	for (unsigned i = 0; i < ARRAY_SIZE(pre) && !p; i++) {
+		size_t k = strlen(pre[i]);
+		if (strncmp(path, pre[i], k) == 0)
+			p = path + k;
+	}
+	if (!p || *p < '0' || *p > '9')
+		return -1;
+	for (; *p; p++) {
+		if (*p < '0' || *p > '9' || n > INT_MAX / 10)
+			return -1;
+		n = n * 10 + (*p - '0');
+	}
+	return n;
+}
+
+/* The calling lwC's own working directory before a relative path (the root's is the process's). */
+int sys_path_cwd(struct sys_call *c, char *path)
+{
+	const char *cwd = fsctx_cwd(c->l);
+	size_t n, m;
+
+	if (!cwd || path[0] == '/' || !path[0])
+		return 0;
+	n = strlen(cwd);
+	m = strlen(path);
+	if (n + 1 + m + 1 > PATH_MAX)
+		return -ENAMETOOLONG;
+	memmove(path + n + 1, path, m + 1);
+	memcpy(path, cwd, n);
+	path[n] = '/';
+	return 0;
+}
+
+/* path with its last component removed ("." when it has one component) into dir. */
+static void path_dir(const char *path, char *dir)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash) {
+		strcpy(dir, ".");
+		return;
+	}
+	while (slash > path && slash[-1] == '/')
+		slash--;
+	if (slash == path) {
+		strcpy(dir, "/");
+		return;
+	}
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = 0;
+}
+
+/*
+ * A procfs magic link (/proc/<pid>/fd/N, cwd, map_files/...) resolves to whatever the host
+ * holds: a library descriptor, a file the lwC's table no longer has. Paths the guest passes are
+ * resolved without them, as open does (RESOLVE_NO_MAGICLINKS): any call through one fails with
+ * ELOOP. For readlink (ARG_NOFOLLOW), the link itself may be read where the policy allows its
+ * name (exe, cwd, root), and the guest's own /proc/self/fd/N reads its own descriptor's.
+ */
+int sys_path_fix(struct sys_call *c, long hdirfd, char *path, unsigned flags)
+{
+	struct open_how how = { .flags = O_PATH | O_CLOEXEC | ((flags & ARG_NOFOLLOW) ? O_NOFOLLOW : 0),
+				.resolve = RESOLVE_NO_MAGICLINKS };
+	char tmp[PATH_MAX];
+	long h, g;
+	int r;
+
+	if (flags & ARG_TEXT)
+		return 0;
+	if ((flags & ARG_NOFOLLOW) && path[0] == '/' && (g = sys_guest_fd_path(path)) >= 0) {
+		long hfd = sys_fd(c, g);
+		if (hfd < 0)
+			return -ENOENT;
+		sys_proc_fd_path(path, (int)hfd);
+		return 0;
+	}
+	if (hdirfd == AT_FDCWD && (r = sys_path_cwd(c, path)) < 0)
+		return r;
+	if (!path[0])
+		return 0; /* AT_EMPTY_PATH: the descriptor itself */
+	h = RAW4(SYS_openat2, hdirfd, path, &how, sizeof(how));
+	if (h >= 0) {
+		struct stat st;
+		long ok = 0;
+		if ((flags & ARG_NOFOLLOW) && RAW2(SYS_fstat, h, &st) == 0 && st.st_dev == g_vm.proc_dev &&
+		    S_ISLNK(st.st_mode)) {
+			/* a proc link read as such: only those whose names the policy allows */
+			char link[32];
+			sys_proc_fd_path(link, (int)h);
+			long n = RAW3(SYS_readlink, link, tmp, sizeof(tmp) - 1);
+			tmp[n > 0 ? n : 0] = 0;
+			ok = n > 0 && policy_proc_path_allowed(tmp) ? 0 : -EACCES;
+		}
+		RAW1(SYS_close, h);
+		return (int)ok;
+	}
+	if (h == -ELOOP) {
+		if (g_trace)
+			trace_msg("path %.200s: through a procfs magic link (or a loop): ELOOP", path);
+		return -ELOOP;
+	}
+	if (h != -ENOENT)
+		return 0; /* EACCES, ENOTDIR, ...: the call itself says so */
+	/* the last component need not exist (mkdir, creat): the way to it must hold no magic link */
+	path_dir(path, tmp);
+	how.flags = O_PATH | O_CLOEXEC | O_DIRECTORY;
+	h = RAW4(SYS_openat2, hdirfd, tmp, &how, sizeof(how));
+	if (h >= 0)
+		RAW1(SYS_close, h);
+	return h == -ELOOP ? -ELOOP : 0;
+}
+
 static int opt_null(const struct sys_arg *sa, long v)
 {
 	return (sa->flags & ARG_OPT) && v == 0;
@@ -172,6 +321,11 @@ long sys_generic(struct sys_call *c)
 				break;
 			}
 			r = ua_strncpy_in(c->l, c->bounce[i], (gva_t)a, PATH_MAX);
+			if (r < 0)
+				return r;
+			/* relative to the directory argument before it, else to the lwC's own */
+			r = sys_path_fix(c, i > 0 && d->arg[i - 1].kind == A_DIRFD ? c->h[i - 1] : AT_FDCWD, c->bounce[i],
+					 sa->flags);
 			if (r < 0)
 				return r;
 			c->h[i] = (long)c->bounce[i];
@@ -417,10 +571,22 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 	c.nr = nr;
 	memcpy(c.a, a, sizeof(c.a));
 	c.d = table[nr];
+	if (c.d->whole && l != g_vm.root_lwc) {
+		/* limits, timers, scheduling, the process group: one set for every lwC, the root's */
+		if (g_trace)
+			trace_msg("%s changes the whole process: the root lwC's alone: EPERM", c.d->name);
+		return -EPERM;
+	}
 	/* the host thread takes the lwC's credentials (a no-op while they are the same) */
 	if (l->cred && cred_apply(l->cred) < 0)
 		return -EPERM;
-	return c.d->fn ? c.d->fn(&c) : sys_generic(&c);
+	int um = c.d->umask ? fsctx_umask(l) : -1;
+	if (um < 0)
+		return c.d->fn ? c.d->fn(&c) : sys_generic(&c);
+	/* a file this lwC creates gets its umask, not the process's */
+	long old = RAW1(SYS_umask, um), r = c.d->fn ? c.d->fn(&c) : sys_generic(&c);
+	RAW1(SYS_umask, old);
+	return r;
 }
 
 void sys_init(void)

@@ -97,10 +97,10 @@ void sys_time_register(void)
 	sys_register(SYS_clock_nanosleep, &DESC(.name = "clock_nanosleep", .fn = sys_clock_nanosleep));
 	sys_register(SYS_getitimer, &DESC(.name = "getitimer",
 		.arg = { ARG(A_VAL), ARG(A_OUT, .size = SZ_ITIMERVAL) }));
-	sys_register(SYS_setitimer, &DESC(.name = "setitimer",
+	sys_register(SYS_setitimer, &DESC(.name = "setitimer", .whole = 1,
 		.arg = { ARG(A_VAL), ARG(A_IN, .flags = ARG_OPT, .size = SZ_ITIMERVAL),
 			 ARG(A_OUT, .flags = ARG_OPT, .size = SZ_ITIMERVAL) }));
-	sys_register(SYS_alarm, &DESC(.name = "alarm", .arg = { ARG(A_VAL) }));
+	sys_register(SYS_alarm, &DESC(.name = "alarm", .whole = 1, .arg = { ARG(A_VAL) }));
 	sys_register(SYS_times, &DESC(.name = "times",
 		.arg = { ARG(A_OUT, .flags = ARG_OPT, .size = SZ_TMS) }));
 }
