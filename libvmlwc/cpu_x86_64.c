@@ -184,6 +184,13 @@ void cpu_user_segments(struct kvm_sregs *s)
 	seg(&s->ss, VMLWC_UDS, 0x3, 3, 0, 1);
 }
 
+/* The segments the stub runs with at CPL 0. */
+void cpu_kernel_segments(struct kvm_sregs *s)
+{
+	seg(&s->cs, VMLWC_KCS, 0xb, 0, 1, 0);
+	seg(&s->ss, VMLWC_KDS, 0x3, 0, 0, 1);
+}
+
 static int set_msrs(struct vcpu *v, const uint32_t *idx, const uint64_t *val, int n)
 {
 	struct {

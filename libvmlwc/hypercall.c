@@ -51,17 +51,34 @@ void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags)
 	rflags = (rflags & USER_RFLAGS) | 0x202;
 	if (v->via_doorbell) {
 		struct kvm_regs *r = &v->run->s.regs.regs;
-		r->rip = rip;
-		r->rflags = rflags;
 		if (v->set_rsp)
 			r->rsp = v->new_rsp;
+		v->set_rsp = 0;
+		if (v->nscrubbing) {
+			/*
+			 * Page-table pages to scrub (KVM without per-slot zapping): the stub's trampoline
+			 * does it at ring 0, then loads the root and irets to ring 3 as any stub return.
+			 */
+			struct vmlwc_cr3_frame *b = (void *)(v->area + VMLWC_VCPU_FRAMEB_OFF);
+			b->cr3 = v->pending_cr3 ? v->pending_cr3 : lwc_cr3(v->lwc);
+			b->f = (struct vmlwc_iret_frame){ .rip = rip, .cs = VMLWC_UCS, .rflags = rflags, .rsp = r->rsp,
+							  .ss = VMLWC_UDS };
+			r->rip = g_vm.stub_scrub_tramp;
+			r->rsp = v->area_kva + VMLWC_VCPU_FRAMEB_OFF;
+			r->rflags = 0x2;
+			cpu_kernel_segments(&v->run->s.regs.sregs);
+			v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+			v->pending_cr3 = 0;
+			return;
+		}
+		r->rip = rip;
+		r->rflags = rflags;
 		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 		if (v->pending_cr3) {
 			v->run->s.regs.sregs.cr3 = v->pending_cr3;
 			v->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
 			v->pending_cr3 = 0;
 		}
-		v->set_rsp = 0;
 		return;
 	}
 	f->rip = rip;
@@ -152,6 +169,9 @@ static int exit_doorbell(struct vcpu *v)
 	}
 	v->via_doorbell = 1;
 	v->nhypercalls++;
+	/* a return from here may hand the stub page-table pages to scrub (shadow paging) */
+	if (g_vm.ptp.shadow)
+		pt_scrub_next(v);
 	switch (off) {
 	case VMLWC_DB_SYSCALL:
 		return syscall_run(v);

@@ -536,6 +536,7 @@ long vcpu_msr(struct vcpu *v, uint32_t idx, uint64_t *val, int set);
 int cpu_setup_cpuid(struct vm *vm);
 int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, uint64_t gs_base);
 void cpu_user_segments(struct kvm_sregs *s);
+void cpu_kernel_segments(struct kvm_sregs *s);
 void cpu_init_area(struct vm *vm, struct vcpu *v);
 void cpu_fill_idt(struct vm *vm);
 

@@ -58,11 +58,8 @@ static void do_compat_syscall(void)
 	p[2] = 0xf4; /* hlt */
 	p[3] = 0xeb; /* jmp . */
 	p[4] = 0xfe;
-	for (unsigned sel = 0x08; sel < 0x80; sel += 8) {
-		if (sel == VMLWC_UCS || sel == (VMLWC_UDS & ~3u))
-			continue; /* the 64-bit user code and the data segment */
-		__asm__ volatile("pushq %0\n\tpushq %1\n\tlretq" : : "r"((uint64_t)(sel | 3)), "r"((uint64_t)p) : "memory");
-	}
+	/* 0x20: where SYSRET's arithmetic puts a 32-bit user code segment (STAR) */
+	__asm__ volatile("pushq %0\n\tpushq %1\n\tlretq" : : "r"((uint64_t)(VMLWC_UCS32 | 3)), "r"((uint64_t)p) : "memory");
 	_exit(1);
 }
 

@@ -7,33 +7,14 @@ cd "$(dirname "$0")/.."
 tools/deps.sh
 tools/build.sh
 
-# name | how to run | what it adds
-#   kvm         this machine's /dev/kvm (on PVM: ring 0 emulated, shadow paging, MAXPHYADDR 46)
-#   vm-npt48    nested SVM with NPT, MAXPHYADDR 48 (identity GPAs), RLIMIT_NOFILE 20000
-#   vm-pvm48    nested SVM with shadow paging (npt=0), MAXPHYADDR 48, RLIMIT_NOFILE 20000, and
-#               PVM's paths: ring-3 `syscall` and lwC calls through the doorbell, copy-on-write
-#               and table copies on the host (VMLWC_TEST_PVM)
-#   vm-npt40    nested SVM with NPT, MAXPHYADDR 40 (GPA windows), RLIMIT_NOFILE 1024
-configs=(${VMLWC_TEST_CONFIGS:-kvm vm-pvm48 vm-npt48 vm-npt40})
+. tools/configs.sh
+configs=(${VMLWC_TEST_CONFIGS:-$VMLWC_ALL_CONFIGS})
 ctest_cmd=(ctest --test-dir build --output-on-failure)
-vm=(tools/kvm-vm/run-in-vm --cpus "${VMLWC_VM_CPUS:-1}" --timeout "${VMLWC_VM_TIMEOUT:-2400}")
-# VMs are TCG: one per host CPU at a time, the longest first
-parallel=${VMLWC_VM_PARALLEL:-$(( $(nproc) / ${VMLWC_VM_CPUS:-1} ))}
-[ "$parallel" -ge 1 ] || parallel=1
+parallel=$(vm_parallel)
 logdir=build/test-logs
 mkdir -p "$logdir"
-kvm_ok() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 
-run_config() {
-	case $1 in
-	kvm) bash -c 'ulimit -n 20000 2>/dev/null || true; exec "$@"' _ "${ctest_cmd[@]}" ;;
-	vm-npt48) "${vm[@]}" --npt 1 --phys-bits 48 --nofile 20000 -- "${ctest_cmd[@]}" ;;
-	vm-pvm48) "${vm[@]}" --npt 0 --phys-bits 48 --nofile 20000 -e VMLWC_TEST_HOOKS=1 -e VMLWC_TEST_PVM=1 \
-			-- "${ctest_cmd[@]}" ;;
-	vm-npt40) "${vm[@]}" --npt 1 --nofile 1024 -- "${ctest_cmd[@]}" ;;
-	*) echo "tools/test.sh: unknown configuration $1" >&2; return 2 ;;
-	esac
-}
+run_config() { config_run "$1" "${ctest_cmd[@]}"; }
 
 # Runs configuration $1 with its output in $logdir/$1.log; records status and seconds.
 run_logged() {
