@@ -80,7 +80,7 @@ int mem_copy_out(struct lwc *l, uint64_t va, int keep_shared)
 			oe = (oe & ~PTE_W) | VMLWC_PTE_COW;
 		pt_txn_begin(&t, o->root);
 		if (pt_txn_set_leaf(&t, va, (oe & ~PTE_ADDR) | n) == 0) {
-			pt_txn_finish(&t, o);
+			view_commit(&t, o);
 			users++;
 		}
 	}
@@ -164,7 +164,7 @@ int cow_break(struct lwc *l, uint64_t va)
 
 	va = PAGE_ALIGN_DOWN(va);
 	/* below a shared table: this lwC's own copy of the path first (the copy marks entries COW) */
-	if (pt_own_path(l, va) < 0)
+	if (view_own_path(l, va) < 0)
 		return -ENOMEM;
 	e = pt_leaf(l->root, va);
 	old = e & PTE_ADDR;
@@ -178,6 +178,6 @@ int cow_break(struct lwc *l, uint64_t va)
 	pt_txn_begin(&t, l->root);
 	if (pt_txn_set_leaf(&t, va, keep | n) < 0)
 		return -ENOMEM;
-	pt_txn_finish(&t, l);
+	view_commit(&t, l);
 	return 0;
 }

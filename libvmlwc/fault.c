@@ -80,7 +80,7 @@ static int fault_fill(struct vcpu *v, uint64_t addr, uint64_t err)
 	if (mem_each_unprotected(c.start, c.end - c.start, fill_range, &b) < 0)
 		return -1;
 	v->lwc->on = v;
-	pt_txn_finish(&b.t, v->lwc);
+	view_commit(&b.t, v->lwc);
 	return 0;
 }
 
@@ -99,7 +99,7 @@ static int fault_lazy(struct vcpu *v, uint64_t addr, uint64_t err)
 	if (pt_span(l->root, addr, &next) & VMLWC_PTE_PROTNONE)
 		return -1;
 	l->on = v;
-	if (pt_materialize(l, addr) <= 0)
+	if (view_materialize(l, addr) <= 0)
 		return 1;
 	if ((err & 2) && (pt_leaf(l->root, addr) & VMLWC_PTE_COW) && cow_break(l, addr) < 0)
 		return 1;
@@ -183,7 +183,7 @@ static int fault_common(struct vcpu *v, struct fault *x)
 		   found no free frame), and the page too when it is copy-on-write, in this one exit */
 		if (g_trace)
 			trace_msg("[vcpu %d] write below a shared table at %lx (rip %lx)", v->index, cr2, x->f->rip);
-		if (pt_own_path(v->lwc, cr2) == 0 &&
+		if (view_own_path(v->lwc, cr2) == 0 &&
 		    (!(pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW) || cow_break(v->lwc, cr2) == 0)) {
 			if (pt_leaf(v->lwc->root, cr2) & PTE_W)
 				g_vm.host_cow_faults++;

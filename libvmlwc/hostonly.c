@@ -68,6 +68,7 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	sys_init();
 	run_init();
 	hypercall_init();
+	stats_init();
 	lwc_init();
 	test_vcpu.run->s.regs.sregs.cr3 = lwc_cr3(l);
 	return &test_vcpu;

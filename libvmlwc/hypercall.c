@@ -3,104 +3,6 @@
 
 #include "internal.h"
 
-/* User-controllable RFLAGS bits: CF PF AF ZF SF TF DF OF RF AC ID; IF is always set. */
-#define USER_RFLAGS 0x250dd5UL
-
-void hypercall_register(unsigned port, hypercall_fn fn)
-{
-	if (port >= VMLWC_PORT_BASE && port < VMLWC_PORT_BASE + VMLWC_NR_PORTS)
-		g_vm.hc_table[port - VMLWC_PORT_BASE] = fn;
-}
-
-int hypercall_dispatch(struct vcpu *v, unsigned port)
-{
-	if (port < VMLWC_PORT_BASE || port >= VMLWC_PORT_BASE + VMLWC_NR_PORTS ||
-	    !g_vm.hc_table[port - VMLWC_PORT_BASE])
-		return -1;
-	v->nhypercalls++;
-	v->via_doorbell = 0;
-	return g_vm.hc_table[port - VMLWC_PORT_BASE](v);
-}
-
-struct vmlwc_iret_frame *frame_user(struct vcpu *v)
-{
-	return (struct vmlwc_iret_frame *)(v->area + VMLWC_FRAME_ON_KSTACK);
-}
-
-uint64_t user_rsp(struct vcpu *v)
-{
-	return v->via_doorbell ? v->run->s.regs.regs.rsp : frame_user(v)->rsp;
-}
-
-static int canonical_user(uint64_t a)
-{
-	return a < (1UL << 47);
-}
-
-/*
- * Back to ring 3 at rip: through the stub's iret frame (with a detour through its trampoline
- * when a new root must be loaded or pages scrubbed first), or, after a doorbell, by the
- * registers themselves (a new root through the synced sregs).
- */
-void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags)
-{
-	struct vmlwc_iret_frame *f = frame_user(v);
-
-	if (!canonical_user(rip))
-		run_die_signal(v, SIGSEGV); /* as Linux does for a bad return address */
-	rflags = (rflags & USER_RFLAGS) | 0x202;
-	if (v->via_doorbell) {
-		struct kvm_regs *r = &v->run->s.regs.regs;
-		if (v->set_rsp)
-			r->rsp = v->new_rsp;
-		v->set_rsp = 0;
-		if (v->nscrubbing) {
-			/*
-			 * Page-table pages to scrub (KVM without per-slot zapping): the stub's trampoline
-			 * does it at ring 0, then loads the root and irets to ring 3 as any stub return.
-			 */
-			struct vmlwc_cr3_frame *b = (void *)(v->area + VMLWC_VCPU_FRAMEB_OFF);
-			b->cr3 = v->pending_cr3 ? v->pending_cr3 : lwc_cr3(v->lwc);
-			b->f = (struct vmlwc_iret_frame){ .rip = rip, .cs = VMLWC_UCS, .rflags = rflags, .rsp = r->rsp,
-							  .ss = VMLWC_UDS };
-			r->rip = g_vm.stub_scrub_tramp;
-			r->rsp = v->area_kva + VMLWC_VCPU_FRAMEB_OFF;
-			r->rflags = 0x2;
-			cpu_kernel_segments(&v->run->s.regs.sregs);
-			v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
-			v->pending_cr3 = 0;
-			return;
-		}
-		r->rip = rip;
-		r->rflags = rflags;
-		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-		if (v->pending_cr3) {
-			v->run->s.regs.sregs.cr3 = v->pending_cr3;
-			v->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
-			v->pending_cr3 = 0;
-		}
-		return;
-	}
-	f->rip = rip;
-	f->rflags = rflags;
-	f->cs = VMLWC_UCS;
-	f->ss = VMLWC_UDS;
-	if (v->set_rsp)
-		f->rsp = v->new_rsp;
-	v->set_rsp = 0;
-	if (v->nscrubbing || v->pending_cr3) {
-		/* Return through the stub's trampoline, which loads the new root first. */
-		struct vmlwc_cr3_frame *b = (void *)(v->area + VMLWC_VCPU_FRAMEB_OFF);
-		b->cr3 = v->pending_cr3 ? v->pending_cr3 : lwc_cr3(v->lwc);
-		b->f = *f;
-		f->rip = v->nscrubbing ? g_vm.stub_scrub_tramp : g_vm.stub_cr3_tramp;
-		f->cs = VMLWC_KCS;
-		f->rflags = 0x2;
-		f->rsp = v->area_kva + VMLWC_VCPU_FRAMEB_OFF;
-		f->ss = VMLWC_KDS;
-		v->pending_cr3 = 0;
-	}
-}
 
 /* A redirected syscall, however it arrived: registers in the sync regs, result in rax. */
 static int syscall_run(struct vcpu *v)
@@ -117,7 +19,7 @@ static int syscall_run(struct vcpu *v)
 		t0 = trace_now_ns();
 	ret = sys_dispatch(v, v->lwc, nr, a);
 	if (g_trace)
-		trace_syscall(v, nr, a, ret, trace_now_ns() - t0);
+		trace_syscall(v, sys_name(nr), nr, a, ret, trace_now_ns() - t0);
 	r->rax = (uint64_t)ret;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	if (v->test_fault_pending) {
@@ -182,8 +84,43 @@ static int exit_doorbell(struct vcpu *v)
 	}
 }
 
+/*
+ * Every exit from the guest's own run: which lwC runs (the stub switches without exits, so CR3
+ * says), and what the last return to ring 3 made free (any new root was loaded on the way).
+ */
+static void ports_exit_begin(struct vcpu *v)
+{
+	struct lwc *l = lwc_by_cr3(v->run->s.regs.sregs.cr3);
+
+	if (!l)
+		run_panic(v, "CR3 holds no lwC's tree");
+	v->lwc = l;
+	l->on = v;
+	if (v->deferred_tree) {
+		pt_destroy(v->deferred_tree, pool_unref); /* the new trees hold their own references */
+		v->deferred_tree = 0;
+	}
+	while (v->ndeferred)
+		pt_page_free(v->deferred[--v->ndeferred]);
+	lwc_reap();
+}
+
+static int exit_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+
+	/* a return through the stub may hand it page-table pages to scrub (shadow paging) */
+	if (g_vm.ptp.shadow)
+		pt_scrub_next(v);
+	if (run->io.direction != KVM_EXIT_IO_OUT || run->io.size != 1 || run->io.count != 1)
+		return -1;
+	return hypercall_dispatch(v, run->io.port);
+}
+
 void hypercall_init(void)
 {
+	g_vm.exit_begin = ports_exit_begin;
+	exit_register(KVM_EXIT_IO, exit_io);
 	hypercall_register(VMLWC_PORT_SYSCALL, hc_syscall);
 	hypercall_register(VMLWC_PORT_FAULT, fault_handle);
 	hypercall_register(VMLWC_PORT_PF, fault_handle_pf);

@@ -84,6 +84,7 @@ struct memmap_state {
 int memmap_layout_check(unsigned maxphy, uint64_t lib_bytes, const char **why);
 /* The library window; its memslots leave out [hole_lo, hole_hi) (page-table chunks); 0 or -errno */
 int memmap_library(uintptr_t hva, size_t len, uintptr_t hole_lo, uintptr_t hole_hi, const char **why);
+int memmap_slot_set(unsigned slot, gpa_t gpa, uintptr_t hva, uint64_t size); /* 0 or -errno; size 0 deletes */
 unsigned memmap_slot_reserve(unsigned n); /* n memslot ids for another module; the first */
 int memmap_ensure(uintptr_t hva, size_t len);   /* application memory; 0 or -errno */
 gpa_t gpa_of(uintptr_t hva);                     /* GPA_NONE when outside every block */
@@ -155,16 +156,20 @@ int pt_txn_set_zero(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags)
 int pt_is_lazy(uint64_t e);                  /* a lazy entry (VMLWC_PTE_LAZY): a span mapped by its flags */
 /* va's leaf, or the lazy entry above it; *next: where the stretch of like entries va lies in ends */
 uint64_t pt_span(gpa_t root, uint64_t va, uint64_t *next);
-int pt_materialize(struct lwc *l, uint64_t va); /* build l's tables where a lazy entry covers va: 1, 0, -errno */
+
 gpa_t pt_txn_commit(struct pt_txn *t);
 int pt_txn_protect(struct pt_txn *t, uint64_t va, uint64_t len, uint64_t flags, int alone);
 int pt_txn_set_leaf(struct pt_txn *t, uint64_t va, uint64_t pte); /* raw; no reference changes */
 uint64_t pt_leaf(gpa_t root, uint64_t va);   /* raw 4 KiB leaf entry (present or not; what a lazy one stands for), 0 if none */
 gpa_t pt_leaf_table(gpa_t root, uint64_t va); /* the table holding va's leaf; GPA_NONE if shared or none */
 int pt_path_shared(gpa_t root, uint64_t va); /* the walk to va crosses a shared table */
-int pt_own_path(struct lwc *l, uint64_t va); /* l's own copies of the shared tables on it, if any */
+int pt_txn_own_path(struct pt_txn *t, uint64_t va); /* the txn's own tables down to va (lazy ones built); 0 or -errno */
+/* ---- what one lwC sees (view.c) ---- */
 /* Commit for an lwC: its new root, and the replaced pages freed when safe (v running it, or now). */
-void pt_txn_finish(struct pt_txn *t, struct lwc *l);
+void view_commit(struct pt_txn *t, struct lwc *l);
+int view_own_path(struct lwc *l, uint64_t va);    /* l's own copies of the shared tables on it, if any; 0 or -errno */
+int view_materialize(struct lwc *l, uint64_t va); /* build l's tables where a lazy entry covers va: 1, 0, -errno */
+void lwc_publish(struct lwc *l);                  /* the stub's CR3 for fast switches into l */
 uint64_t pt_lookup(gpa_t root, uint64_t va);     /* leaf entry (4K or 2M), 0 when absent or lazy */
 int pt_init_kernel(void);                        /* build the shared kernel half */
 int pt_kernel_map(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags); /* init only */
@@ -240,7 +245,6 @@ void lwc_set_root(struct lwc *l, gpa_t root);
 uint64_t lwc_cr3(const struct lwc *l); /* what CR3 holds while l runs (root, PCID) */
 void lwc_load_on_return(struct vcpu *v, struct lwc *l); /* v's return to ring 3 loads l's tree */
 int lwc_map_own_pages(struct lwc *l, struct pt_txn *t); /* its private pages of the gate window */
-void lwc_tls_changed(struct lwc *l);   /* the host changed l's recorded FS or GS base */
 void lwc_attach_fds(struct lwc *l, struct fdtab *t); /* l uses descriptor table t */
 uint64_t lwc_switch_count(void);       /* switches since init, fast and through the host */
 struct lwc *lwc_by_cr3(uint64_t cr3);  /* the lwC whose tree CR3 holds, NULL if none */
@@ -504,6 +508,8 @@ struct vm {
 	uint64_t lwc_creates, lwc_switches_slow, lwc_switches_dead, host_cow_faults, host_table_copies;
 	/* dispatch tables */
 	exit_fn exit_table[MAX_EXIT];
+	void (*exit_begin)(struct vcpu *v); /* set by the ports: each guest exit, before its handler */
+	long (*sys_private)(struct vcpu *v, struct lwc *l, long nr, const long a[6]); /* stats.c */
 	hypercall_fn hc_table[VMLWC_NR_PORTS];
 	const struct sys_desc *sys_table[SYS_NR_MAX];
 	struct sys_desc sys_storage[SYS_NR_MAX];
@@ -528,7 +534,6 @@ extern union vm_store g_vm_store;
 
 int kvm_open_vm(struct vm *vm);
 void kvm_close_vm(struct vm *vm);
-int kvm_add_memslot(unsigned slot, gpa_t gpa, uintptr_t hva, uint64_t size);
 struct vcpu *vcpu_create(struct vm *vm);
 void vcpu_destroy(struct vcpu *v);
 int vcpu_stats_read(struct vcpu *v, uint64_t *exits, uint64_t *insns);
@@ -562,6 +567,7 @@ void run_dump(struct vcpu *v, const char *why);
 void hypercall_register(unsigned port, hypercall_fn fn);
 int hypercall_dispatch(struct vcpu *v, unsigned port);
 void hypercall_init(void);
+void stats_init(void);                 /* the library's private syscalls (vmlwc_stats, counts, hooks) */
 /* Rewrite the ring-3 iret frame; reload CR3 first when v->pending_cr3 is set. */
 void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags);
 struct vmlwc_iret_frame *frame_user(struct vcpu *v);
@@ -622,9 +628,10 @@ int policy_fd_view(int hfd);    /* hfd, or another fd the guest gets instead (ow
 
 /* ---- protected memory ---- */
 int mem_is_protected(uint64_t start, uint64_t len);
-void mem_protect_add(uint64_t start, uint64_t len);
+int mem_protect_add(uint64_t start, uint64_t len); /* 0, or -1 with the reason set: the list is full */
+int mem_pin_add(uint64_t start, uint64_t end);     /* 0, or -1 with the reason set */
 int mem_is_pinned(uint64_t start, uint64_t len);
-void mem_pin_host_code(void);
+int mem_pin_host_code(void);                      /* 0, or -1 with the reason set */
 /* Calls fn on each maximal page range of [start, start+len) outside library memory. */
 long mem_each_unprotected(uint64_t start, uint64_t len, long (*fn)(uint64_t a, uint64_t n, void *arg),
 			  void *arg);
@@ -632,7 +639,7 @@ long mem_each_unprotected(uint64_t start, uint64_t len, long (*fn)(uint64_t a, u
 /* ---- tracing (trace.c) ---- */
 #define g_trace (g_vm.cfg.trace)
 void trace_init(void);
-void trace_syscall(struct vcpu *v, long nr, const long a[6], long ret, uint64_t ns);
+void trace_syscall(struct vcpu *v, const char *name, long nr, const long a[6], long ret, uint64_t ns);
 void trace_msg(const char *fmt, ...);  /* async-signal-safe subset: %s %d %ld %lx %lu %p */
 uint64_t trace_now_ns(void);
 

@@ -86,22 +86,6 @@ void kvm_close_vm(struct vm *vm)
 	vm->vm_fd = vm->kvm_fd = -1;
 }
 
-int kvm_add_memslot(unsigned slot, gpa_t gpa, uintptr_t hva, uint64_t size)
-{
-	struct kvm_userspace_memory_region r = {
-		.slot = slot,
-		.guest_phys_addr = gpa,
-		.memory_size = size,
-		.userspace_addr = hva,
-	};
-	long rc;
-
-	if (g_vm.vm_fd < 0)
-		return 0; /* host-only use (unit tests of the redirection layer) */
-	rc = RAW3(SYS_ioctl, g_vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
-	return rc < 0 ? (int)rc : 0;
-}
-
 /* Offsets of the "exits" and "insn_emulation" counters in the vCPU's binary stats. */
 static int stats_locate(struct vcpu *v)
 {
@@ -207,7 +191,8 @@ struct vcpu *vcpu_create(struct vm *vm)
 	v->host_stack = stack;
 	v->area = vm->arena.base + VMLWC_VCPU_AREA_OFF + (uintptr_t)v->index * VMLWC_VCPU_AREA_SIZE;
 	v->area_kva = VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF + (uint64_t)v->index * VMLWC_VCPU_AREA_SIZE;
-	mem_protect_add((uint64_t)v->run, PAGE_ALIGN_UP(v->run_size));
+	if (mem_protect_add((uint64_t)v->run, PAGE_ALIGN_UP(v->run_size)) < 0)
+		goto fail;
 	vm->vcpus[vm->nvcpus++] = v;
 	return v;
 fail:

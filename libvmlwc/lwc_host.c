@@ -1,11 +1,14 @@
 /* lwCs on the host side: creation, the switch slow path, descriptors, closing, the lwC port. */
+#include <asm/prctl.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/ioctl.h>
 
 #include "internal.h"
 #include "rawsys.h"
+#include "sys/sys.h"
 
 #define LWC_PAGES (PAGE_ALIGN_UP(sizeof(struct lwc)) / PAGE_SIZE)
 #define MSR_FS_BASE 0xc0000100
@@ -26,43 +29,6 @@ static uint64_t kva_of(const void *host)
 static int is_lwc_entry(int32_t e)
 {
 	return e != VMLWC_FD_NONE && (e & VMLWC_FD_LWC);
-}
-
-uint64_t lwc_cr3(const struct lwc *l)
-{
-	return l->root | (g_vm.pcid ? l->s.id + 1 : 0);
-}
-
-/*
- * What a fast switch into l loads, in the stub's table: 0 sends every switch into l to the
- * host (no context, trapped, unreferenced). With PCIDs the no-flush bit only while l's PCID
- * holds nothing of an older tree.
- */
-static void lwc_publish(struct lwc *l)
-{
-	uint64_t cr3 = 0;
-
-	if (l->state == VMLWC_LWC_READY && (l->refs > 0 || l == g_vm.root_lwc))
-		cr3 = lwc_cr3(l) | (l->pcid_clean ? g_vm.pool->cr3_noflush : 0);
-	g_vm.stub_cr3_of[l->s.id + 1] = cr3;
-}
-
-/* A new tree: its first load flushes the lwC's PCID. */
-void lwc_set_root(struct lwc *l, gpa_t root)
-{
-	l->root = l->s.root = root;
-	l->pcid_clean = 0;
-	if (l->s.id == 0)
-		g_vm.pool->root_tree = root; /* the stub's copy-out tells the root by its tree */
-	lwc_publish(l);
-}
-
-/* v returns to ring 3 in l's current tree, loaded without the no-flush bit. */
-void lwc_load_on_return(struct vcpu *v, struct lwc *l)
-{
-	v->pending_cr3 = lwc_cr3(l);
-	l->pcid_clean = 1;
-	lwc_publish(l);
 }
 
 struct lwc *lwc_by_cr3(uint64_t cr3)
@@ -223,7 +189,7 @@ static void sw_refresh_involving(struct lwc *l)
 	}
 }
 
-void lwc_tls_changed(struct lwc *l)
+static void lwc_tls_changed(struct lwc *l)
 {
 	if (!g_vm.fsgsbase_user)
 		sw_refresh_involving(l);
@@ -722,7 +688,11 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 		child->cred = cred_new(parent->cred);
 	}
 	memcpy(child->allow, parent->allow, sizeof(child->allow));
-	child->sigmask = parent->sigmask;
+	/* the root's mask is the vCPU thread's own */
+	if (parent == g_vm.root_lwc)
+		RAW4(SYS_rt_sigprocmask, SIG_BLOCK, 0, &child->sigmask, 8);
+	else
+		child->sigmask = parent->sigmask;
 	child->brk_start = parent->brk_start;
 	child->brk_cur = parent->brk_cur;
 	child->state = VMLWC_LWC_READY;
@@ -969,14 +939,14 @@ static long overlay_mem(struct lwc *l, struct lwc *src, unsigned flags, uint64_t
 				struct pt_txn st;
 				pt_txn_begin(&st, src->root);
 				err = overlay_lazy(&st, va, next, se);
-				pt_txn_finish(&st, src);
+				view_commit(&st, src);
 			}
 			if (!err)
 				err = overlay_lazy(&t, va, next, se);
 			continue;
 		}
 		/* a page under a table src shares with others is theirs too: src's own path first */
-		if (pt_own_path(src, va) < 0) {
+		if (view_own_path(src, va) < 0) {
 			err = -ENOMEM;
 			break;
 		}
@@ -986,7 +956,7 @@ static long overlay_mem(struct lwc *l, struct lwc *src, unsigned flags, uint64_t
 			struct pt_txn st;
 			pt_txn_begin(&st, src->root);
 			err = pt_txn_set_leaf(&st, va, se);
-			pt_txn_finish(&st, src);
+			view_commit(&st, src);
 			if (err)
 				break;
 		}
@@ -997,7 +967,7 @@ static long overlay_mem(struct lwc *l, struct lwc *src, unsigned flags, uint64_t
 		if (mine & PTE_ADDR)
 			pool_unref(mine);
 	}
-	pt_txn_finish(&t, l); /* what was done is consistent, stretch by stretch */
+	view_commit(&t, l); /* what was done is consistent, stretch by stretch */
 	return err;
 }
 
@@ -1266,8 +1236,45 @@ int lwc_call_doorbell(struct vcpu *v)
 	return lwc_call(v, r->rax, r->rip, r->rflags);
 }
 
+/* arch_prctl: an lwC's TLS bases are its own, and the switch tables know when the host must write them. */
+static long sys_arch_prctl(struct sys_call *c)
+{
+	uint64_t val = (uint64_t)c->a[1];
+	long r;
+
+	switch (c->a[0]) {
+	case ARCH_SET_FS:
+	case ARCH_SET_GS:
+		if (val >= USER_TOP)
+			return -EPERM; /* as Linux for a non-user base */
+		r = vcpu_msr(c->v, c->a[0] == ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 1);
+		if (r < 0)
+			return r;
+		if (c->a[0] == ARCH_SET_FS)
+			c->l->fs_base = val;
+		else
+			c->l->gs_base = val;
+		/* the sync sregs carry the old base back at the next entry: the new one there too */
+		if (c->a[0] == ARCH_SET_FS)
+			c->v->run->s.regs.sregs.fs.base = val;
+		else
+			c->v->run->s.regs.sregs.gs.base = val;
+		lwc_tls_changed(c->l); /* fast switches may now need the host to write the MSR */
+		return 0;
+	case ARCH_GET_FS:
+	case ARCH_GET_GS:
+		r = vcpu_msr(c->v, c->a[0] == ARCH_GET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 0);
+		if (r < 0)
+			return r;
+		return ua_copy_out(c->l, (gva_t)c->a[1], &val, sizeof(val)) < 0 ? -EFAULT : 0;
+	default:
+		return -EINVAL;
+	}
+}
+
 void lwc_init(void)
 {
+	sys_register(__NR_arch_prctl, &DESC(.name = "arch_prctl", .fn = sys_arch_prctl));
 	hypercall_register(VMLWC_PORT_LWC, hc_lwc);
 	fdtab_set_hooks(slot_changed, lwc_dropped, rights_aux_ref);
 	g_vm.has_xsave_ioctl = RAW3(SYS_ioctl, g_vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;

@@ -6,6 +6,24 @@
 
 #define BLOCK (1UL << MEMMAP_BLOCK_SHIFT)
 
+/* One memslot: KVM_SET_USER_MEMORY_REGION (size 0 deletes it); 0 or -errno. */
+int memmap_slot_set(unsigned slot, gpa_t gpa, uintptr_t hva, uint64_t size)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = hva,
+	};
+	long rc;
+
+	if (g_vm.vm_fd < 0)
+		return 0; /* host-only use (unit tests of the redirection layer) */
+	rc = RAW3(SYS_ioctl, g_vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+	return rc < 0 ? (int)rc : 0;
+}
+
+
 /* g_vm.mm.blocks is sorted by hva; g_vm.mm.by_gpa holds indices sorted by gpa. */
 
 static int find_hva(uintptr_t hva)
@@ -133,7 +151,7 @@ static int add_block(uintptr_t hva, gpa_t gpa, int slot_too)
 	if (hva + size > USER_TOP && hva < USER_TOP)
 		size = USER_TOP - hva;
 	if (slot_too) {
-		r = kvm_add_memslot(g_vm.mm.nslots, gpa, hva, size);
+		r = memmap_slot_set(g_vm.mm.nslots, gpa, hva, size);
 		if (r < 0)
 			return r;
 		g_vm.mm.nslots++;
@@ -188,9 +206,9 @@ int memmap_library(uintptr_t hva, size_t len, uintptr_t hole_lo, uintptr_t hole_
 	/* memslots: the window below the hole and above it (the hole's own come from its owner) */
 	if (hole_lo >= hole_hi)
 		hole_lo = hole_hi = hva + len;
-	if ((hole_lo > hva && (r = kvm_add_memslot(g_vm.mm.nslots++, VMLWC_LIB_GPA, hva, hole_lo - hva)) < 0) ||
+	if ((hole_lo > hva && (r = memmap_slot_set(g_vm.mm.nslots++, VMLWC_LIB_GPA, hva, hole_lo - hva)) < 0) ||
 	    (hole_hi < hva + len &&
-	     (r = kvm_add_memslot(g_vm.mm.nslots++, VMLWC_LIB_GPA + (hole_hi - hva), hole_hi, hva + len - hole_hi)) < 0)) {
+	     (r = memmap_slot_set(g_vm.mm.nslots++, VMLWC_LIB_GPA + (hole_hi - hva), hole_hi, hva + len - hole_hi)) < 0)) {
 		*why = "KVM_SET_USER_MEMORY_REGION for library memory";
 		return r;
 	}

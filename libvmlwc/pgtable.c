@@ -13,9 +13,6 @@
 
 #include "internal.h"
 
-#define page_gen g_vm.page_gen       /* generation stamp of each arena page */
-#define gen_counter g_vm.gen_counter
-#define kernel_root g_vm.kernel_root /* template root: only the kernel half is filled */
 
 static uint64_t *tbl(gpa_t gpa)
 {
@@ -24,7 +21,7 @@ static uint64_t *tbl(gpa_t gpa)
 
 static uint32_t *gen_of(gpa_t gpa)
 {
-	return &page_gen[(hva_of(gpa) - g_vm.arena.base) / PAGE_SIZE];
+	return &g_vm.page_gen[(hva_of(gpa) - g_vm.arena.base) / PAGE_SIZE];
 }
 
 static int in_pool(gpa_t g)
@@ -192,13 +189,13 @@ static gpa_t fresh(struct pt_txn *t, gpa_t old, int level)
  */
 static uint32_t next_gen(void)
 {
-	if (gen_counter >= UINT32_MAX - 1) {
+	if (g_vm.gen_counter >= UINT32_MAX - 1) {
 		for (size_t i = 0; i < g_vm.arena.size / PAGE_SIZE; i++)
-			if (page_gen[i])
-				page_gen[i] = 1;
-		gen_counter = 1;
+			if (g_vm.page_gen[i])
+				g_vm.page_gen[i] = 1;
+		g_vm.gen_counter = 1;
 	}
-	return ++gen_counter;
+	return ++g_vm.gen_counter;
 }
 
 void pt_txn_begin(struct pt_txn *t, gpa_t root)
@@ -544,32 +541,13 @@ int pt_path_shared(gpa_t root, uint64_t va)
 	return 0;
 }
 
-int pt_own_path(struct lwc *l, uint64_t va)
+int pt_txn_own_path(struct pt_txn *t, uint64_t va)
 {
-	struct pt_txn t;
 	int err = 0;
 
-	if (!pt_path_shared(l->root, va))
-		return 0; /* already its own: no transaction, no new root */
-	pt_txn_begin(&t, l->root);
-	walk_fresh(&t, va, 0, &err);
-	pt_txn_finish(&t, l);
-	return err;
-}
-
-int pt_materialize(struct lwc *l, uint64_t va)
-{
-	uint64_t next, e = pt_span(l->root, va, &next);
-	struct pt_txn t;
-	int err = 0;
-
-	if (!pt_is_lazy(e))
-		return 0;
-	pt_txn_begin(&t, l->root);
-	if (!walk_fresh(&t, va, 0, &err) && !err)
+	if (!walk_fresh(t, va, 0, &err) && !err)
 		err = -EFAULT;
-	pt_txn_finish(&t, l);
-	return err < 0 ? err : 1;
+	return err;
 }
 
 gpa_t pt_leaf_table(gpa_t root, uint64_t va)
@@ -594,23 +572,6 @@ uint64_t pt_leaf(gpa_t root, uint64_t va)
 	return pt_is_lazy(e) ? lazy_leaf(e, va) : e;
 }
 
-void pt_txn_finish(struct pt_txn *t, struct lwc *l)
-{
-	struct vcpu *v = l->on;
-
-	if (!t->changed)
-		return;
-	lwc_set_root(l, t->root);
-	if (v && v->lwc == l) {
-		lwc_load_on_return(v, l);
-		for (int i = 0; i < t->nretired; i++)
-			if (v->ndeferred < (int)ARRAY_SIZE(v->deferred))
-				v->deferred[v->ndeferred++] = t->retired[i];
-	} else {
-		for (int i = 0; i < t->nretired; i++)
-			pt_page_free(t->retired[i]);
-	}
-}
 
 uint64_t pt_lookup(gpa_t root, uint64_t va)
 {
@@ -658,7 +619,7 @@ static int kmap(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags, int l
 	if (!g_vm.has_nx)
 		flags &= ~PTE_NX;
 	for (; kva < end; kva += step, hva += step) {
-		uint64_t *table = tbl(kernel_root);
+		uint64_t *table = tbl(g_vm.kernel_root);
 		int level, last = large ? 1 : 0;
 
 		for (level = 3; level > last; level--) {
@@ -691,11 +652,11 @@ int pt_init_kernel(void)
 	size_t meta = (a->size / PAGE_SIZE) * sizeof(uint32_t);
 	int r;
 
-	page_gen = arena_pages(a, PAGE_ALIGN_UP(meta) / PAGE_SIZE);
-	if (!page_gen)
+	g_vm.page_gen = arena_pages(a, PAGE_ALIGN_UP(meta) / PAGE_SIZE);
+	if (!g_vm.page_gen)
 		return -ENOMEM;
-	kernel_root = kpage_new(0);
-	if (kernel_root == GPA_NONE)
+	g_vm.kernel_root = kpage_new(0);
+	if (g_vm.kernel_root == GPA_NONE)
 		return -ENOMEM;
 	/*
 	 * Direct map of the arena (page tables, frames), supervisor-only, never executable. The
@@ -715,7 +676,7 @@ gpa_t pt_new_root(void)
 
 	if (r == GPA_NONE)
 		return r;
-	memcpy(tbl(r) + 256, tbl(kernel_root) + 256, 256 * sizeof(uint64_t));
+	memcpy(tbl(r) + 256, tbl(g_vm.kernel_root) + 256, 256 * sizeof(uint64_t));
 	return r;
 }
 

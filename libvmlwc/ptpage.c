@@ -62,7 +62,7 @@ int ptpage_init(uintptr_t base, size_t len, unsigned first_slot, int shadow)
 	g_vm.ptp.recycle = shadow && g_vm.vm_fd >= 0 && zap_per_slot();
 	for (unsigned i = 0; i < g_vm.ptp.nchunks; i++) {
 		gpa_t g = gpa_of(base + (uintptr_t)i * PTPAGE_CHUNK);
-		int r = kvm_add_memslot(first_slot + i, g, base + (uintptr_t)i * PTPAGE_CHUNK, PTPAGE_CHUNK);
+		int r = memmap_slot_set(first_slot + i, g, base + (uintptr_t)i * PTPAGE_CHUNK, PTPAGE_CHUNK);
 		if (r < 0)
 			return r;
 	}
@@ -101,8 +101,8 @@ static int recycle(unsigned i)
 	gpa_t g = gpa_of(h);
 	int r;
 
-	if ((r = kvm_add_memslot(g_vm.ptp.first_slot + i, g, h, 0)) < 0 ||
-	    (r = kvm_add_memslot(g_vm.ptp.first_slot + i, g, h, PTPAGE_CHUNK)) < 0)
+	if ((r = memmap_slot_set(g_vm.ptp.first_slot + i, g, h, 0)) < 0 ||
+	    (r = memmap_slot_set(g_vm.ptp.first_slot + i, g, h, PTPAGE_CHUNK)) < 0)
 		return r;
 	g_vm.ptp.nclean += c->ndirty;
 	g_vm.ptp.reclaimed += c->ndirty;

@@ -111,10 +111,9 @@ void trace_msg(const char *fmt, ...)
 	emit(&b);
 }
 
-void trace_syscall(struct vcpu *v, long nr, const long a[6], long ret, uint64_t ns)
+void trace_syscall(struct vcpu *v, const char *name, long nr, const long a[6], long ret, uint64_t ns)
 {
 	struct buf b = { .n = 0 };
-	const char *name = sys_name(nr);
 
 	put_s(&b, "vmlwc: [vcpu ");
 	put_d(&b, v->index);

@@ -12,13 +12,13 @@ static uintptr_t page_hva(struct lwc *l, gva_t gva, int flags)
 	if (gva >= USER_TOP)
 		return 0;
 	e = pt_lookup(l->root, gva);
-	if (!(e & PTE_P) && pt_materialize(l, gva) > 0) /* the host touches memory only through built tables */
+	if (!(e & PTE_P) && view_materialize(l, gva) > 0) /* the host touches memory only through built tables */
 		e = pt_lookup(l->root, gva);
 	if (!(e & PTE_P) || !(e & PTE_U))
 		return 0;
 	if ((flags & UA_WRITE) && !(e & PTE_W)) {
 		/* below a table shared with other lwCs: this lwC's own copy of the path first */
-		if (pt_own_path(l, gva) < 0)
+		if (view_own_path(l, gva) < 0)
 			return 0;
 		e = pt_lookup(l->root, gva);
 	}

@@ -23,9 +23,6 @@
 #define STACK_PREGROW (8UL << 20)
 #define STACK_GUARD_GAP (1UL << 20)
 
-union vm_store g_vm_store __attribute__((aligned(4096))) = {
-	.vm = { .kvm_fd = -1, .vm_fd = -1, .trace_fd = -1, .gen_counter = 1 },
-};
 static __thread int tls_active;
 
 VMLWC_API const char *vmlwc_version(void)
@@ -38,74 +35,6 @@ VMLWC_API const char *vmlwc_version(void)
 VMLWC_API int vmlwc_active(void)
 {
 	return tls_active;
-}
-
-void mem_protect_add(uint64_t start, uint64_t len)
-{
-	if (g_vm.nprotect < ARRAY_SIZE(g_vm.protect_lo)) {
-		g_vm.protect_lo[g_vm.nprotect] = start;
-		g_vm.protect_hi[g_vm.nprotect++] = start + len;
-	}
-}
-
-int mem_is_protected(uint64_t start, uint64_t len)
-{
-	if (arena_overlaps(&g_vm.arena, start, len))
-		return 1;
-	for (unsigned i = 0; i < g_vm.nprotect; i++)
-		if (start < g_vm.protect_hi[i] && start + len > g_vm.protect_lo[i])
-			return 1;
-	return 0;
-}
-
-/* The lowest protected range ending above a: its bounds; 0 if there is none. */
-static int protected_next(uint64_t a, uint64_t *lo, uint64_t *hi)
-{
-	int found = 0;
-
-	*lo = *hi = ~0UL;
-	if (g_vm.arena.base && g_vm.arena.base + g_vm.arena.size > a) {
-		*lo = g_vm.arena.base;
-		*hi = g_vm.arena.base + g_vm.arena.size;
-		found = 1;
-	}
-	for (unsigned i = 0; i < g_vm.nprotect; i++)
-		if (g_vm.protect_hi[i] > a && g_vm.protect_lo[i] < *lo) {
-			*lo = g_vm.protect_lo[i];
-			*hi = g_vm.protect_hi[i];
-			found = 1;
-		}
-	return found;
-}
-
-/* fn on each stretch of [start, start+len) outside library memory (range by range, never page by page). */
-long mem_each_unprotected(uint64_t start, uint64_t len, long (*fn)(uint64_t a, uint64_t n, void *arg),
-			  void *arg)
-{
-	uint64_t end = start + len, a = start, lo, hi;
-
-	while (a < end) {
-		uint64_t b = end;
-		if (protected_next(a, &lo, &hi) && lo < end)
-			b = lo > a ? PAGE_ALIGN_DOWN(lo) : a;
-		if (b > a) {
-			long r = fn(a, b - a, arg);
-			if (r < 0)
-				return r;
-		}
-		if (b >= end)
-			break;
-		a = PAGE_ALIGN_UP(hi); /* protected ranges may touch: the next round starts past this one */
-	}
-	return 0;
-}
-
-int mem_is_pinned(uint64_t start, uint64_t len)
-{
-	for (unsigned i = 0; i < g_vm.npin; i++)
-		if (start < g_vm.pin_hi[i] && start + len > g_vm.pin_lo[i])
-			return 1;
-	return 0;
 }
 
 struct pin_ctx {
@@ -135,10 +64,8 @@ static int pin_add(const struct procmaps_entry *e, void *arg)
 	struct pin_ctx *p = arg;
 
 	for (unsigned k = 0; k < p->npaths; k++)
-		if (strcmp(p->paths[k], e->path) == 0 && g_vm.npin < ARRAY_SIZE(g_vm.pin_lo)) {
-			g_vm.pin_lo[g_vm.npin] = e->start;
-			g_vm.pin_hi[g_vm.npin++] = e->end;
-		}
+		if (strcmp(p->paths[k], e->path) == 0 && mem_pin_add(e->start, e->end) < 0)
+			return -1;
 	return 0;
 }
 
@@ -146,7 +73,7 @@ static int pin_add(const struct procmaps_entry *e, void *arg)
  * The host side runs this library's code and the C library's (memcpy, memset...) while it
  * handles the guest: the guest may read and run those files' mappings, never remap them.
  */
-void mem_pin_host_code(void)
+int mem_pin_host_code(void)
 {
 	const uint64_t addrs[] = { (uint64_t)vmlwc_init, (uint64_t)memcpy, (uint64_t)memset,
 				   (uint64_t)strcmp, (uint64_t)getauxval };
@@ -154,7 +81,7 @@ void mem_pin_host_code(void)
 
 	g_vm.npin = 0;
 	procmaps_each(pin_find, &p);
-	procmaps_each(pin_add, &p);
+	return procmaps_each(pin_add, &p) < 0 ? -1 : 0;
 }
 
 /* ---- building the root lwC ---- */
@@ -337,15 +264,16 @@ static int gate_map(void)
 		return err_set(EEXIST, "the lwC gate window %#lx..%#lx is already mapped", VMLWC_GATE_VA,
 			       VMLWC_GATE_VA + len);
 	}
-	mprotect(p, PAGE_SIZE, PROT_READ | PROT_WRITE);
+	if (mprotect(p, PAGE_SIZE, PROT_READ | PROT_WRITE) < 0)
+		return err_set(errno, "mprotect of the gate page (writable): %s", strerror(errno));
 	memcpy(p, vmlwc_gate_page, PAGE_SIZE);
-	mprotect(p, PAGE_SIZE, PROT_READ | PROT_EXEC);
-	mem_protect_add(VMLWC_GATE_VA, len);
-	return 0;
+	if (mprotect(p, PAGE_SIZE, PROT_READ | PROT_EXEC) < 0)
+		return err_set(errno, "mprotect of the gate page (read and execute): %s", strerror(errno));
+	return mem_protect_add(VMLWC_GATE_VA, len);
 }
 
 /* The gate page's flags, from what the platform probe found (read-only to the guest). */
-static void gate_configure(void)
+static int gate_configure(void)
 {
 	uint64_t *flags = (uint64_t *)(VMLWC_GATE_VA + VMLWC_GATE_FLAGS);
 	uint64_t f = 0;
@@ -357,11 +285,14 @@ static void gate_configure(void)
 	if (g_vm.xcr0_user)
 		f |= VMLWC_GF_XSAVE;
 	g_vm.gate_flags = f; /* the host's own copy: it never reads guest memory for its decisions */
-	mprotect((void *)VMLWC_GATE_VA, PAGE_SIZE, PROT_READ | PROT_WRITE);
+	if (mprotect((void *)VMLWC_GATE_VA, PAGE_SIZE, PROT_READ | PROT_WRITE) < 0)
+		return err_set(errno, "mprotect of the gate page (writable): %s", strerror(errno));
 	flags[0] = f;
 	/* every state component but PKRU (permissions, not data) and AMX tiles (off unless asked) */
 	flags[1] = g_vm.xcr0_user & ~((1UL << 9) | (1UL << 17) | (1UL << 18));
-	mprotect((void *)VMLWC_GATE_VA, PAGE_SIZE, PROT_READ | PROT_EXEC);
+	if (mprotect((void *)VMLWC_GATE_VA, PAGE_SIZE, PROT_READ | PROT_EXEC) < 0)
+		return err_set(errno, "mprotect of the gate page (read and execute): %s", strerror(errno));
+	return 0;
 }
 
 /* Page-table pages may be reused only where the hypervisor pages in two dimensions. */
@@ -420,8 +351,6 @@ long vmlwc_platform_bits(void)
 
 /* ---- entering ---- */
 
-#define enter_err g_vm.enter_err
-#define vm_live g_vm.live
 
 __attribute__((noreturn)) void vmlwc_resume_native(struct enter_ctx *ctx, long ret);
 
@@ -443,7 +372,7 @@ static void enter_guest(void *arg)
 	r.rdx = g_vm.enter_ctx.mxcsr;
 	r.rflags = 0x202;
 	if (RAW3(SYS_ioctl, v->fd, KVM_SET_REGS, &r) < 0) {
-		enter_err = EIO;
+		g_vm.enter_err = EIO;
 		vmlwc_resume_native(&g_vm.enter_ctx, -1);
 	}
 	v->tid = (int)RAW0(SYS_gettid);
@@ -483,7 +412,7 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	/* In the guest, host state is unmapped: decide from this thread's TLS alone. */
 	if (tls_active)
 		return err_set(EBUSY, "vmlwc_init: this thread already runs in the guest");
-	if (__atomic_load_n(&vm_live, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&g_vm.live, __ATOMIC_ACQUIRE))
 		return err_set(EBUSY, "vmlwc_init: the process already entered the guest");
 	if (cfg && cfg->flags)
 		return err_set(EINVAL, "vmlwc_init: unknown flags %#x in vmlwc_config", cfg->flags);
@@ -501,7 +430,8 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		goto fail;
 	}
 	g_vm.nprotect = 0;
-	mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store));
+	if (mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store)) < 0)
+		goto fail;
 	/* right after the 2 MiB stub window: the page-table chunks, each its own memslot */
 	uintptr_t pt_lo = g_vm.arena.base + VMLWC_STUB_SPAN;
 	{
@@ -560,7 +490,8 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		goto fail;
 	}
 	stack_pregrow();
-	mem_pin_host_code();
+	if (mem_pin_host_code() < 0)
+		goto fail;
 	policy_init();
 	if (g_vm.cfg.test_gen_start) /* test hook: near the wrap */
 		g_vm.gen_counter = g_vm.cfg.test_gen_start;
@@ -583,21 +514,23 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	/* the probe left its own state: the vCPU again as the thread will enter it */
 	if (cpu_setup_vcpu(&g_vm, v, lwc_cr3(v->lwc), fs_base, gs_base) < 0)
 		goto fail;
-	gate_configure();
+	if (gate_configure() < 0)
+		goto fail;
 	cpu_fill_idt(&g_vm);
 	run_init();
 	hypercall_init();
+	stats_init();
 	lwc_init();
 	/* last: from here on the calling thread is the vCPU's host thread and nothing else */
 	if (sandbox_install() < 0)
 		goto fail;
 	tls_active = 1;
-	vm_live = 1;
+	g_vm.live = 1;
 	if (vmlwc_enter(&g_vm.enter_ctx, enter_guest, v, (char *)v->host_stack + v->host_stack_size) == 0)
 		return 0; /* in the guest */
 	tls_active = 0;
-	vm_live = 0;
-	err_set((int)enter_err, "KVM_SET_REGS failed while entering");
+	g_vm.live = 0;
+	err_set((int)g_vm.enter_err, "KVM_SET_REGS failed while entering");
 fail:
 	e = errno;
 	init_undo(v);

@@ -541,7 +541,7 @@ void sys_fs_register(void)
 	sys_register(SYS_pipe2, &DESC(.name = "pipe2", .fn = sys_pipe2));
 	sys_register(SYS_fcntl, &DESC(.name = "fcntl", .fn = sys_fcntl));
 	sys_register(SYS_ioctl, &DESC(.name = "ioctl", .fn = sys_ioctl));
-	sys_register(SYS_memfd_create, &DESC(.name = "memfd_create", .arg = { PATH, VAL },
+	sys_register(SYS_memfd_create, &DESC(.name = "memfd_create", .arg = { ARG(A_PATH, .flags = ARG_TEXT), VAL },
 		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = MFD_CLOEXEC));
 	sys_register(SYS_eventfd, &DESC(.name = "eventfd", .arg = { VAL }, .ret = R_FD));
 	sys_register(SYS_eventfd2, &DESC(.name = "eventfd2", .arg = { VAL, VAL },

@@ -31,7 +31,7 @@ static int pt_apply(struct sys_call *c, uint64_t start, uint64_t len, uint64_t f
 	/* memslot blocks come with the pages (pt_txn_set), not for spans left lazy */
 	pt_txn_begin(&t, c->l->root);
 	r = pt_txn_set(&t, start, len, start, flags);
-	pt_txn_finish(&t, c->l);
+	view_commit(&t, c->l);
 	return r;
 }
 
@@ -51,7 +51,7 @@ static int view_map_zero(struct lwc *l, uint64_t va, uint64_t len, uint64_t pfla
 		n = VMLWC_PTE_PROTNONE; /* PROT_NONE: mapped, no access */
 	pt_txn_begin(&t, l->root);
 	r = pt_txn_set_zero(&t, va, len, n);
-	pt_txn_finish(&t, l);
+	view_commit(&t, l);
 	return r;
 }
 
@@ -97,7 +97,7 @@ static long sys_mmap(struct sys_call *c)
 		struct pt_txn t;
 		pt_txn_begin(&t, c->l->root);
 		e = pt_txn_set(&t, addr, len, (uint64_t)r, pflags);
-		pt_txn_finish(&t, c->l);
+		view_commit(&t, c->l);
 		return e < 0 ? e : (long)addr;
 	}
 	r = sys_raw(__NR_mmap, h);
@@ -199,7 +199,7 @@ static long sys_mprotect(struct sys_call *c)
 	struct pt_txn t;
 	pt_txn_begin(&t, c->l->root);
 	r = pt_txn_protect(&t, addr, len, pt_prot_flags((int)c->a[2]), g_vm.nlwcs <= 1);
-	pt_txn_finish(&t, c->l);
+	view_commit(&t, c->l);
 	return r;
 }
 
@@ -497,7 +497,7 @@ static long madvise_views(struct sys_call *c, uint64_t addr, uint64_t len, long 
 		}
 	}
 	host_run_add(&h, 0, 0);
-	pt_txn_finish(&t, l);
+	view_commit(&t, l);
 	return r < 0 ? r : h.r < 0 ? h.r : 0;
 }
 

@@ -1,4 +1,4 @@
-/* Redirected syscalls: process identity, limits, scheduling, signals to processes, exit, TLS base. */
+/* Redirected syscalls: process identity, limits, scheduling, signals to processes, exit. */
 #include <errno.h>
 #include <linux/futex.h>
 #include <asm/prctl.h>
@@ -7,44 +7,6 @@
 
 #include "sys.h"
 #include "rawsys.h"
-
-#define MSR_FS_BASE 0xc0000100
-#define MSR_GS_BASE 0xc0000101
-
-static long sys_arch_prctl(struct sys_call *c)
-{
-	uint64_t val = (uint64_t)c->a[1];
-	long r;
-
-	switch (c->a[0]) {
-	case ARCH_SET_FS:
-	case ARCH_SET_GS:
-		if (val >= USER_TOP)
-			return -EPERM; /* as Linux for a non-user base */
-		r = vcpu_msr(c->v, c->a[0] == ARCH_SET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 1);
-		if (r < 0)
-			return r;
-		if (c->a[0] == ARCH_SET_FS)
-			c->l->fs_base = val;
-		else
-			c->l->gs_base = val;
-		/* the sync sregs carry the old base back at the next entry: the new one there too */
-		if (c->a[0] == ARCH_SET_FS)
-			c->v->run->s.regs.sregs.fs.base = val;
-		else
-			c->v->run->s.regs.sregs.gs.base = val;
-		lwc_tls_changed(c->l); /* fast switches may now need the host to write the MSR */
-		return 0;
-	case ARCH_GET_FS:
-	case ARCH_GET_GS:
-		r = vcpu_msr(c->v, c->a[0] == ARCH_GET_FS ? MSR_FS_BASE : MSR_GS_BASE, &val, 0);
-		if (r < 0)
-			return r;
-		return ua_copy_out(c->l, (gva_t)c->a[1], &val, sizeof(val)) < 0 ? -EFAULT : 0;
-	default:
-		return -EINVAL;
-	}
-}
 
 static long sys_unsupported_task(struct sys_call *c)
 {
@@ -214,7 +176,6 @@ void sys_proc_register(void)
 	sys_register(__NR_tkill, &DESC(.name = "tkill"));
 	sys_register(__NR_exit, &DESC(.name = "exit", .fn = sys_exit_any));
 	sys_register(__NR_exit_group, &DESC(.name = "exit_group", .fn = sys_exit_any));
-	sys_register(__NR_arch_prctl, &DESC(.name = "arch_prctl", .fn = sys_arch_prctl));
 	sys_register(__NR_prctl, &DESC(.name = "prctl", .fn = sys_prctl));
 	sys_register(__NR_set_tid_address, &DESC(.name = "set_tid_address", .fn = sys_set_tid_address));
 	sys_register(__NR_set_robust_list, &DESC(.name = "set_robust_list", .fn = sys_set_robust_list));

@@ -11,8 +11,6 @@
 #define SA_RESTORER 0x04000000
 #endif
 
-#define guest_act g_vm.guest_act
-#define held g_vm.held_signals /* signals for a guest handler, not delivered yet */
 
 static int on_vcpu_thread(void)
 {
@@ -32,7 +30,7 @@ static int on_vcpu_thread(void)
 static void sig_hold(int sig, siginfo_t *si, void *uc)
 {
 	if (!on_vcpu_thread()) {
-		const struct ksigaction *g = &guest_act[sig]; /* the root's: no other lwC's runs natively */
+		const struct ksigaction *g = &g_vm.guest_act[sig]; /* the root's: no other lwC's runs natively */
 		if (g->handler > 1) {
 			if (g->flags & SA_SIGINFO)
 				((void (*)(int, siginfo_t *, void *))g->handler)(sig, si, uc);
@@ -41,9 +39,9 @@ static void sig_hold(int sig, siginfo_t *si, void *uc)
 		}
 		return;
 	}
-	__atomic_or_fetch(&held, 1UL << (sig - 1), __ATOMIC_RELAXED);
+	__atomic_or_fetch(&g_vm.held_signals, 1UL << (sig - 1), __ATOMIC_RELAXED);
 	if (g_trace)
-		trace_msg("signal %d for a guest handler: held (delivery into the guest is not"
+		trace_msg("signal %d for a guest handler: g_vm.held_signals (delivery into the guest is not"
 			  " implemented yet)", sig);
 }
 
@@ -160,7 +158,7 @@ void sig_init(void)
 			continue;
 		if (RAW4(SYS_rt_sigaction, sig, 0, &cur, 8) < 0)
 			continue;
-		guest_act[sig] = cur;
+		g_vm.guest_act[sig] = cur;
 		if (cur.handler > 1)
 			host_install(sig, &cur);
 	}
@@ -173,9 +171,10 @@ void sys_signal_register(void)
 		.arg = { ARG(A_VAL), ARG(A_IN, ARG_OPT, 8), ARG(A_OUT, ARG_OPT, 8), ARG(A_VAL) }));
 	sys_register(__NR_rt_sigpending, &DESC(.name = "rt_sigpending",
 		.arg = { ARG(A_OUT, .size = 8), ARG(A_VAL) }));
-	sys_register(__NR_rt_sigsuspend, &DESC(.name = "rt_sigsuspend",
+	/* waiting for (and taking) the process's signals: the root's to do */
+	sys_register(__NR_rt_sigsuspend, &DESC(.name = "rt_sigsuspend", .whole = 1,
 		.arg = { ARG(A_IN, .size = 8), ARG(A_VAL) }));
-	sys_register(__NR_rt_sigtimedwait, &DESC(.name = "rt_sigtimedwait",
+	sys_register(__NR_rt_sigtimedwait, &DESC(.name = "rt_sigtimedwait", .whole = 1,
 		.arg = { ARG(A_IN, .size = 8), ARG(A_OUT, ARG_OPT, 128), ARG(A_IN, ARG_OPT, 16), ARG(A_VAL) }));
 	sys_register(__NR_sigaltstack, &DESC(.name = "sigaltstack", .fn = sys_sigaltstack));
 	sys_register(__NR_rt_sigreturn, &DESC(.name = "rt_sigreturn", .fn = sys_rt_sigreturn));

@@ -10,21 +10,19 @@
 #include "rawsys.h"
 #include "syscall_names.h"
 
-#define table g_vm.sys_table
-#define storage g_vm.sys_storage
 
 void sys_register(long nr, const struct sys_desc *d)
 {
 	if (nr < 0 || nr >= SYS_NR_MAX)
 		return;
-	storage[nr] = *d;
-	table[nr] = &storage[nr];
+	g_vm.sys_storage[nr] = *d;
+	g_vm.sys_table[nr] = &g_vm.sys_storage[nr];
 }
 
 const char *sys_name(long nr)
 {
-	if (nr >= 0 && nr < SYS_NR_MAX && table[nr] && table[nr]->name)
-		return table[nr]->name;
+	if (nr >= 0 && nr < SYS_NR_MAX && g_vm.sys_table[nr] && g_vm.sys_table[nr]->name)
+		return g_vm.sys_table[nr]->name;
 	if (nr >= 0 && nr < (long)ARRAY_SIZE(syscall_names) && syscall_names[nr])
 		return syscall_names[nr];
 	if (nr == VMLWC_SYS_STATS)
@@ -234,7 +232,13 @@ int sys_path_fix(struct sys_call *c, long hdirfd, char *path, unsigned flags)
 
 	if (flags & ARG_TEXT)
 		return 0;
-	if ((flags & ARG_NOFOLLOW) && path[0] == '/' && (g = sys_guest_fd_path(path)) >= 0) {
+	/*
+	 * The guest's own descriptors by path (/proc/self/fd/N, /dev/fd/N, /dev/std*: N is its
+	 * number, not the host's): the host descriptor it names, checked already. readlink of
+	 * /dev/std* reads that symlink itself, as natively.
+	 */
+	if (path[0] == '/' && (g = sys_guest_fd_path(path)) >= 0 &&
+	    !((flags & ARG_NOFOLLOW) && !strncmp(path, "/dev/std", 8))) {
 		long hfd = sys_fd(c, g);
 		if (hfd < 0)
 			return -ENOENT;
@@ -266,15 +270,19 @@ int sys_path_fix(struct sys_call *c, long hdirfd, char *path, unsigned flags)
 			trace_msg("path %.200s: through a procfs magic link (or a loop): ELOOP", path);
 		return -ELOOP;
 	}
+	if (h == -EACCES || h == -ENOTDIR || h == -ENAMETOOLONG || h == -EPERM || h == -EXDEV)
+		return 0; /* the call itself says so */
 	if (h != -ENOENT)
-		return 0; /* EACCES, ENOTDIR, ...: the call itself says so */
+		return (int)h; /* the check could not be made (EMFILE, ENOMEM, ...): never through unchecked */
 	/* the last component need not exist (mkdir, creat): the way to it must hold no magic link */
 	path_dir(path, tmp);
 	how.flags = O_PATH | O_CLOEXEC | O_DIRECTORY;
 	h = RAW4(SYS_openat2, hdirfd, tmp, &how, sizeof(how));
 	if (h >= 0)
 		RAW1(SYS_close, h);
-	return h == -ELOOP ? -ELOOP : 0;
+	if (h == -ELOOP || h == -EMFILE || h == -ENFILE || h == -ENOMEM)
+		return (int)h;
+	return 0;
 }
 
 static int opt_null(const struct sys_arg *sa, long v)
@@ -455,84 +463,9 @@ long sys_generic(struct sys_call *c)
 	return r;
 }
 
-static long sys_private(struct vcpu *v, struct lwc *l, long nr, const long a[6])
-{
-	if (nr == VMLWC_SYS_STATS) {
-		struct vmlwc_stats st;
-		memset(&st, 0, sizeof(st));
-		for (unsigned i = 0; i < g_vm.nvcpus; i++) {
-			struct vcpu *x = g_vm.vcpus[i];
-			uint64_t ex, in;
-			if (vcpu_stats_read(x, &ex, &in) == 0) {
-				st.hv_exits += ex;
-				st.emulated_insns += in;
-			}
-			st.vm_exits += x->nexits;
-			st.hypercalls += x->nhypercalls;
-			st.syscalls_redirected += x->nsyscalls;
-			st.page_faults += x->npagefaults;
-		}
-		(void)v;
-		st.lwc_creates = g_vm.lwc_creates;
-		st.lwc_switches = lwc_switch_count();
-		st.cow_faults = g_vm.pool->cow_faults + g_vm.host_cow_faults;
-		st.platform = (uint64_t)vmlwc_platform_bits();
-		return ua_copy_out(l, (gva_t)a[0], &st, sizeof(st)) < 0 ? -EFAULT : 0;
-	}
-	if (nr == VMLWC_SYS_POOL) {
-		lwc_collect_now(); /* counts of what is held: without unreachable cycles */
-		switch (a[0]) {
-		case VMLWC_POOL_IN_USE: return (long)pool_in_use();
-		case VMLWC_POOL_LAZY: return g_vm.lazy_tables;
-		case VMLWC_POOL_TABLES_IN_POOL: return g_vm.lazy_tables && !g_vm.ptp.shadow;
-		case VMLWC_POOL_TABLE_COPIES: return (long)(g_vm.pool->table_copies + g_vm.host_table_copies);
-		case VMLWC_POOL_PT_PAGES: return (long)pt_pages_used();
-		case VMLWC_POOL_PCID: return g_vm.pcid;
-		case VMLWC_POOL_CR4_REFUSED: return (long)g_vm.cr4_refused;
-		case VMLWC_POOL_PLATFORM: return vmlwc_platform_bits();
-		case VMLWC_POOL_ARENA: return (long)(arena_in_use(&g_vm.arena) * PAGE_SIZE + g_vm.arena.nobjs * 64) / PAGE_SIZE;
-		case VMLWC_POOL_HOST_FDS: return (long)fdtab_host_fds();
-		case VMLWC_POOL_SANDBOX: return (long)g_vm.sandbox_syscalls;
-		case VMLWC_POOL_PT_ALLOCS: return (long)g_vm.ptp.allocs;
-		case VMLWC_POOL_PT_TOUCHED: return (long)ptpage_touched();
-		case VMLWC_POOL_PT_RECLAIMED: return (long)g_vm.ptp.reclaimed;
-		default: return -EINVAL;
-		}
-	}
-	if (nr == VMLWC_SYS_TEST_FORBIDDEN && g_vm.cfg.test_hooks)
-		return RAW0(SYS_vhangup); /* never on the allow-list: the filter kills the process */
-	if (nr == VMLWC_SYS_TEST_STUB_FAULT && g_vm.cfg.test_hooks) {
-		/* Return into ring 0 at an unmapped stub address: proves a stub fault dumps and aborts. */
-		uint64_t rip = VMLWC_STUB_KVA + VMLWC_STUB_SPAN - PAGE_SIZE;
-		uint64_t rsp = v->area_kva + VMLWC_VCPU_FRAMEB_OFF;
-		if (v->via_doorbell) {
-			/* no frame to rewrite: ring 0 through the segment registers */
-			struct kvm_sregs *s = &v->run->s.regs.sregs;
-			s->cs.selector = VMLWC_KCS;
-			s->cs.dpl = 0;
-			s->ss.selector = VMLWC_KDS;
-			s->ss.dpl = 0;
-			v->run->s.regs.regs.rip = rip;
-			v->run->s.regs.regs.rsp = rsp;
-			v->run->s.regs.regs.rflags = 0x2;
-			v->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS | KVM_SYNC_X86_REGS;
-		} else {
-			struct vmlwc_iret_frame *f = frame_user(v);
-			f->rip = rip;
-			f->cs = VMLWC_KCS;
-			f->rflags = 0x2;
-			f->rsp = rsp;
-			f->ss = VMLWC_KDS;
-		}
-		v->test_fault_pending = 1;
-		return 0;
-	}
-	return -ENOSYS;
-}
-
 int sys_redirected(long nr)
 {
-	return nr >= 0 && nr < SYS_NR_MAX && table[nr] != NULL;
+	return nr >= 0 && nr < SYS_NR_MAX && g_vm.sys_table[nr] != NULL;
 }
 
 int lwc_allows(const struct lwc *l, long nr)
@@ -556,9 +489,9 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 		}
 		return -EPERM;
 	}
-	if (nr >= VMLWC_SYS_BASE && nr < VMLWC_SYS_BASE + 64)
-		return sys_private(v, l, nr, a);
-	if (nr < 0 || nr >= SYS_NR_MAX || !table[nr]) {
+	if (nr >= VMLWC_SYS_BASE && nr < VMLWC_SYS_BASE + 64) /* the library's own (stats.c, above) */
+		return g_vm.sys_private ? g_vm.sys_private(v, l, nr, a) : -ENOSYS;
+	if (nr < 0 || nr >= SYS_NR_MAX || !g_vm.sys_table[nr]) {
 		if (g_trace) {
 			const char *n = sys_name(nr);
 			trace_msg("unsupported syscall %ld (%s): ENOSYS", nr, n ? n : "unknown");
@@ -570,7 +503,7 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 	c.fds = fds;
 	c.nr = nr;
 	memcpy(c.a, a, sizeof(c.a));
-	c.d = table[nr];
+	c.d = g_vm.sys_table[nr];
 	if (c.d->whole && l != g_vm.root_lwc) {
 		/* limits, timers, scheduling, the process group: one set for every lwC, the root's */
 		if (g_trace)

@@ -1,0 +1,93 @@
+/* What one lwC sees of memory: its root (published to the stub, loaded on return), transactions committed for it. */
+/*
+ * Page tables (pgtable.c) know trees only; this is where a tree becomes an lwC's view: a
+ * transaction's new root is set for the lwC and loaded on the way back to ring 3 when it runs,
+ * and the pages it replaced are freed once no CR3 can reach them.
+ */
+#include <errno.h>
+
+#include "internal.h"
+
+uint64_t lwc_cr3(const struct lwc *l)
+{
+	return l->root | (g_vm.pcid ? l->s.id + 1 : 0);
+}
+
+/*
+ * What a fast switch into l loads, in the stub's table: 0 sends every switch into l to the
+ * host (no context, trapped, unreferenced). With PCIDs the no-flush bit only while l's PCID
+ * holds nothing of an older tree.
+ */
+void lwc_publish(struct lwc *l)
+{
+	uint64_t cr3 = 0;
+
+	if (l->state == VMLWC_LWC_READY && (l->refs > 0 || l == g_vm.root_lwc))
+		cr3 = lwc_cr3(l) | (l->pcid_clean ? g_vm.pool->cr3_noflush : 0);
+	g_vm.stub_cr3_of[l->s.id + 1] = cr3;
+}
+
+/* A new tree: its first load flushes the lwC's PCID. */
+void lwc_set_root(struct lwc *l, gpa_t root)
+{
+	l->root = l->s.root = root;
+	l->pcid_clean = 0;
+	if (l->s.id == 0)
+		g_vm.pool->root_tree = root; /* the stub's copy-out tells the root by its tree */
+	lwc_publish(l);
+}
+
+/* v returns to ring 3 in l's current tree, loaded without the no-flush bit. */
+void lwc_load_on_return(struct vcpu *v, struct lwc *l)
+{
+	v->pending_cr3 = lwc_cr3(l);
+	l->pcid_clean = 1;
+	lwc_publish(l);
+}
+
+void view_commit(struct pt_txn *t, struct lwc *l)
+{
+	struct vcpu *v = l->on;
+
+	if (!t->changed)
+		return;
+	lwc_set_root(l, t->root);
+	if (v && v->lwc == l) {
+		lwc_load_on_return(v, l);
+		for (int i = 0; i < t->nretired; i++)
+			if (v->ndeferred < (int)ARRAY_SIZE(v->deferred))
+				v->deferred[v->ndeferred++] = t->retired[i];
+			else
+				pt_page_free(t->retired[i]); /* safe, as in fresh(): ring 3 runs only after the new root is loaded */
+	} else {
+		for (int i = 0; i < t->nretired; i++)
+			pt_page_free(t->retired[i]);
+	}
+}
+
+int view_own_path(struct lwc *l, uint64_t va)
+{
+	struct pt_txn t;
+	int err;
+
+	if (!pt_path_shared(l->root, va))
+		return 0; /* already its own: no transaction, no new root */
+	pt_txn_begin(&t, l->root);
+	err = pt_txn_own_path(&t, va);
+	view_commit(&t, l);
+	return err;
+}
+
+int view_materialize(struct lwc *l, uint64_t va)
+{
+	uint64_t next, e = pt_span(l->root, va, &next);
+	struct pt_txn t;
+	int err;
+
+	if (!pt_is_lazy(e))
+		return 0;
+	pt_txn_begin(&t, l->root);
+	err = pt_txn_own_path(&t, va);
+	view_commit(&t, l);
+	return err < 0 ? err : 1;
+}
