@@ -205,5 +205,5 @@ void bench_print_platform(void)
 	       (b & VMLWC_PLAT_HOST_COW) ? "on the host (one exit)" : "in the stub (no exit)",
 	       syscall(VMLWC_SYS_POOL, VMLWC_POOL_LAZY) ? "shared at lwc_create" : "copied whole at lwc_create",
 	       (b & VMLWC_PLAT_FSGSBASE) ? "restored at ring 3" : "written by the host",
-	       (b & VMLWC_PLAT_XSAVE) ? "cleared by XRSTOR" : "cleared by fninit+pxor");
+	       (b & VMLWC_PLAT_XSAVE) ? "cleared by XRSTOR (init image)" : "cleared by FXRSTOR (init image)");
 }

@@ -4,12 +4,48 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <cpuid.h>
 #include <unistd.h>
 
 #include "bench_util.h"
 #include "vmlwc.h"
 
 static int peer;
+
+/* The init images the gate restores on every switch into an lwC (see gate_x86_64.S): XSTATE_BV 0
+ * (every component in its initial state), and the legacy area with FCW 0x37f and MXCSR 0x1f80. */
+static unsigned char ximage[4096] __attribute__((aligned(64)));
+static uint64_t xmask;
+
+static void op_xrstor(void *a)
+{
+	(void)a;
+	__asm__ volatile("xrstor %0" ::"m"(ximage), "a"((uint32_t)xmask), "d"((uint32_t)(xmask >> 32)) : "memory");
+}
+
+static void op_fxrstor(void *a)
+{
+	(void)a;
+	__asm__ volatile("fxrstor64 %0" ::"m"(ximage) : "memory");
+}
+
+/* What clearing the vector registers adds to a switch: the gate's own instruction, run at ring 3
+ * (natively on every platform: only the stub's ring 0 is emulated on PVM). */
+static void vector_clear_cost(int iters, int batches, double *xr, double *fxr)
+{
+	unsigned a, b, c, d;
+	ximage[0] = 0x7f;
+	ximage[1] = 0x03;              /* FCW */
+	*(uint32_t *)&ximage[24] = 0x1f80; /* MXCSR */
+	*xr = -1;
+	if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE)) {
+		uint32_t lo, hi;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		xmask = ((uint64_t)hi << 32) | lo;
+		*xr = bench_median(op_xrstor, NULL, iters, batches);
+	}
+	*fxr = bench_median(op_fxrstor, NULL, iters, batches);
+}
 static struct lwc_msg msg;
 
 static void op_roundtrip(void *a)
@@ -52,6 +88,8 @@ int main(int argc, char **argv)
 	double hv = (double)(s1.hv_exits - s0.hv_exits) / n;
 	double insns = (double)(s1.emulated_insns - s0.emulated_insns) / n;
 	double stub = (double)(s1.lwc_switches - s0.lwc_switches) / n;
+	double xr, fxr;
+	vector_clear_cost(iters * 20, batches, &xr, &fxr);
 
 	/* a syscall of a trapped child, answered by its monitor through lwc_syscall */
 	int iters_t = quick ? 200 : 2000;
@@ -89,6 +127,11 @@ int main(int argc, char **argv)
 	printf("%-44s %10.2f\n", "  hypervisor exits per switch", hv);
 	printf("%-44s %10.2f\n", "  emulated instructions per switch", insns);
 	printf("%-44s %10.2f\n", "  share finished in the stub", stub);
+	if (xr >= 0)
+		printf("%-44s %10.1f ns (%.2f%% of a switch)\n", "  vector-state clear, XRSTOR of the init image", xr,
+		       100.0 * xr / sw);
+	printf("%-44s %10.1f ns (%.2f%% of a switch)\n", "  vector-state clear, FXRSTOR of the init image", fxr,
+	       100.0 * fxr / sw);
 	printf("\nratios: process switch (1 CPU) / lwc_switch = %.2f, thread switch (1 CPU) / lwc_switch = %.2f\n",
 	       b.proc_switch_1cpu / sw, b.thread_switch_1cpu / sw);
 	printf("        process switch (2 CPUs) / lwc_switch = %.2f, thread switch (2 CPUs) / lwc_switch = %.2f\n",

@@ -19,9 +19,19 @@ extern "C" {
 #define VMLWC_API
 #endif
 
+/* Compile-time check against the header's version: true when it is at least major.minor. */
+#define VMLWC_CHECK_VERSION(major, minor)                                                       \
+	(VMLWC_VERSION_MAJOR > (major) || (VMLWC_VERSION_MAJOR == (major) && VMLWC_VERSION_MINOR >= (minor)))
+
+/* vmlwc_config.flags: the tuning knobs, each also an environment variable (either turns it on) */
+#define VMLWC_F_TRACE 0x1        /* VMLWC_TRACE=1: a line per redirected syscall on stderr */
+#define VMLWC_F_EAGER_TABLES 0x2 /* VMLWC_EAGER_TABLES=1: lwc_create copies page tables whole */
+#define VMLWC_F_NO_PCID 0x4      /* VMLWC_NO_PCID=1: never tag CR3 with PCIDs */
+#define VMLWC_F_ALL (VMLWC_F_TRACE | VMLWC_F_EAGER_TABLES | VMLWC_F_NO_PCID)
+
 struct vmlwc_config {
 	size_t pool_bytes;  /* frame pool ceiling; 0 -> default */
-	unsigned flags;     /* must be 0 */
+	unsigned flags;     /* VMLWC_F_* bits; any other bit: EINVAL */
 };
 
 /* Enter the guest. 0 inside the guest; -1 and errno with the process untouched. */
@@ -29,6 +39,11 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg);
 /* 1 when the calling thread runs in the guest. */
 VMLWC_API int vmlwc_active(void);
 VMLWC_API const char *vmlwc_version(void);
+/* The library's version at run time (the header's is VMLWC_VERSION_*). */
+VMLWC_API int vmlwc_major_version(void);
+VMLWC_API int vmlwc_minor_version(void);
+/* 1 when the library linked at run time is at least major.minor (same major), else 0. */
+VMLWC_API int vmlwc_check_version(int major, int minor);
 /* Human-readable reason for the last vmlwc_init failure of this thread ("" if none). */
 VMLWC_API const char *vmlwc_strerror(void);
 

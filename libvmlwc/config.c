@@ -22,12 +22,12 @@ static long env_num(const char *name, long dflt)
 	return *end ? dflt : n;
 }
 
-void config_read(struct config *c)
+void config_read(struct config *c, unsigned flags)
 {
 	memset(c, 0, sizeof(*c));
-	c->trace = env_on("VMLWC_TRACE");
-	c->eager_tables = env_on("VMLWC_EAGER_TABLES");
-	c->no_pcid = env_on("VMLWC_NO_PCID");
+	c->trace = env_on("VMLWC_TRACE") || (flags & VMLWC_F_TRACE);
+	c->eager_tables = env_on("VMLWC_EAGER_TABLES") || (flags & VMLWC_F_EAGER_TABLES);
+	c->no_pcid = env_on("VMLWC_NO_PCID") || (flags & VMLWC_F_NO_PCID);
 	/* test hooks: honoured only with VMLWC_TEST_HOOKS=1 */
 	c->test_hooks = getenv("VMLWC_TEST_HOOKS") && strcmp(getenv("VMLWC_TEST_HOOKS"), "1") == 0;
 	if (!c->test_hooks)

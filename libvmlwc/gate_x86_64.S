@@ -158,15 +158,18 @@ vmlwc_gate_page:
 	xorl	%edx, %edx
 	movq	$-1, %rbx
 	.globl	vmlwc_gate_probe_xgetbv
+	.hidden	vmlwc_gate_probe_xgetbv
 vmlwc_gate_probe_xgetbv:
 	xgetbv
 	movq	%rax, %r12
 	movq	%rdx, %r13
 	.globl	vmlwc_gate_probe_rdfs
+	.hidden	vmlwc_gate_probe_rdfs
 vmlwc_gate_probe_rdfs:
 	rdfsbase %rbx
 	movq	%rbx, %r14
 	.globl	vmlwc_gate_probe_syscall
+	.hidden	vmlwc_gate_probe_syscall
 vmlwc_gate_probe_syscall:
 	syscall
 	ud2

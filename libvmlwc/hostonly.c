@@ -19,7 +19,7 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	gpa_t root;
 
 	g_vm.kvm_fd = g_vm.vm_fd = -1;
-	config_read(&g_vm.cfg);
+	config_read(&g_vm.cfg, 0);
 	g_vm.trace_fd = -1;
 	g_vm.maxphy = 48;
 	g_vm.max_memslots = 512;

@@ -37,7 +37,7 @@ struct config {
 	int test_no_xsave;      /* VMLWC_TEST_NO_XSAVE: as if ring 3 could not use XSAVE (the FXRSTOR path) */
 	int test_pvm;           /* VMLWC_TEST_PVM: every PVM path (`syscall` made to look as if it stayed at CPL 3) */
 };
-void config_read(struct config *c);
+void config_read(struct config *c, unsigned flags); /* flags: vmlwc_config's VMLWC_F_* */
 
 /* ---- init-time error reporting (errors.c) ---- */
 int err_set(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

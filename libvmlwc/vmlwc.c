@@ -32,6 +32,22 @@ VMLWC_API const char *vmlwc_version(void)
 	return S(VMLWC_VERSION_MAJOR) "." S(VMLWC_VERSION_MINOR) "." S(VMLWC_VERSION_PATCH);
 }
 
+VMLWC_API int vmlwc_major_version(void)
+{
+	return VMLWC_VERSION_MAJOR;
+}
+
+VMLWC_API int vmlwc_minor_version(void)
+{
+	return VMLWC_VERSION_MINOR;
+}
+
+/* In 0.x each minor version may change the ABI (it is in the soname): at least, within a major. */
+VMLWC_API int vmlwc_check_version(int major, int minor)
+{
+	return major == VMLWC_VERSION_MAJOR && minor <= VMLWC_VERSION_MINOR;
+}
+
 VMLWC_API int vmlwc_active(void)
 {
 	return tls_active;
@@ -414,13 +430,14 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		return err_set(EBUSY, "vmlwc_init: this thread already runs in the guest");
 	if (__atomic_load_n(&g_vm.live, __ATOMIC_ACQUIRE))
 		return err_set(EBUSY, "vmlwc_init: the process already entered the guest");
-	if (cfg && cfg->flags)
-		return err_set(EINVAL, "vmlwc_init: unknown flags %#x in vmlwc_config", cfg->flags);
+	if (cfg && (cfg->flags & ~(unsigned)VMLWC_F_ALL))
+		return err_set(EINVAL, "vmlwc_init: unknown flags %#x in vmlwc_config",
+			       cfg->flags & ~(unsigned)VMLWC_F_ALL);
 	if (cfg && cfg->pool_bytes)
 		pool = PAGE_ALIGN_UP(cfg->pool_bytes);
 	g_vm.trace_fd = -1;
 	g_vm.pid = getpid();
-	config_read(&g_vm.cfg);
+	config_read(&g_vm.cfg, cfg ? cfg->flags : 0);
 	if (kvm_open_vm(&g_vm) < 0)
 		return -1;
 	if (cpu_setup_cpuid(&g_vm) < 0)

@@ -75,3 +75,51 @@ Test(caps, pcid_where_kvm_offers_it, .timeout = 60)
 	cr_expect_eq(on, offered && !(refused & (1L << 17)), "KVM offers PCID: %d, refused CR4 bits %#lx, library uses PCIDs: %ld",
 		     offered, refused, on);
 }
+
+/* Each vmlwc_config.flags knob does what its environment variable does (forked: one init per process). */
+static int init_with_flags_child(unsigned flags, int trace_fd)
+{
+	pid_t p = fork();
+	int st = 0;
+
+	if (p == 0) {
+		unsetenv("VMLWC_TRACE");
+		unsetenv("VMLWC_EAGER_TABLES");
+		unsetenv("VMLWC_NO_PCID");
+		if (trace_fd >= 0)
+			dup2(trace_fd, 2);
+		struct vmlwc_config cfg = { .pool_bytes = 0, .flags = flags };
+		if (vmlwc_init(&cfg) != 0)
+			_exit(200);
+		syscall(SYS_getppid);
+		long lazy = syscall(VMLWC_SYS_POOL, VMLWC_POOL_LAZY);
+		long pcid = syscall(VMLWC_SYS_POOL, VMLWC_POOL_PCID);
+		if ((flags & VMLWC_F_EAGER_TABLES) && lazy != 0)
+			_exit(201);
+		if ((flags & VMLWC_F_NO_PCID) && pcid != 0)
+			_exit(202);
+		_exit(0);
+	}
+	waitpid(p, &st, 0);
+	return st;
+}
+
+Test(caps, config_flags_are_the_knobs, .timeout = 120)
+{
+	char path[] = "/tmp/vmlwc-flags-XXXXXX", log[4096];
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	int st = init_with_flags_child(VMLWC_F_TRACE | VMLWC_F_EAGER_TABLES | VMLWC_F_NO_PCID, fd);
+	ssize_t n = pread(fd, log, sizeof(log) - 1, 0);
+	log[n > 0 ? n : 0] = 0;
+	close(fd);
+	unlink(path);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (200: init failed, 201: tables lazy, 202: PCIDs on)", st);
+	cr_expect(strstr(log, "getppid(") != NULL, "VMLWC_F_TRACE wrote no line for getppid:\n%s", log);
+	/* an unknown bit beside the known ones: EINVAL, nothing entered */
+	struct vmlwc_config bad = { .pool_bytes = 0, .flags = VMLWC_F_ALL + 1 };
+	errno = 0;
+	cr_expect_eq(vmlwc_init(&bad), -1);
+	cr_expect_eq(errno, EINVAL);
+	cr_expect_eq(vmlwc_active(), 0);
+}

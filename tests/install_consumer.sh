@@ -19,6 +19,13 @@ cat > "$tmp/consumer/main.c" <<'EOT'
 #include <vmlwc.h>
 int main(void)
 {
+#if !VMLWC_CHECK_VERSION(0, 2) || VMLWC_CHECK_VERSION(0, 99) || VMLWC_CHECK_VERSION(1, 0)
+	return 2;
+#endif
+	if (!vmlwc_check_version(VMLWC_VERSION_MAJOR, VMLWC_VERSION_MINOR) || vmlwc_check_version(0, 99) ||
+	    vmlwc_check_version(1, 0) || vmlwc_major_version() != VMLWC_VERSION_MAJOR ||
+	    vmlwc_minor_version() != VMLWC_VERSION_MINOR)
+		return 3;
 	return strcmp(vmlwc_version(), "0.2.0") != 0 || VMLWC_VERSION_MAJOR != 0;
 }
 EOT
@@ -29,6 +36,15 @@ LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/consumer/b/consumer"
 PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --libs vmlwc | grep -q -- "-lvmlwc"
 cc -o "$tmp/pc" "$tmp/consumer/main.c" -I"$tmp/prefix/include" -L"$tmp/prefix/lib" -lvmlwc
 LD_LIBRARY_PATH="$tmp/prefix/lib" "$tmp/pc"
-# only the API is exported
-nm -D --defined-only "$tmp/prefix/lib/libvmlwc.so" | awk '{print $3}' | grep -v -E '^(vmlwc_|lwc_|VMLWC_0)' && exit 1
+# only the API is exported, from the shared library and from the archive: exactly the symbols
+# the version script lists
+api=$(sed -n 's/^ *\([a-z_]*\);$/\1/p' "$(dirname "$0")/../libvmlwc/vmlwc.map" | sort)
+so=$(nm -D --defined-only "$tmp/prefix/lib/libvmlwc.so" | awk '$3 != "VMLWC_0" {sub(/@.*/, "", $3); print $3}' | sort)
+[ "$so" = "$api" ] || { echo "install_consumer: libvmlwc.so exports:"; echo "$so"; exit 1; }
+ar=$(nm -g --defined-only "$tmp/prefix/lib/libvmlwc.a" | awk 'NF == 3 {print $3}' | sort)
+[ "$ar" = "$api" ] || { echo "install_consumer: libvmlwc.a exports:"; echo "$ar" | head -20; exit 1; }
+# a program linked statically against the archive
+cc -o "$tmp/st" "$tmp/consumer/main.c" -I"$tmp/prefix/include" "$tmp/prefix/lib/libvmlwc.a" \
+	$(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --static --libs-only-l vmlwc | sed 's/-lvmlwc//')
+"$tmp/st"
 echo "install_consumer: ok"
