@@ -2,7 +2,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "memmap.h"
 #include "rawsys.h"
 
 #define ARENA_ALIGN (1UL << MEMMAP_BLOCK_SHIFT)

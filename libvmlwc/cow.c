@@ -2,7 +2,14 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "cow.h"
+#include "lwc_host.h"
+#include "memmap.h"
+#include "pgtable.h"
+#include "pool.h"
+#include "view.h"
+#include "state.h"
 
 /* Whether another live lwC maps a page of [va, va+len) to the host memory at that address. */
 /* Whether entry e (pt_span's) maps the host memory at a's own address. */
@@ -22,10 +29,10 @@ int mem_shared_at(struct lwc *l, uint64_t a, uint64_t end, uint64_t *stop)
 	int shared = 0;
 
 	*stop = end;
-	if (g_vm.nlwcs <= 1)
+	if (g_vm.lwc.nlwcs <= 1)
 		return 0;
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
-		struct lwc *o = g_vm.lwcs[i];
+		struct lwc *o = g_vm.lwc.lwcs[i];
 		uint64_t b = a, next;
 		int first = -1;
 		if (!o || o == l)
@@ -67,7 +74,7 @@ int mem_copy_out(struct lwc *l, uint64_t va, int keep_shared)
 		return -ENOMEM;
 	memcpy((void *)hva_of(n), (void *)va, PAGE_SIZE);
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
-		struct lwc *o = g_vm.lwcs[i];
+		struct lwc *o = g_vm.lwc.lwcs[i];
 		uint64_t oe;
 		if (!o || o == l)
 			continue;
@@ -102,12 +109,12 @@ int mem_zero_view(struct lwc *l, struct pt_txn *t, uint64_t va)
 
 	if (!(e & (PTE_P | VMLWC_PTE_PROTNONE)))
 		return 0;
-	n = (e & ~(PTE_ADDR | PTE_W | PTE_D | VMLWC_PTE_SHARED)) | g_vm.zero_frame;
+	n = (e & ~(PTE_ADDR | PTE_W | PTE_D | VMLWC_PTE_SHARED)) | g_vm.pool.zero_frame;
 	if (e & (PTE_W | VMLWC_PTE_COW))
 		n |= VMLWC_PTE_COW;
 	if (pt_txn_set_leaf(t, va, n) < 0)
 		return -ENOMEM;
-	pool_ref(g_vm.zero_frame);
+	pool_ref(g_vm.pool.zero_frame);
 	pool_unref(e);
 	return 0;
 }
@@ -121,7 +128,7 @@ static gpa_t cow_frame(struct lwc *l, uint64_t va, uint64_t e)
 {
 	gpa_t old = e & PTE_ADDR, n;
 
-	if (l == g_vm.root_lwc && pool_refcount(e) < 0)
+	if (l == g_vm.lwc.root_lwc && pool_refcount(e) < 0)
 		return mem_copy_out(l, va, 0) < 0 ? GPA_NONE : old;
 	if (pool_refcount(e) == 1)
 		return old;

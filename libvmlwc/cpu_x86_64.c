@@ -4,7 +4,12 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "cpu.h"
+#include "errors.h"
+#include "vcpu.h"
+#include "state.h"
 
 #define CR0_PE (1UL << 0)
 #define CR0_MP (1UL << 1)
@@ -61,7 +66,7 @@ int cpu_setup_cpuid(struct vm *vm)
 		if (!c)
 			return err_set(ENOMEM, "CPUID: out of memory");
 		c->nent = (uint32_t)n;
-		if (ioctl(vm->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+		if (ioctl(vm->kvm.kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
 			break;
 		free(c);
 		if (errno != E2BIG || n > 4096)
@@ -70,33 +75,33 @@ int cpu_setup_cpuid(struct vm *vm)
 	}
 	if ((e = cpuid_find(c, 1, 0))) {
 		e->ecx &= ~(1u << 5); /* no VMX inside */
-		vm->has_xsave = !!(e->ecx & (1u << 26));
-		vm->has_pcid = !!(e->ecx & (1u << 17));
-		vm->has_pge = !!(e->edx & (1u << 13));
+		vm->cpu.has_xsave = !!(e->ecx & (1u << 26));
+		vm->cpu.has_pcid = !!(e->ecx & (1u << 17));
+		vm->cpu.has_pge = !!(e->edx & (1u << 13));
 	}
 	if ((e = cpuid_find(c, 7, 0))) {
-		vm->has_fsgsbase = !!(e->ebx & 1u);
-		vm->has_smep = !!(e->ebx & (1u << 7));
-		vm->has_smap = !!(e->ebx & (1u << 20));
+		vm->cpu.has_fsgsbase = !!(e->ebx & 1u);
+		vm->cpu.has_smep = !!(e->ebx & (1u << 7));
+		vm->cpu.has_smap = !!(e->ebx & (1u << 20));
 		/* test hook: `syscall` lands at CPL 0 on the gate page, which must run and ring the doorbell */
 		if (vm->cfg.test_pvm)
-			vm->has_smep = vm->has_smap = 0;
+			vm->cpu.has_smep = vm->cpu.has_smap = 0;
 	}
 	if ((e = cpuid_find(c, 0x80000001, 0))) {
 		e->ecx &= ~(1u << 2); /* no SVM inside */
-		vm->has_nx = !!(e->edx & (1u << 20));
+		vm->cpu.has_nx = !!(e->edx & (1u << 20));
 	}
-	vm->maxphy = 36;
+	vm->cpu.maxphy = 36;
 	if ((e = cpuid_find(c, 0x80000008, 0)) && (e->eax & 0xff))
-		vm->maxphy = e->eax & 0xff;
-	if (vm->maxphy > 52)
-		vm->maxphy = 52;
-	if (e && vm->cfg.test_maxphy >= 36 && vm->cfg.test_maxphy < vm->maxphy) {
+		vm->cpu.maxphy = e->eax & 0xff;
+	if (vm->cpu.maxphy > 52)
+		vm->cpu.maxphy = 52;
+	if (e && vm->cfg.test_maxphy >= 36 && vm->cfg.test_maxphy < vm->cpu.maxphy) {
 		/* test hook: a narrower guest; its CPU says so too */
-		vm->maxphy = vm->cfg.test_maxphy;
-		e->eax = (e->eax & ~0xffu) | vm->maxphy;
+		vm->cpu.maxphy = vm->cfg.test_maxphy;
+		e->eax = (e->eax & ~0xffu) | vm->cpu.maxphy;
 	}
-	if (vm->has_xsave) {
+	if (vm->cpu.has_xsave) {
 		uint64_t supported = 0, host = host_xcr0();
 		if ((e = cpuid_find(c, 0xd, 0)))
 			supported = ((uint64_t)e->edx << 32) | e->eax;
@@ -105,9 +110,9 @@ int cpu_setup_cpuid(struct vm *vm)
 			return err_set(ENOTSUP, "host XCR0 %#lx has state components the guest cannot enable"
 				       " (KVM supports %#lx)", (unsigned long)host, (unsigned long)supported);
 		}
-		vm->xcr0 = host;
+		vm->cpu.xcr0 = host;
 	}
-	vm->cpuid = c;
+	vm->cpu.cpuid = c;
 	return 0;
 }
 
@@ -149,11 +154,11 @@ void cpu_init_area(struct vm *vm, struct vcpu *v)
 
 void cpu_fill_idt(struct vm *vm)
 {
-	uint64_t *idt = (uint64_t *)(vm->arena.base + (vm->stub_idt - VMLWC_STUB_KVA));
-	const uint64_t *vec = (const uint64_t *)(vm->arena.base + (vm->stub_vectors - VMLWC_STUB_KVA));
+	uint64_t *idt = (uint64_t *)(vm->arena.base + (vm->stub.idt - VMLWC_STUB_KVA));
+	const uint64_t *vec = (const uint64_t *)(vm->arena.base + (vm->stub.vectors - VMLWC_STUB_KVA));
 
 	for (int i = 0; i < 32; i++) {
-		uint64_t h = i == 14 && vm->host_cow ? vm->stub_pf_host : vec[i];
+		uint64_t h = i == 14 && vm->cpu.host_cow ? vm->stub.pf_host : vec[i];
 		int dpl = i == 3 ? 3 : 0; /* int3 from ring 3 is a breakpoint, as natively */
 		int ist = (i == 2 || i == 8 || i == 18) ? 1 : 0;
 		idt[2 * i] = (h & 0xffff) | ((uint64_t)VMLWC_KCS << 16) | ((uint64_t)ist << 32) |
@@ -222,7 +227,7 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 	struct kvm_sregs s;
 
 	/* once: KVM refuses a CPUID change after the first KVM_RUN (the platform probe's) */
-	if (!v->cpuid_set && ioctl(v->fd, KVM_SET_CPUID2, vm->cpuid) < 0)
+	if (!v->cpuid_set && ioctl(v->fd, KVM_SET_CPUID2, vm->cpu.cpuid) < 0)
 		return err_set(errno, "KVM_SET_CPUID2: %s", strerror(errno));
 	v->cpuid_set = 1;
 	cpu_init_area(vm, v);
@@ -230,19 +235,19 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 		return err_set(errno, "KVM_GET_SREGS: %s", strerror(errno));
 	s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
 	s.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
-	if (vm->has_pge)
+	if (vm->cpu.has_pge)
 		s.cr4 |= CR4_PGE;
-	if (vm->has_xsave)
+	if (vm->cpu.has_xsave)
 		s.cr4 |= CR4_OSXSAVE;
-	if (vm->has_fsgsbase)
+	if (vm->cpu.has_fsgsbase)
 		s.cr4 |= CR4_FSGSBASE;
-	if (vm->has_smep)
+	if (vm->cpu.has_smep)
 		s.cr4 |= CR4_SMEP;
-	if (vm->has_smap)
+	if (vm->cpu.has_smap)
 		s.cr4 |= CR4_SMAP;
-	if (vm->pcid)
+	if (vm->cpu.pcid)
 		s.cr4 |= CR4_PCIDE; /* cr3 below carries PCID 0: valid when PCIDE is set */
-	s.efer = EFER_SCE | EFER_LME | EFER_LMA | (vm->has_nx ? EFER_NXE : 0);
+	s.efer = EFER_SCE | EFER_LME | EFER_LMA | (vm->cpu.has_nx ? EFER_NXE : 0);
 	s.cr3 = cr3;
 	/* The thread enters straight at CPL 3. */
 	cpu_user_segments(&s);
@@ -263,7 +268,7 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 	s.ldt.unusable = 1;
 	s.gdt.base = v->area_kva + VMLWC_VCPU_GDT_OFF;
 	s.gdt.limit = 16 * 8 - 1;
-	s.idt.base = vm->stub_idt;
+	s.idt.base = vm->stub.idt;
 	s.idt.limit = 32 * 16 - 1;
 	/*
 	 * KVM may refuse a CR4 bit its supported CPUID offers (PVM refuses PCIDE): drop the optional
@@ -284,33 +289,33 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 		s.cr4 &= ~optional[k].bit;
 		if (optional[k].bit == CR4_PCIDE)
 			s.cr3 &= ~0xfffULL;
-		vm->cr4_refused |= optional[k].bit;
+		vm->cpu.cr4_refused |= optional[k].bit;
 		k++;
 	}
-	vm->pcid = vm->pcid && (s.cr4 & CR4_PCIDE);
-	vm->has_smap = vm->has_smap && (s.cr4 & CR4_SMAP);
-	vm->has_smep = vm->has_smep && (s.cr4 & CR4_SMEP);
-	vm->has_fsgsbase = vm->has_fsgsbase && (s.cr4 & CR4_FSGSBASE);
-	vm->has_pge = vm->has_pge && (s.cr4 & CR4_PGE);
-	vm->has_xsave = vm->has_xsave && (s.cr4 & CR4_OSXSAVE);
-	if (!vm->pcid && vm->pool)
-		vm->pool->cr3_noflush = 0;
-	if (vm->has_xsave) {
+	vm->cpu.pcid = vm->cpu.pcid && (s.cr4 & CR4_PCIDE);
+	vm->cpu.has_smap = vm->cpu.has_smap && (s.cr4 & CR4_SMAP);
+	vm->cpu.has_smep = vm->cpu.has_smep && (s.cr4 & CR4_SMEP);
+	vm->cpu.has_fsgsbase = vm->cpu.has_fsgsbase && (s.cr4 & CR4_FSGSBASE);
+	vm->cpu.has_pge = vm->cpu.has_pge && (s.cr4 & CR4_PGE);
+	vm->cpu.has_xsave = vm->cpu.has_xsave && (s.cr4 & CR4_OSXSAVE);
+	if (!vm->cpu.pcid && vm->pool.hdr)
+		vm->pool.hdr->cr3_noflush = 0;
+	if (vm->cpu.has_xsave) {
 		struct kvm_xcrs x;
 		memset(&x, 0, sizeof(x));
 		x.nr_xcrs = 1;
 		x.xcrs[0].xcr = 0;
-		x.xcrs[0].value = vm->xcr0;
+		x.xcrs[0].value = vm->cpu.xcr0;
 		if (ioctl(v->fd, KVM_SET_XCRS, &x) < 0)
-			return err_set(errno, "KVM_SET_XCRS (xcr0 %#lx): %s", (unsigned long)vm->xcr0,
+			return err_set(errno, "KVM_SET_XCRS (xcr0 %#lx): %s", (unsigned long)vm->cpu.xcr0,
 				       strerror(errno));
 	}
 	{
 		uint32_t idx[] = { MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_KERNEL_GS_BASE, MSR_PAT };
 		uint64_t val[] = {
 			((uint64_t)VMLWC_UCS32 << 48) | ((uint64_t)VMLWC_KCS << 32),
-			vm->syscall_cpl3 ? VMLWC_GATE_VA + VMLWC_GATE_LSTAR : vm->stub_syscall,
-			vm->syscall_cpl3 ? VMLWC_GATE_VA + VMLWC_GATE_LSTAR : vm->stub_syscall, /* unreachable: no compat mode */
+			vm->cpu.syscall_cpl3 ? VMLWC_GATE_VA + VMLWC_GATE_LSTAR : vm->stub.syscall,
+			vm->cpu.syscall_cpl3 ? VMLWC_GATE_VA + VMLWC_GATE_LSTAR : vm->stub.syscall, /* unreachable: no compat mode */
 			0x47700, /* TF DF IF IOPL AC NT cleared on entry */
 			v->area_kva,
 			0x0007040600070406UL,
@@ -319,7 +324,7 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 			return -1;
 	}
 	/* Guest TSC offset 0, so the vDSO computes the host's time in the guest. */
-	if (vm->has_tsc_attr) {
+	if (vm->kvm.has_tsc_attr) {
 		uint64_t off = 0;
 		struct kvm_device_attr a = {
 			.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET, .addr = (uint64_t)&off

@@ -3,8 +3,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "cred.h"
 #include "rawsys.h"
+#include "state.h"
 
 
 int cred_init(struct cred *c)
@@ -17,8 +20,8 @@ int cred_init(struct cred *c)
 	if (n < 0)
 		return -1;
 	c->ngroups = n;
-	g_vm.cred_now = *c;
-	g_vm.host_privileged = c->uid[1] == 0;
+	g_vm.cred.now = *c;
+	g_vm.cred.host_privileged = c->uid[1] == 0;
 	return 0;
 }
 
@@ -38,9 +41,9 @@ long cred_apply(const struct cred *c)
 {
 	long r;
 
-	if (same(c, &g_vm.cred_now))
+	if (same(c, &g_vm.cred.now))
 		return 0;
-	if (g_vm.host_privileged) {
+	if (g_vm.cred.host_privileged) {
 		r = RAW3(SYS_setresuid, 0, 0, 0);
 		if (r == 0)
 			r = RAW2(SYS_setgroups, c->ngroups, c->groups);
@@ -55,7 +58,7 @@ long cred_apply(const struct cred *c)
 	}
 	if (r < 0)
 		return r;
-	g_vm.cred_now = *c;
+	g_vm.cred.now = *c;
 	return 0;
 }
 

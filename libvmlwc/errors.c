@@ -3,7 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-#include "internal.h"
+#include "base.h"
+#include "errors.h"
 
 static __thread char err_buf[256];
 

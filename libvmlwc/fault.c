@@ -3,8 +3,19 @@
 #include <signal.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "base.h"
+#include "cow.h"
+#include "fault.h"
+#include "init.h"
+#include "lwc_host.h"
+#include "memrange.h"
+#include "pgtable.h"
 #include "procmaps.h"
+#include "run.h"
+#include "trace.h"
+#include "vcpu.h"
+#include "view.h"
+#include "state.h"
 
 static const char *const vec_names[32] = {
 	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "#CSO", "#TS", "#NP",
@@ -64,7 +75,7 @@ static int fault_fill(struct vcpu *v, uint64_t addr, uint64_t err)
 	if (err & 1) /* a protection fault on a present page: the mapping says no */
 		return -1;
 	/* once lwCs exist, a page missing from one may be missing on purpose (munmap, LWC_UNMAP) */
-	if (g_vm.nlwcs > 1)
+	if (g_vm.lwc.nlwcs > 1)
 		return -1;
 	if (addr >= USER_TOP || procmaps_each(fill_find, &c) < 0 || !c.found)
 		return -1;
@@ -123,7 +134,7 @@ static void return_through_store(struct vcpu *v, gpa_t table, uint64_t va, uint6
 	r->rcx = VMLWC_PHYSMAP_KVA + table + ((va >> 12) & 511) * 8;
 	r->rdx = entry;
 	r->rsi = PAGE_ALIGN_DOWN(va);
-	r->rip = g_vm.stub_pte_store;
+	r->rip = g_vm.stub.pte_store;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 }
 
@@ -167,11 +178,11 @@ static int fault_common(struct vcpu *v, struct fault *x)
 		gpa_t table;
 		uint64_t entry;
 		int r = cow_prepare(v->lwc, cr2, &table, &entry);
-		if (g_trace)
+		if (g_vm.cfg.trace)
 			trace_msg("[vcpu %d] copy-on-write at %lx (rip %lx): %s", v->index, cr2, x->f->rip,
 				  r > 0 ? "in place" : r == 0 ? "path shared" : "failed");
 		if (r > 0) {
-			g_vm.host_cow_faults++;
+			g_vm.lwc.host_cow_faults++;
 			return_through_store(v, table, cr2, entry);
 			return 0;
 		}
@@ -181,12 +192,12 @@ static int fault_common(struct vcpu *v, struct fault *x)
 	if (x->vector == 14 && (x->error & 7) == 7 && cr2 < USER_TOP && pt_path_shared(v->lwc->root, cr2)) {
 		/* a table on the way is shared: the host copies the path (where the stub does not, or
 		   found no free frame), and the page too when it is copy-on-write, in this one exit */
-		if (g_trace)
+		if (g_vm.cfg.trace)
 			trace_msg("[vcpu %d] write below a shared table at %lx (rip %lx)", v->index, cr2, x->f->rip);
 		if (view_own_path(v->lwc, cr2) == 0 &&
 		    (!(pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW) || cow_break(v->lwc, cr2) == 0)) {
 			if (pt_leaf(v->lwc->root, cr2) & PTE_W)
-				g_vm.host_cow_faults++;
+				g_vm.lwc.host_cow_faults++;
 			frame_return_to_user(v, x->f->rip, x->f->rflags);
 			return 0;
 		}
@@ -194,17 +205,17 @@ static int fault_common(struct vcpu *v, struct fault *x)
 	} else if (x->vector == 14 && (x->error & 7) == 7 && cr2 < USER_TOP &&
 		   (pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW)) {
 		/* copy-on-write the stub did not finish (no free frame), or one under a shared table */
-		if (g_trace)
+		if (g_vm.cfg.trace)
 			trace_msg("[vcpu %d] copy-on-write at %lx (rip %lx) on the host's copy of the path", v->index,
 				  cr2, x->f->rip);
 		if (cow_break(v->lwc, cr2) == 0) {
-			g_vm.host_cow_faults++;
+			g_vm.lwc.host_cow_faults++;
 			frame_return_to_user(v, x->f->rip, x->f->rflags);
 			return 0;
 		}
 		sig = SIGBUS;
 	}
-	if (g_trace)
+	if (g_vm.cfg.trace)
 		trace_msg("guest %s at rip %lx cr2 %lx error %lx -> signal %d", vec_name(x->vector), x->f->rip, cr2,
 			  x->error, sig);
 	if (!sig)

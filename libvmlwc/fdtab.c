@@ -4,8 +4,13 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "fdtab.h"
+#include "lwc_host.h"
+#include "policy.h"
 #include "rawsys.h"
+#include "state.h"
 
 #define FD_NONE VMLWC_FD_NONE
 _Static_assert(VMLWC_FD_NONE == -1, "a free table is all ones");
@@ -41,15 +46,15 @@ static int is_lwc(int32_t e)
 void fdtab_set_hooks(void (*changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now),
 		     void (*lwc_dropped)(unsigned id), void (*aux_ref)(uint32_t aux, int delta))
 {
-	g_vm.fd_changed = changed;
-	g_vm.fd_lwc_dropped = lwc_dropped;
-	g_vm.fd_aux_ref = aux_ref;
+	g_vm.fdt.changed = changed;
+	g_vm.fdt.lwc_dropped = lwc_dropped;
+	g_vm.fdt.aux_ref = aux_ref;
 }
 
 static void aux_ref(uint32_t aux, int delta)
 {
-	if (aux && g_vm.fd_aux_ref)
-		g_vm.fd_aux_ref(aux, delta);
+	if (aux && g_vm.fdt.aux_ref)
+		g_vm.fdt.aux_ref(aux, delta);
 }
 
 /* ---- host fds: one reference per share group of slots that holds one ---- */
@@ -210,8 +215,8 @@ static void slot_store(struct fdtab *t, unsigned g, struct slot s)
 	t->aux[g] = is_lwc(v) ? s.aux : 0;
 	if (v != FD_NONE && g >= t->high)
 		t->high = g + 1;
-	if (old != v && g_vm.fd_changed && (is_lwc(old) || is_lwc(v)))
-		g_vm.fd_changed(t, g, old, v);
+	if (old != v && g_vm.fdt.changed && (is_lwc(old) || is_lwc(v)))
+		g_vm.fdt.changed(t, g, old, v);
 }
 
 void **fdtab_users(struct fdtab *t)
@@ -232,11 +237,11 @@ static void for_members(const struct fdtab *t, unsigned g, void (*fn)(struct fdt
 
 	if (!gid)
 		return;
-	if (++g_vm.fd_visit_epoch == 0)
-		++g_vm.fd_visit_epoch;
-	mark = g_vm.fd_visit_epoch;
+	if (++g_vm.fdt.visit_epoch == 0)
+		++g_vm.fdt.visit_epoch;
+	mark = g_vm.fdt.visit_epoch;
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
-		struct lwc *l = g_vm.lwcs[i];
+		struct lwc *l = g_vm.lwc.lwcs[i];
 		struct fdtab *o = l ? l->fds : NULL;
 		if (!o || o == t || g >= o->cap || o->links[g] != gid || o->visit == mark)
 			continue; /* the visit mark: one table used by several lwCs counts once */
@@ -282,9 +287,9 @@ int fdtab_share_slot(struct fdtab *from, struct fdtab *to, long gfd)
 	if (gfd < 0 || (r = fdtab_reach(from, (unsigned long)gfd)) < 0 || (r = fdtab_reach(to, (unsigned long)gfd)) < 0)
 		return gfd < 0 ? -EBADF : r;
 	if (!from->links[gfd]) {
-		if (++g_vm.fd_gid_next == 0)
-			++g_vm.fd_gid_next;
-		from->links[gfd] = g_vm.fd_gid_next;
+		if (++g_vm.fdt.gid_next == 0)
+			++g_vm.fdt.gid_next;
+		from->links[gfd] = g_vm.fdt.gid_next;
 	}
 	to->links[gfd] = from->links[gfd];
 	slot_store(to, (unsigned)gfd, (struct slot){ from->ent[gfd], from->aux[gfd] });
@@ -456,8 +461,8 @@ static int drop(int32_t e, uint32_t aux)
 		return 0;
 	if (is_lwc(e)) {
 		aux_ref(aux, -1);
-		if (g_vm.fd_lwc_dropped)
-			g_vm.fd_lwc_dropped(e & VMLWC_FD_ID_MASK);
+		if (g_vm.fdt.lwc_dropped)
+			g_vm.fdt.lwc_dropped(e & VMLWC_FD_ID_MASK);
 		return 0;
 	}
 	return hfd_drop(e & ~FD_CLOEXEC_BIT);

@@ -7,8 +7,12 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "fsctx.h"
+#include "lwc_host.h"
 #include "rawsys.h"
+#include "state.h"
 
 struct fsctx {
 	uint32_t refs;
@@ -45,8 +49,8 @@ void fsctx_put(struct fsctx *f)
 
 void fsctx_root_changed(void)
 {
-	fsctx_put(g_vm.root_fssnap);
-	g_vm.root_fssnap = NULL;
+	fsctx_put(g_vm.fs.root_snap);
+	g_vm.fs.root_snap = NULL;
 }
 
 struct fsctx *fsctx_for_child(const struct lwc *creator)
@@ -55,17 +59,17 @@ struct fsctx *fsctx_for_child(const struct lwc *creator)
 
 	if (!f) {
 		/* the process's as they are now (two syscalls once per change the root makes) */
-		if (!g_vm.root_fssnap) {
+		if (!g_vm.fs.root_snap) {
 			char cwd[sizeof(f->cwd)];
 			long n = RAW2(SYS_getcwd, cwd, sizeof(cwd));
 			long um = RAW1(SYS_umask, 022);
 			RAW1(SYS_umask, um);
 			if (n < 0)
 				strcpy(cwd, "/"); /* the process's directory is gone: as good as any */
-			if (!(g_vm.root_fssnap = fsctx_new(cwd, (int)um)))
+			if (!(g_vm.fs.root_snap = fsctx_new(cwd, (int)um)))
 				return NULL;
 		}
-		f = g_vm.root_fssnap;
+		f = g_vm.fs.root_snap;
 	}
 	f->refs++;
 	return f;

@@ -2,9 +2,29 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "config.h"
+#include "cpu.h"
+#include "fdtab.h"
+#include "hostonly.h"
+#include "hypercall.h"
+#include "init.h"
+#include "lwc_host.h"
+#include "memmap.h"
+#include "memrange.h"
+#include "pgtable.h"
+#include "policy.h"
 #include "procmaps.h"
+#include "ptpage.h"
 #include "rawsys.h"
+#include "run.h"
+#include "stats.h"
+#include "sysdesc.h"
+#include "trace.h"
+#include "vcpu.h"
+#include "view.h"
+#include "state.h"
 
 static struct vcpu test_vcpu;
 
@@ -18,12 +38,12 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	struct root_build_ctx b;
 	gpa_t root;
 
-	g_vm.kvm_fd = g_vm.vm_fd = -1;
+	g_vm.kvm.kvm_fd = g_vm.kvm.vm_fd = -1;
 	config_read(&g_vm.cfg, 0);
-	g_vm.trace_fd = -1;
-	g_vm.maxphy = 48;
-	g_vm.max_memslots = 512;
-	g_vm.has_nx = 1;
+	g_vm.trace.fd = -1;
+	g_vm.cpu.maxphy = 48;
+	g_vm.kvm.max_memslots = 512;
+	g_vm.cpu.has_nx = 1;
 	mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store));
 	const char *why;
 	uintptr_t pt_lo;
@@ -36,10 +56,10 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	    ptpage_init(pt_lo, 16UL << 20, memmap_slot_reserve(8), 0) < 0 || pt_init_kernel() < 0)
 		return NULL;
 	trace_init();
-	if (!g_vm.stub_cr3_of)
-		g_vm.stub_cr3_of = arena_pages(&g_vm.arena, PAGE_ALIGN_UP((VMLWC_MAX_LWCS + 1) * 8) / PAGE_SIZE);
-	if (!g_vm.pool) /* the pool header lives in the stub's data, which host-only use has not */
-		g_vm.pool = arena_pages(&g_vm.arena, 1);
+	if (!g_vm.stub.cr3_of)
+		g_vm.stub.cr3_of = arena_pages(&g_vm.arena, PAGE_ALIGN_UP((VMLWC_MAX_LWCS + 1) * 8) / PAGE_SIZE);
+	if (!g_vm.pool.hdr) /* the pool header lives in the stub's data, which host-only use has not */
+		g_vm.pool.hdr = arena_pages(&g_vm.arena, 1);
 	l = lwc_root_new();
 	if (!l)
 		return NULL;
@@ -62,8 +82,8 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	cpu_user_segments(&test_vcpu.run->s.regs.sregs);
 	test_vcpu.bounce_size = 1UL << 20;
 	test_vcpu.bounce = arena_pages(&g_vm.arena, test_vcpu.bounce_size / PAGE_SIZE);
-	g_vm.root_lwc = l;
-	g_vm.fsgsbase_user = 1; /* TLS bases are ring 3's own: no MSR to write for a switch */
+	g_vm.lwc.root_lwc = l;
+	g_vm.cpu.fsgsbase_user = 1; /* TLS bases are ring 3's own: no MSR to write for a switch */
 	policy_init();
 	sys_init();
 	run_init();

@@ -1,7 +1,18 @@
 /* Ways into the host: the stub's ports, the ring-3 doorbell, and the return paths to ring 3. */
 #include <signal.h>
 
-#include "internal.h"
+#include "base.h"
+#include "cpu.h"
+#include "fault.h"
+#include "hypercall.h"
+#include "lwc_host.h"
+#include "pgtable.h"
+#include "pool.h"
+#include "run.h"
+#include "sysdesc.h"
+#include "trace.h"
+#include "vcpu.h"
+#include "state.h"
 
 
 /* A redirected syscall, however it arrived: registers in the sync regs, result in rax. */
@@ -15,10 +26,10 @@ static int syscall_run(struct vcpu *v)
 	v->nsyscalls++;
 	if (v->lwc->trap_to)
 		return lwc_trap_syscall(v);
-	if (g_trace)
+	if (g_vm.cfg.trace)
 		t0 = trace_now_ns();
 	ret = sys_dispatch(v, v->lwc, nr, a);
-	if (g_trace)
+	if (g_vm.cfg.trace)
 		trace_syscall(v, sys_name(nr), nr, a, ret, trace_now_ns() - t0);
 	r->rax = (uint64_t)ret;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
@@ -119,7 +130,7 @@ static int exit_io(struct vcpu *v)
 
 void hypercall_init(void)
 {
-	g_vm.exit_begin = ports_exit_begin;
+	g_vm.run.exit_begin = ports_exit_begin;
 	exit_register(KVM_EXIT_IO, exit_io);
 	hypercall_register(VMLWC_PORT_SYSCALL, hc_syscall);
 	hypercall_register(VMLWC_PORT_FAULT, fault_handle);

@@ -7,8 +7,13 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "errors.h"
+#include "memrange.h"
 #include "rawsys.h"
+#include "vcpu.h"
+#include "state.h"
 
 struct cap_req {
 	int cap;
@@ -38,17 +43,17 @@ int kvm_open_vm(struct vm *vm)
 	int v;
 	unsigned i;
 
-	vm->kvm_fd = vm->vm_fd = -1;
-	vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvm_fd < 0)
+	vm->kvm.kvm_fd = vm->kvm.vm_fd = -1;
+	vm->kvm.kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (vm->kvm.kvm_fd < 0)
 		return err_set(errno, "open /dev/kvm: %s", strerror(errno));
-	v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+	v = ioctl(vm->kvm.kvm_fd, KVM_GET_API_VERSION, 0);
 	if (v != KVM_API_VERSION) {
 		err_set(ENOTSUP, "KVM_GET_API_VERSION: %d, need %d", v, KVM_API_VERSION);
 		goto fail;
 	}
 	for (i = 0; i < ARRAY_SIZE(caps); i++) {
-		long r = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap);
+		long r = ioctl(vm->kvm.kvm_fd, KVM_CHECK_EXTENSION, caps[i].cap);
 		int ok = caps[i].cap == KVM_CAP_SYNC_REGS ? (r & caps[i].min) == caps[i].min
 							   : r >= (caps[i].min ? caps[i].min : 1);
 		if (!ok || cap_denied(caps[i].name)) {
@@ -57,20 +62,20 @@ int kvm_open_vm(struct vm *vm)
 			goto fail;
 		}
 		if (caps[i].cap == KVM_CAP_NR_MEMSLOTS)
-			vm->max_memslots = (unsigned)r;
+			vm->kvm.max_memslots = (unsigned)r;
 	}
-	vm->has_tsc_attr = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_VCPU_ATTRIBUTES) > 0;
-	vm->run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (vm->run_size <= 0) {
+	vm->kvm.has_tsc_attr = ioctl(vm->kvm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_VCPU_ATTRIBUTES) > 0;
+	vm->kvm.run_size = ioctl(vm->kvm.kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->kvm.run_size <= 0) {
 		err_set(ENOTSUP, "KVM_GET_VCPU_MMAP_SIZE failed");
 		goto fail;
 	}
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
-	if (vm->vm_fd < 0) {
+	vm->kvm.vm_fd = ioctl(vm->kvm.kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->kvm.vm_fd < 0) {
 		err_set(errno, "KVM_CREATE_VM: %s", strerror(errno));
 		goto fail;
 	}
-	fcntl(vm->vm_fd, F_SETFD, FD_CLOEXEC);
+	fcntl(vm->kvm.vm_fd, F_SETFD, FD_CLOEXEC);
 	return 0;
 fail:
 	kvm_close_vm(vm);
@@ -79,11 +84,11 @@ fail:
 
 void kvm_close_vm(struct vm *vm)
 {
-	if (vm->vm_fd >= 0)
-		close(vm->vm_fd);
-	if (vm->kvm_fd >= 0)
-		close(vm->kvm_fd);
-	vm->vm_fd = vm->kvm_fd = -1;
+	if (vm->kvm.vm_fd >= 0)
+		close(vm->kvm.vm_fd);
+	if (vm->kvm.kvm_fd >= 0)
+		close(vm->kvm.kvm_fd);
+	vm->kvm.vm_fd = vm->kvm.kvm_fd = -1;
 }
 
 /* Offsets of the "exits" and "insn_emulation" counters in the vCPU's binary stats. */
@@ -151,7 +156,7 @@ struct vcpu *vcpu_create(struct vm *vm)
 	struct vcpu *v;
 	void *stack;
 
-	if (vm->nvcpus >= VMLWC_MAX_VCPUS) {
+	if (vm->kvm.nvcpus >= VMLWC_MAX_VCPUS) {
 		err_set(EAGAIN, "no free vCPU (%d in use)", VMLWC_MAX_VCPUS);
 		return NULL;
 	}
@@ -161,15 +166,15 @@ struct vcpu *vcpu_create(struct vm *vm)
 		err_set(ENOMEM, "arena exhausted (vCPU)");
 		return NULL;
 	}
-	v->index = (int)vm->nvcpus;
+	v->index = (int)vm->kvm.nvcpus;
 	v->stats_fd = -1;
-	v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, v->index);
+	v->fd = ioctl(vm->kvm.vm_fd, KVM_CREATE_VCPU, v->index);
 	if (v->fd < 0) {
 		err_set(errno, "KVM_CREATE_VCPU: %s", strerror(errno));
 		goto fail;
 	}
 	fcntl(v->fd, F_SETFD, FD_CLOEXEC);
-	v->run_size = (size_t)vm->run_size;
+	v->run_size = (size_t)vm->kvm.run_size;
 	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 	if (v->run == MAP_FAILED) {
 		v->run = NULL;
@@ -193,7 +198,7 @@ struct vcpu *vcpu_create(struct vm *vm)
 	v->area_kva = VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF + (uint64_t)v->index * VMLWC_VCPU_AREA_SIZE;
 	if (mem_protect_add((uint64_t)v->run, PAGE_ALIGN_UP(v->run_size)) < 0)
 		goto fail;
-	vm->vcpus[vm->nvcpus++] = v;
+	vm->kvm.vcpus[vm->kvm.nvcpus++] = v;
 	return v;
 fail:
 	vcpu_destroy(v);

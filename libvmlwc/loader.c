@@ -4,7 +4,12 @@
 #include <libelf.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "errors.h"
+#include "loader.h"
+#include "pgtable.h"
+#include "state.h"
 
 extern const unsigned char vmlwc_stub_elf_start[], vmlwc_stub_elf_end[];
 
@@ -44,8 +49,8 @@ static int load_segments(Elf *e, struct vm *vm)
 		if (pt_kernel_map(PAGE_ALIGN_DOWN(ph.p_vaddr), vm->arena.base + PAGE_ALIGN_DOWN(off),
 				  len, flags) < 0)
 			return err_set(ENOMEM, "guest stub: cannot map segment %zu", i);
-		if (off + ph.p_memsz > vm->stub_size)
-			vm->stub_size = off + ph.p_memsz;
+		if (off + ph.p_memsz > vm->stub.size)
+			vm->stub.size = off + ph.p_memsz;
 	}
 	return 0;
 }
@@ -86,19 +91,19 @@ int loader_load_stub(struct vm *vm)
 {
 	uint64_t abi = 0;
 	struct want_sym want[] = {
-		{ "vmlwc_stub_syscall", &vm->stub_syscall },
-		{ "vmlwc_stub_cr3_tramp", &vm->stub_cr3_tramp },
-		{ "vmlwc_stub_scrub_tramp", &vm->stub_scrub_tramp },
-		{ "vmlwc_stub_idt", &vm->stub_idt },
-		{ "vmlwc_stub_vectors", &vm->stub_vectors },
+		{ "vmlwc_stub_syscall", &vm->stub.syscall },
+		{ "vmlwc_stub_cr3_tramp", &vm->stub.cr3_tramp },
+		{ "vmlwc_stub_scrub_tramp", &vm->stub.scrub_tramp },
+		{ "vmlwc_stub_idt", &vm->stub.idt },
+		{ "vmlwc_stub_vectors", &vm->stub.vectors },
 		{ "vmlwc_stub_abi_version", &abi },
-		{ "vmlwc_stub_pool", &vm->stub_pool_sym },
-		{ "vmlwc_stub_cr3_of", &vm->stub_cr3_of_sym },
-		{ "vmlwc_stub_pf_host", &vm->stub_pf_host },
-		{ "vmlwc_stub_pte_store", &vm->stub_pte_store },
-		{ "vmlwc_stub_smap", &vm->stub_smap_sym },
-		{ "vmlwc_stub_live", &vm->stub_live_sym },
-		{ "vmlwc_stub_nlive", &vm->stub_nlive_sym },
+		{ "vmlwc_stub_pool", &vm->stub.pool_sym },
+		{ "vmlwc_stub_cr3_of", &vm->stub.cr3_of_sym },
+		{ "vmlwc_stub_pf_host", &vm->stub.pf_host },
+		{ "vmlwc_stub_pte_store", &vm->stub.pte_store },
+		{ "vmlwc_stub_smap", &vm->stub.smap_sym },
+		{ "vmlwc_stub_live", &vm->stub.live_sym },
+		{ "vmlwc_stub_nlive", &vm->stub.nlive_sym },
 	};
 	Elf *e;
 	GElf_Ehdr eh;
@@ -119,11 +124,11 @@ int loader_load_stub(struct vm *vm)
 		err_set(ENOEXEC, "guest stub: ABI version mismatch");
 		goto out;
 	}
-	vm->pool = (struct vmlwc_pool *)(vm->arena.base + (vm->stub_pool_sym - VMLWC_STUB_KVA));
-	vm->stub_cr3_of = (uint64_t *)(vm->arena.base + (vm->stub_cr3_of_sym - VMLWC_STUB_KVA));
-	vm->stub_smap = (uint64_t *)(vm->arena.base + (vm->stub_smap_sym - VMLWC_STUB_KVA));
-	vm->stub_live = (uint64_t *)(vm->arena.base + (vm->stub_live_sym - VMLWC_STUB_KVA));
-	vm->stub_nlive = (uint64_t *)(vm->arena.base + (vm->stub_nlive_sym - VMLWC_STUB_KVA));
+	vm->pool.hdr = (struct vmlwc_pool *)(vm->arena.base + (vm->stub.pool_sym - VMLWC_STUB_KVA));
+	vm->stub.cr3_of = (uint64_t *)(vm->arena.base + (vm->stub.cr3_of_sym - VMLWC_STUB_KVA));
+	vm->stub.smap = (uint64_t *)(vm->arena.base + (vm->stub.smap_sym - VMLWC_STUB_KVA));
+	vm->stub.live = (uint64_t *)(vm->arena.base + (vm->stub.live_sym - VMLWC_STUB_KVA));
+	vm->stub.nlive = (uint64_t *)(vm->arena.base + (vm->stub.nlive_sym - VMLWC_STUB_KVA));
 	r = 0;
 out:
 	elf_end(e);

@@ -2,7 +2,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "lwc_host.h"
 
 struct vmlwc_gate_msg {
 	long src;

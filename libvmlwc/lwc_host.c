@@ -6,8 +6,25 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "cred.h"
+#include "fdtab.h"
+#include "fsctx.h"
+#include "lwc_host.h"
+#include "memmap.h"
+#include "pgtable.h"
+#include "pool.h"
 #include "rawsys.h"
+#include "rights.h"
+#include "run.h"
+#include "sigtab.h"
+#include "sysdesc.h"
+#include "trace.h"
+#include "uaccess.h"
+#include "vcpu.h"
+#include "view.h"
+#include "state.h"
 #include "sys/sys.h"
 
 #define LWC_PAGES (PAGE_ALIGN_UP(sizeof(struct lwc)) / PAGE_SIZE)
@@ -39,14 +56,14 @@ struct lwc *lwc_by_cr3(uint64_t cr3)
 
 	if (tag == 0 || tag > VMLWC_MAX_LWCS)
 		return NULL;
-	l = g_vm.lwcs[tag - 1];
+	l = g_vm.lwc.lwcs[tag - 1];
 	return l && l->root == root ? l : NULL;
 }
 
 static int lwc_current(const struct lwc *l)
 {
-	for (unsigned i = 0; i < g_vm.nvcpus; i++)
-		if (g_vm.vcpus[i]->lwc == l)
+	for (unsigned i = 0; i < g_vm.kvm.nvcpus; i++)
+		if (g_vm.kvm.vcpus[i]->lwc == l)
 			return 1;
 	return 0;
 }
@@ -56,7 +73,7 @@ static int lwc_current(const struct lwc *l)
 /* The entry of page va of the gate window in l's tree, 0 if l has no page of its own there. */
 static uint64_t lwc_page_pte(const struct lwc *l, uint64_t va)
 {
-	uint64_t nx = g_vm.has_nx ? 0 : PTE_NX;
+	uint64_t nx = g_vm.cpu.has_nx ? 0 : PTE_NX;
 
 	switch (va) {
 	case VMLWC_PRIV_VA: return (gpa_of((uintptr_t)l->priv) | PTE_PRIV) & ~nx;
@@ -89,7 +106,7 @@ static void lwc_pages_free(struct lwc *l)
 	arena_free(&g_vm.arena, l->srcmap, 1);
 	arena_free(&g_vm.arena, l->swtab, 1);
 	if (l->trapped_xsave)
-		arena_free(&g_vm.arena, l->trapped_xsave, g_vm.xsave_pages);
+		arena_free(&g_vm.arena, l->trapped_xsave, g_vm.lwc.xsave_pages);
 	l->priv = NULL;
 	l->srcmap = NULL;
 	l->swtab = NULL;
@@ -102,7 +119,7 @@ static struct lwc *lwc_alloc(void)
 	unsigned id;
 
 	for (int tries = 0;; tries++) {
-		for (id = 0; id < VMLWC_MAX_LWCS && g_vm.lwcs[id]; id++)
+		for (id = 0; id < VMLWC_MAX_LWCS && g_vm.lwc.lwcs[id]; id++)
 			;
 		l = id < VMLWC_MAX_LWCS ? arena_pages(&g_vm.arena, LWC_PAGES) : NULL;
 		if (l || tries)
@@ -122,10 +139,10 @@ static struct lwc *lwc_alloc(void)
 	memset(l->srcmap, 0xff, PAGE_SIZE); /* -1: no descriptor for any lwC yet */
 	l->swtab[VMLWC_SW_SELF / 4] = id;
 	l->s.id = id;
-	g_vm.lwcs[id] = l;
-	g_vm.nlwcs++;
-	if (g_vm.stub_live)
-		g_vm.stub_live[(*g_vm.stub_nlive)++] = kva_of(l);
+	g_vm.lwc.lwcs[id] = l;
+	g_vm.lwc.nlwcs++;
+	if (g_vm.stub.live)
+		g_vm.stub.live[(*g_vm.stub.nlive)++] = kva_of(l);
 	return l;
 }
 
@@ -156,7 +173,7 @@ static void src_map_update(struct lwc *owner, unsigned id)
 /* Whether owner and t may switch without the host writing TLS base MSRs. */
 static int same_tls(const struct lwc *owner, const struct lwc *t)
 {
-	return g_vm.fsgsbase_user || (owner->fs_base == t->fs_base && owner->gs_base == t->gs_base);
+	return g_vm.cpu.fsgsbase_user || (owner->fs_base == t->fs_base && owner->gs_base == t->gs_base);
 }
 
 /* Entry g of owner's switch table: what the stub may switch into through descriptor g. */
@@ -168,8 +185,8 @@ static void sw_refresh(struct lwc *owner, unsigned g)
 	if (g >= VMLWC_SW_MAX)
 		return;
 	id = fdtab_lwc(owner->fds, g, &rights);
-	if (id >= 0 && id != (int)owner->s.id && (rights & VMLWC_FD_RIGHT_SWITCH) && g_vm.lwcs[id] &&
-	    same_tls(owner, g_vm.lwcs[id]))
+	if (id >= 0 && id != (int)owner->s.id && (rights & VMLWC_FD_RIGHT_SWITCH) && g_vm.lwc.lwcs[id] &&
+	    same_tls(owner, g_vm.lwc.lwcs[id]))
 		e = (uint32_t)id + 1;
 	owner->swtab[g] = e;
 }
@@ -178,7 +195,7 @@ static void sw_refresh(struct lwc *owner, unsigned g)
 static void sw_refresh_involving(struct lwc *l)
 {
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
-		struct lwc *o = g_vm.lwcs[i];
+		struct lwc *o = g_vm.lwc.lwcs[i];
 		unsigned used;
 		if (!o)
 			continue;
@@ -191,7 +208,7 @@ static void sw_refresh_involving(struct lwc *l)
 
 static void lwc_tls_changed(struct lwc *l)
 {
-	if (!g_vm.fsgsbase_user)
+	if (!g_vm.cpu.fsgsbase_user)
 		sw_refresh_involving(l);
 }
 
@@ -220,7 +237,7 @@ static int lwc_detach_fds(struct lwc *l)
 /* fdtab hook: slot g of table t now holds `now` instead of `old`, in every lwC using t. */
 static void slot_changed(struct fdtab *t, unsigned g, int32_t old, int32_t now)
 {
-	g_vm.lwc_entries += is_lwc_entry(now) - is_lwc_entry(old);
+	g_vm.lwc.entries += is_lwc_entry(now) - is_lwc_entry(old);
 	for (struct lwc *o = *(struct lwc **)fdtab_users(t); o; o = o->fds_next) {
 		if (is_lwc_entry(old) && (old & VMLWC_FD_ID_MASK) < VMLWC_MAX_LWCS)
 			src_map_update(o, old & VMLWC_FD_ID_MASK);
@@ -242,14 +259,14 @@ static void lwc_destroy(struct lwc *l)
 	unsigned id = l->s.id;
 
 	l->state = VMLWC_LWC_FREE;
-	g_vm.stub_cr3_of[id + 1] = 0;
+	g_vm.stub.cr3_of[id + 1] = 0;
 	if (l->zombie) {
 		l->zombie = 0;
-		g_vm.nzombies--;
+		g_vm.lwc.nzombies--;
 	}
-	for (uint64_t i = 0; g_vm.stub_live && i < *g_vm.stub_nlive; i++)
-		if (g_vm.stub_live[i] == kva_of(l)) {
-			g_vm.stub_live[i] = g_vm.stub_live[--*g_vm.stub_nlive];
+	for (uint64_t i = 0; g_vm.stub.live && i < *g_vm.stub.nlive; i++)
+		if (g_vm.stub.live[i] == kva_of(l)) {
+			g_vm.stub.live[i] = g_vm.stub.live[--*g_vm.stub.nlive];
 			break;
 		}
 	if (l->root && l->root != GPA_NONE)
@@ -260,8 +277,8 @@ static void lwc_destroy(struct lwc *l)
 	l->sigtab = NULL;
 	fsctx_put(l->fsctx);
 	l->fsctx = NULL;
-	g_vm.lwcs[id] = NULL; /* first: closing its table may collect others, never l again */
-	g_vm.nlwcs--;
+	g_vm.lwc.lwcs[id] = NULL; /* first: closing its table may collect others, never l again */
+	g_vm.lwc.nlwcs--;
 	/* no table names l any more (its count said so; in a collection its namers go with it),
 	   so no switch table or src map does either: its id may be reused */
 	if (l->fds && !lwc_detach_fds(l)) {
@@ -269,23 +286,23 @@ static void lwc_destroy(struct lwc *l)
 		fdtab_free(l->fds);
 	}
 	l->fds = NULL;
-	if (l->trap_to && g_vm.lwcs[l->trap_to - 1])
-		lwc_unref(g_vm.lwcs[l->trap_to - 1]); /* its monitor */
-	g_vm.lwc_switches_dead += l->priv[VMLWC_PRIV_SWITCHES / 8];
+	if (l->trap_to && g_vm.lwc.lwcs[l->trap_to - 1])
+		lwc_unref(g_vm.lwc.lwcs[l->trap_to - 1]); /* its monitor */
+	g_vm.lwc.switches_dead += l->priv[VMLWC_PRIV_SWITCHES / 8];
 	lwc_pages_free(l);
 	arena_free(&g_vm.arena, l, LWC_PAGES);
 }
 
 static void lwc_unref(struct lwc *l)
 {
-	if (--l->refs > 0 || l == g_vm.root_lwc)
+	if (--l->refs > 0 || l == g_vm.lwc.root_lwc)
 		return;
 	lwc_publish(l);
 	/* the lwC a vCPU runs lives on until it leaves: freed at an exit after that */
 	if (lwc_current(l)) {
 		if (!l->zombie) {
 			l->zombie = 1;
-			g_vm.nzombies++;
+			g_vm.lwc.nzombies++;
 		}
 		return;
 	}
@@ -297,10 +314,10 @@ static void lwc_collect_due(void);
 void lwc_reap(void)
 {
 	lwc_collect_due();
-	if (!g_vm.nzombies)
+	if (!g_vm.lwc.nzombies)
 		return;
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
-		struct lwc *l = g_vm.lwcs[i];
+		struct lwc *l = g_vm.lwc.lwcs[i];
 		if (l && l->zombie && l->refs <= 0 && !lwc_current(l))
 			lwc_destroy(l);
 	}
@@ -316,11 +333,11 @@ static void gc_mark(struct lwc *l, unsigned char *mark)
 	mark[l->s.id] = 1;
 	stack[n++] = l->s.id;
 	while (n) {
-		struct lwc *o = g_vm.lwcs[stack[--n]];
+		struct lwc *o = g_vm.lwc.lwcs[stack[--n]];
 		unsigned cap = fdtab_used(o->fds);
 		for (unsigned g = 0; g <= cap; g++) {
 			int id = g < cap ? fdtab_lwc(o->fds, g, NULL) : o->trap_to - 1;
-			if (id >= 0 && id < VMLWC_MAX_LWCS && g_vm.lwcs[id] && !mark[id]) {
+			if (id >= 0 && id < VMLWC_MAX_LWCS && g_vm.lwc.lwcs[id] && !mark[id]) {
 				mark[id] = 1;
 				stack[n++] = (unsigned)id;
 			}
@@ -337,19 +354,19 @@ static void lwc_collect(void)
 {
 	unsigned char mark[VMLWC_MAX_LWCS] = { 0 };
 
-	if (g_vm.lwc_collecting)
+	if (g_vm.lwc.collecting)
 		return;
-	g_vm.lwc_collecting = 1;
-	gc_mark(g_vm.root_lwc, mark);
+	g_vm.lwc.collecting = 1;
+	gc_mark(g_vm.lwc.root_lwc, mark);
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
-		if (g_vm.lwcs[i] && lwc_current(g_vm.lwcs[i]))
-			gc_mark(g_vm.lwcs[i], mark);
+		if (g_vm.lwc.lwcs[i] && lwc_current(g_vm.lwc.lwcs[i]))
+			gc_mark(g_vm.lwc.lwcs[i], mark);
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
-		if (g_vm.lwcs[i] && !mark[i]) {
-			g_vm.lwcs[i]->refs = 0;
-			lwc_destroy(g_vm.lwcs[i]); /* its entries for other garbage find them gone */
+		if (g_vm.lwc.lwcs[i] && !mark[i]) {
+			g_vm.lwc.lwcs[i]->refs = 0;
+			lwc_destroy(g_vm.lwc.lwcs[i]); /* its entries for other garbage find them gone */
 		}
-	g_vm.lwc_collecting = 0;
+	g_vm.lwc.collecting = 0;
 }
 
 /*
@@ -360,26 +377,26 @@ static void lwc_collect(void)
  */
 static void lwc_dropped(unsigned id)
 {
-	struct lwc *target = id < VMLWC_MAX_LWCS ? g_vm.lwcs[id] : NULL;
+	struct lwc *target = id < VMLWC_MAX_LWCS ? g_vm.lwc.lwcs[id] : NULL;
 
 	if (!target)
 		return;
 	lwc_unref(target);
-	if (g_vm.lwcs[id] == target && target != g_vm.root_lwc && target->refs > 0)
-		g_vm.gc_debt++;
+	if (g_vm.lwc.lwcs[id] == target && target != g_vm.lwc.root_lwc && target->refs > 0)
+		g_vm.lwc.gc_debt++;
 }
 
 /* After an lwC call or a close: the amortised collection, if it is due. */
 static void lwc_collect_due(void)
 {
-	if (g_vm.gc_debt && g_vm.gc_debt >= 64 + g_vm.lwc_entries)
+	if (g_vm.lwc.gc_debt && g_vm.lwc.gc_debt >= 64 + g_vm.lwc.entries)
 		lwc_collect_now();
 }
 
 void lwc_collect_now(void)
 {
-	if (g_vm.gc_debt) {
-		g_vm.gc_debt = 0;
+	if (g_vm.lwc.gc_debt) {
+		g_vm.lwc.gc_debt = 0;
 		lwc_collect();
 	}
 }
@@ -542,13 +559,13 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 		if (!t)
 			return -ENOMEM;
 		lwc_attach_fds(child, t);
-		g_vm.lwc_entries += nlwc;
+		g_vm.lwc.entries += nlwc;
 		memcpy(child->srcmap, parent->srcmap, PAGE_SIZE);
 		for (unsigned g = 0, used = fdtab_used(t); g < used && nlwc; g++) {
 			int id = fdtab_lwc(t, g, NULL);
 			if (id < 0)
 				continue;
-			g_vm.lwcs[id]->refs++;
+			g_vm.lwc.lwcs[id]->refs++;
 			if (g < VMLWC_SW_MAX)
 				sw_refresh(child, g);
 		}
@@ -583,7 +600,7 @@ static int fds_copy(struct lwc *parent, struct lwc *child, const struct spec_set
 			/* the same open file (one more reference to the host fd, no dup), or lwC */
 			r = fdtab_copy_entry(child->fds, g, parent->fds, g);
 			if (r == 0 && id >= 0)
-				g_vm.lwcs[id]->refs++;
+				g_vm.lwc.lwcs[id]->refs++;
 		}
 		if (r < 0)
 			return r;
@@ -641,9 +658,9 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 		return -EINVAL;
 	if ((r = specs_read(parent, specs, nspecs, &ss)) < 0)
 		return r;
-	if (g_vm.pool->nfree == 0 && g_vm.pool->bump >= g_vm.pool->nframes)
+	if (g_vm.pool.hdr->nfree == 0 && g_vm.pool.hdr->bump >= g_vm.pool.hdr->nframes)
 		lwc_collect_now(); /* unreachable cycles may hold frames */
-	if (g_vm.pool->nfree == 0 && g_vm.pool->bump >= g_vm.pool->nframes)
+	if (g_vm.pool.hdr->nfree == 0 && g_vm.pool.hdr->bump >= g_vm.pool.hdr->nframes)
 		return -ENOMEM; /* no frame left for the copies the new lwC will need */
 	child = lwc_alloc();
 	if (!child)
@@ -680,7 +697,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	else
 		child->trap_to = parent->trap_to;
 	if (child->trap_to)
-		g_vm.lwcs[child->trap_to - 1]->refs++; /* the monitor lives as long as the lwC it watches */
+		g_vm.lwc.lwcs[child->trap_to - 1]->refs++; /* the monitor lives as long as the lwC it watches */
 	if (parent->cred && spec_shared(&ss, LWC_CRED)) {
 		child->cred = parent->cred;
 		child->cred->refs++;
@@ -689,7 +706,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	}
 	memcpy(child->allow, parent->allow, sizeof(child->allow));
 	/* the root's mask is the vCPU thread's own */
-	if (parent == g_vm.root_lwc)
+	if (parent == g_vm.lwc.root_lwc)
 		RAW4(SYS_rt_sigprocmask, SIG_BLOCK, 0, &child->sigmask, 8);
 	else
 		child->sigmask = parent->sigmask;
@@ -701,7 +718,7 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	v->deferred_tree = parent->root;
 	lwc_set_root(parent, np);
 	lwc_load_on_return(v, parent);
-	g_vm.lwc_creates++;
+	g_vm.lwc.creates++;
 	return r;
 fail:
 	if (np != GPA_NONE)
@@ -725,11 +742,11 @@ static void lwc_enter(struct vcpu *v, struct lwc *t)
 /* Switches into an lwC's gate code count themselves in its private page (ring 3, no cost). */
 uint64_t lwc_switch_count(void)
 {
-	uint64_t n = g_vm.lwc_switches_slow + g_vm.lwc_switches_dead;
+	uint64_t n = g_vm.lwc.switches_slow + g_vm.lwc.switches_dead;
 
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++)
-		if (g_vm.lwcs[i])
-			n += g_vm.lwcs[i]->priv[VMLWC_PRIV_SWITCHES / 8];
+		if (g_vm.lwc.lwcs[i])
+			n += g_vm.lwc.lwcs[i]->priv[VMLWC_PRIV_SWITCHES / 8];
 	return n;
 }
 
@@ -751,24 +768,24 @@ static long tls_load(struct vcpu *v, uint64_t fs, uint64_t gs)
 
 static size_t xsave_bytes(void)
 {
-	long n = RAW3(SYS_ioctl, g_vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2_);
+	long n = RAW3(SYS_ioctl, g_vm.kvm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2_);
 	return n > (long)sizeof(struct kvm_xsave) ? (size_t)n : sizeof(struct kvm_xsave);
 }
 
 /* A trapped lwC's vector state is its own: saved at the trap, given back when it resumes. */
 static int xsave_get(struct vcpu *v, struct lwc *l)
 {
-	if (!g_vm.has_xsave_ioctl)
+	if (!g_vm.lwc.has_xsave_ioctl)
 		return 0;
-	if (!l->trapped_xsave && !(l->trapped_xsave = arena_pages(&g_vm.arena, g_vm.xsave_pages)))
+	if (!l->trapped_xsave && !(l->trapped_xsave = arena_pages(&g_vm.arena, g_vm.lwc.xsave_pages)))
 		return -ENOMEM;
-	long r = RAW3(SYS_ioctl, v->fd, g_vm.xsave_pages > 1 ? KVM_GET_XSAVE2_ : KVM_GET_XSAVE, l->trapped_xsave);
+	long r = RAW3(SYS_ioctl, v->fd, g_vm.lwc.xsave_pages > 1 ? KVM_GET_XSAVE2_ : KVM_GET_XSAVE, l->trapped_xsave);
 	return r < 0 ? (int)r : 0;
 }
 
 static int xsave_set(struct vcpu *v, struct lwc *l)
 {
-	if (!g_vm.has_xsave_ioctl || !l->trapped_xsave)
+	if (!g_vm.lwc.has_xsave_ioctl || !l->trapped_xsave)
 		return 0;
 	long r = RAW3(SYS_ioctl, v->fd, KVM_SET_XSAVE, l->trapped_xsave);
 	return r < 0 ? (int)r : 0;
@@ -785,7 +802,7 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 		return -EBADF;
 	if (!(rights & VMLWC_FD_RIGHT_SWITCH))
 		return -EPERM;
-	t = g_vm.lwcs[id];
+	t = g_vm.lwc.lwcs[id];
 	if (!t || t == cur)
 		return -EINVAL;
 	if (lwc_current(t))
@@ -810,10 +827,10 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 		v->set_rsp = 1;
 		v->new_rsp = t->trapped_regs.rsp;
 		t->state = VMLWC_LWC_READY;
-		g_vm.lwc_switches_slow++; /* it resumes in its syscall, not in its gate code */
+		g_vm.lwc.switches_slow++; /* it resumes in its syscall, not in its gate code */
 	} else {
 		/* into its gate code, which takes its own stack, TLS bases and a clean vector state */
-		if (!g_vm.fsgsbase_user && tls_load(v, t->fs_base, t->gs_base) < 0)
+		if (!g_vm.cpu.fsgsbase_user && tls_load(v, t->fs_base, t->gs_base) < 0)
 			return -EIO;
 		regs->rdi = cur->s.id;
 		v->resume_rip = VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME;
@@ -879,7 +896,7 @@ static long lwc_overlay_host(struct vcpu *v, long from, gva_t specs, long nspecs
 		return -EBADF;
 	if (!(rights & VMLWC_FD_RIGHT_OVERLAY))
 		return -EPERM;
-	src = g_vm.lwcs[id];
+	src = g_vm.lwc.lwcs[id];
 	if (!src || src == l)
 		return -EINVAL;
 	if ((r = specs_read(l, specs, nspecs, &ss)) < 0)
@@ -1015,7 +1032,7 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
 				if (fdtab_copy_entry(l->fds, g, src->fds, g) < 0)
 					return -EMFILE;
 				if (lid >= 0)
-					g_vm.lwcs[lid]->refs++;
+					g_vm.lwc.lwcs[lid]->refs++;
 			}
 		}
 	}
@@ -1034,11 +1051,11 @@ static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set 
  */
 static int trap_to_monitor(struct vcpu *v, uint64_t nr, const uint64_t a[6], uint64_t rip, uint64_t rflags)
 {
-	struct lwc *child = v->lwc, *mon = g_vm.lwcs[child->trap_to - 1];
+	struct lwc *child = v->lwc, *mon = g_vm.lwc.lwcs[child->trap_to - 1];
 	struct kvm_regs *r = &v->run->s.regs.regs;
 
 	if (!mon || mon->state != VMLWC_LWC_READY || lwc_current(mon) ||
-	    (!g_vm.fsgsbase_user && tls_load(v, mon->fs_base, mon->gs_base) < 0) || xsave_get(v, child) < 0)
+	    (!g_vm.cpu.fsgsbase_user && tls_load(v, mon->fs_base, mon->gs_base) < 0) || xsave_get(v, child) < 0)
 		return -EPERM;
 	/* a descendant the monitor holds no descriptor for (its creator's child): one to answer with */
 	if (mon->srcmap[child->s.id] < 0 &&
@@ -1114,7 +1131,7 @@ static long lwc_syscall_host(struct vcpu *v, long d, unsigned long mask, long nr
 	/* each resource borrowed needs its right: LWC_MEM, LWC_FILES and LWC_CRED separately */
 	if ((rights_syscall((unsigned)mask) & ~(unsigned)rights) != 0)
 		return -EPERM;
-	t = g_vm.lwcs[id];
+	t = g_vm.lwc.lwcs[id];
 	if (!t)
 		return -EBADF;
 	/* the caller's own limit holds whatever context it borrows, and the target's too */
@@ -1155,7 +1172,7 @@ static long lwc_limit_host(struct vcpu *v, gva_t list, long n)
 static int lwc_call(struct vcpu *v, uint64_t call, uint64_t rip, uint64_t rflags)
 {
 	struct kvm_regs *r = &v->run->s.regs.regs;
-	uint64_t t0 = g_trace ? trace_now_ns() : 0;
+	uint64_t t0 = g_vm.cfg.trace ? trace_now_ns() : 0;
 	long ret;
 
 	v->resume_rip = 0;
@@ -1188,12 +1205,12 @@ static int lwc_call(struct vcpu *v, uint64_t call, uint64_t rip, uint64_t rflags
 		ret = lwc_restrict_host(v, (long)r->rdi, r->rsi, (long)r->rdx);
 		break;
 	default:
-		if (g_trace)
+		if (g_vm.cfg.trace)
 			trace_msg("lwC call %lu not supported: ENOSYS", (unsigned long)call);
 		ret = -ENOSYS;
 		break;
 	}
-	if (g_trace)
+	if (g_vm.cfg.trace)
 		trace_msg("[vcpu %d] lwC call %lu(%lx, %lx, %lx) = %ld <%lu us>", v->index, (unsigned long)call,
 			  (unsigned long)r->rdi, (unsigned long)r->rsi, (unsigned long)r->rdx, ret,
 			  (unsigned long)((trace_now_ns() - t0) / 1000));
@@ -1277,6 +1294,6 @@ void lwc_init(void)
 	sys_register(__NR_arch_prctl, &DESC(.name = "arch_prctl", .fn = sys_arch_prctl));
 	hypercall_register(VMLWC_PORT_LWC, hc_lwc);
 	fdtab_set_hooks(slot_changed, lwc_dropped, rights_aux_ref);
-	g_vm.has_xsave_ioctl = RAW3(SYS_ioctl, g_vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
-	g_vm.xsave_pages = PAGE_ALIGN_UP(xsave_bytes()) / PAGE_SIZE;
+	g_vm.lwc.has_xsave_ioctl = RAW3(SYS_ioctl, g_vm.kvm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
+	g_vm.lwc.xsave_pages = PAGE_ALIGN_UP(xsave_bytes()) / PAGE_SIZE;
 }

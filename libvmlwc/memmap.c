@@ -1,8 +1,10 @@
 /* Guest-physical memory: the library window, 1 GiB memslot blocks on demand, gpa_of/hva_of. */
 #include <errno.h>
 
-#include "internal.h"
+#include "base.h"
+#include "memmap.h"
 #include "rawsys.h"
+#include "state.h"
 
 #define BLOCK (1UL << MEMMAP_BLOCK_SHIFT)
 
@@ -17,9 +19,9 @@ int memmap_slot_set(unsigned slot, gpa_t gpa, uintptr_t hva, uint64_t size)
 	};
 	long rc;
 
-	if (g_vm.vm_fd < 0)
+	if (g_vm.kvm.vm_fd < 0)
 		return 0; /* host-only use (unit tests of the redirection layer) */
-	rc = RAW3(SYS_ioctl, g_vm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+	rc = RAW3(SYS_ioctl, g_vm.kvm.vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
 	return rc < 0 ? (int)rc : 0;
 }
 
@@ -79,7 +81,7 @@ uintptr_t hva_of(gpa_t gpa)
 /* Blocks that can still get a memslot (application memory). */
 unsigned memmap_slots_free(void)
 {
-	unsigned by_slots = g_vm.max_memslots > g_vm.mm.nslots ? g_vm.max_memslots - g_vm.mm.nslots : 0;
+	unsigned by_slots = g_vm.kvm.max_memslots > g_vm.mm.nslots ? g_vm.kvm.max_memslots - g_vm.mm.nslots : 0;
 	unsigned by_blocks = MEMMAP_MAX_BLOCKS - g_vm.mm.nblocks;
 
 	return by_slots < by_blocks ? by_slots : by_blocks;
@@ -146,7 +148,7 @@ static int add_block(uintptr_t hva, gpa_t gpa, int slot_too)
 	uint64_t size = BLOCK;
 	int r;
 
-	if (nb >= MEMMAP_MAX_BLOCKS || (slot_too && g_vm.mm.nslots >= g_vm.max_memslots))
+	if (nb >= MEMMAP_MAX_BLOCKS || (slot_too && g_vm.mm.nslots >= g_vm.kvm.max_memslots))
 		return -ENOSPC;
 	if (hva + size > USER_TOP && hva < USER_TOP)
 		size = USER_TOP - hva;
@@ -193,9 +195,9 @@ int memmap_library(uintptr_t hva, size_t len, uintptr_t hole_lo, uintptr_t hole_
 		*why = "library memory must be one 1 GiB-aligned region, placed once";
 		return -EINVAL;
 	}
-	if ((r = memmap_layout_check(g_vm.maxphy, len, why)) < 0)
+	if ((r = memmap_layout_check(g_vm.cpu.maxphy, len, why)) < 0)
 		return r;
-	g_vm.mm.gpa_limit = 1UL << g_vm.maxphy;
+	g_vm.mm.gpa_limit = 1UL << g_vm.cpu.maxphy;
 	g_vm.mm.lib_end = VMLWC_LIB_GPA + len;
 	g_vm.mm.lib_hva = hva;
 	for (uint64_t off = 0; off < len; off += BLOCK)

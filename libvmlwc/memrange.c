@@ -1,14 +1,18 @@
 /* Library memory (protected: a hole in every view) and host code the guest may not remap (pinned). */
 #include <errno.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "errors.h"
+#include "memrange.h"
+#include "state.h"
 
 int mem_protect_add(uint64_t start, uint64_t len)
 {
-	if (g_vm.nprotect >= ARRAY_SIZE(g_vm.protect_lo))
-		return err_set(ENOSPC, "library memory: more than %zu protected ranges", ARRAY_SIZE(g_vm.protect_lo));
-	g_vm.protect_lo[g_vm.nprotect] = start;
-	g_vm.protect_hi[g_vm.nprotect++] = start + len;
+	if (g_vm.mem.nprotect >= ARRAY_SIZE(g_vm.mem.protect_lo))
+		return err_set(ENOSPC, "library memory: more than %zu protected ranges", ARRAY_SIZE(g_vm.mem.protect_lo));
+	g_vm.mem.protect_lo[g_vm.mem.nprotect] = start;
+	g_vm.mem.protect_hi[g_vm.mem.nprotect++] = start + len;
 	return 0;
 }
 
@@ -16,8 +20,8 @@ int mem_is_protected(uint64_t start, uint64_t len)
 {
 	if (arena_overlaps(&g_vm.arena, start, len))
 		return 1;
-	for (unsigned i = 0; i < g_vm.nprotect; i++)
-		if (start < g_vm.protect_hi[i] && start + len > g_vm.protect_lo[i])
+	for (unsigned i = 0; i < g_vm.mem.nprotect; i++)
+		if (start < g_vm.mem.protect_hi[i] && start + len > g_vm.mem.protect_lo[i])
 			return 1;
 	return 0;
 }
@@ -33,10 +37,10 @@ static int protected_next(uint64_t a, uint64_t *lo, uint64_t *hi)
 		*hi = g_vm.arena.base + g_vm.arena.size;
 		found = 1;
 	}
-	for (unsigned i = 0; i < g_vm.nprotect; i++)
-		if (g_vm.protect_hi[i] > a && g_vm.protect_lo[i] < *lo) {
-			*lo = g_vm.protect_lo[i];
-			*hi = g_vm.protect_hi[i];
+	for (unsigned i = 0; i < g_vm.mem.nprotect; i++)
+		if (g_vm.mem.protect_hi[i] > a && g_vm.mem.protect_lo[i] < *lo) {
+			*lo = g_vm.mem.protect_lo[i];
+			*hi = g_vm.mem.protect_hi[i];
 			found = 1;
 		}
 	return found;
@@ -66,8 +70,8 @@ long mem_each_unprotected(uint64_t start, uint64_t len, long (*fn)(uint64_t a, u
 
 int mem_is_pinned(uint64_t start, uint64_t len)
 {
-	for (unsigned i = 0; i < g_vm.npin; i++)
-		if (start < g_vm.pin_hi[i] && start + len > g_vm.pin_lo[i])
+	for (unsigned i = 0; i < g_vm.mem.npin; i++)
+		if (start < g_vm.mem.pin_hi[i] && start + len > g_vm.mem.pin_lo[i])
 			return 1;
 	return 0;
 }
@@ -75,9 +79,9 @@ int mem_is_pinned(uint64_t start, uint64_t len)
 
 int mem_pin_add(uint64_t start, uint64_t end)
 {
-	if (g_vm.npin >= ARRAY_SIZE(g_vm.pin_lo))
-		return err_set(ENOSPC, "host code: more than %zu pinned ranges", ARRAY_SIZE(g_vm.pin_lo));
-	g_vm.pin_lo[g_vm.npin] = start;
-	g_vm.pin_hi[g_vm.npin++] = end;
+	if (g_vm.mem.npin >= ARRAY_SIZE(g_vm.mem.pin_lo))
+		return err_set(ENOSPC, "host code: more than %zu pinned ranges", ARRAY_SIZE(g_vm.mem.pin_lo));
+	g_vm.mem.pin_lo[g_vm.mem.npin] = start;
+	g_vm.mem.pin_hi[g_vm.mem.npin++] = end;
 	return 0;
 }

@@ -11,7 +11,14 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "memmap.h"
+#include "pgtable.h"
+#include "pool.h"
+#include "ptpage.h"
+#include "vcpu.h"
+#include "state.h"
 
 
 static uint64_t *tbl(gpa_t gpa)
@@ -21,7 +28,7 @@ static uint64_t *tbl(gpa_t gpa)
 
 static uint32_t *gen_of(gpa_t gpa)
 {
-	return &g_vm.page_gen[(hva_of(gpa) - g_vm.arena.base) / PAGE_SIZE];
+	return &g_vm.pt.page_gen[(hva_of(gpa) - g_vm.arena.base) / PAGE_SIZE];
 }
 
 static int in_pool(gpa_t g)
@@ -49,7 +56,7 @@ static uint64_t lazy_leaf(uint64_t e, uint64_t va)
 	if (!(f & VMLWC_PTE_PROTNONE))
 		f |= PTE_P;
 	if (e & VMLWC_PTE_LZERO)
-		return g_vm.zero_frame | f;
+		return g_vm.pool.zero_frame | f;
 	va = PAGE_ALIGN_DOWN(va);
 	g = gpa_of(va);
 	if (g == GPA_NONE && (memmap_ensure(va, PAGE_SIZE) < 0 || (g = gpa_of(va)) == GPA_NONE))
@@ -78,7 +85,7 @@ static gpa_t page_new(uint32_t gen)
 {
 	gpa_t g;
 
-	if (!g_vm.lazy_tables || g_vm.ptp.shadow) {
+	if (!g_vm.pt.lazy_tables || g_vm.ptp.shadow) {
 		g = ptpage_alloc();
 		if (g == GPA_NONE)
 			return GPA_NONE;
@@ -114,7 +121,7 @@ static void share_entries(gpa_t src_gpa, uint64_t *dst, int level)
 	}
 	if (g_vm.ptp.shadow)
 		ptpage_unseal(src_gpa);
-	g_vm.host_table_copies++;
+	g_vm.pt.host_table_copies++;
 }
 
 /*
@@ -143,7 +150,7 @@ static void reseal_entries(uint64_t *dst, int level)
 /* Table pages that can still be had (whole leaf tables an eager mapping may need). */
 size_t pt_pages_free(void)
 {
-	if (!g_vm.lazy_tables || g_vm.ptp.shadow)
+	if (!g_vm.pt.lazy_tables || g_vm.ptp.shadow)
 		return (size_t)g_vm.ptp.nchunks * (PTPAGE_CHUNK / PAGE_SIZE) - ptpage_live();
 	return pool_frames_free();
 }
@@ -189,13 +196,13 @@ static gpa_t fresh(struct pt_txn *t, gpa_t old, int level)
  */
 static uint32_t next_gen(void)
 {
-	if (g_vm.gen_counter >= UINT32_MAX - 1) {
+	if (g_vm.pt.gen_counter >= UINT32_MAX - 1) {
 		for (size_t i = 0; i < g_vm.arena.size / PAGE_SIZE; i++)
-			if (g_vm.page_gen[i])
-				g_vm.page_gen[i] = 1;
-		g_vm.gen_counter = 1;
+			if (g_vm.pt.page_gen[i])
+				g_vm.pt.page_gen[i] = 1;
+		g_vm.pt.gen_counter = 1;
 	}
-	return ++g_vm.gen_counter;
+	return ++g_vm.pt.gen_counter;
 }
 
 void pt_txn_begin(struct pt_txn *t, gpa_t root)
@@ -203,7 +210,7 @@ void pt_txn_begin(struct pt_txn *t, gpa_t root)
 	t->root = root;
 	t->gen = next_gen();
 	t->changed = 0;
-	t->nx_ok = g_vm.has_nx;
+	t->nx_ok = g_vm.cpu.has_nx;
 	t->nretired = 0;
 }
 
@@ -233,7 +240,7 @@ static gpa_t split(uint32_t gen, uint64_t e, int level, uint64_t lo)
 		d[i] = first + ((e & VMLWC_PTE_LZERO) ? 0 : (uint64_t)i << 12);
 	if (e & VMLWC_PTE_LZERO)
 		for (unsigned i = 0; i < 512; i++)
-			pool_ref(g_vm.zero_frame);
+			pool_ref(g_vm.pool.zero_frame);
 	return n;
 }
 
@@ -352,8 +359,8 @@ static int set_span(struct set_op *o, uint64_t *table, int level, uint64_t va, u
 		if (level == 0) {
 			uint64_t want = 0;
 			if (o->flags && o->zero) {
-				want = g_vm.zero_frame | o->flags;
-				pool_ref(g_vm.zero_frame);
+				want = g_vm.pool.zero_frame | o->flags;
+				pool_ref(g_vm.pool.zero_frame);
 			} else if (o->flags) {
 				gpa_t g = gpa_of(va + o->delta);
 				if (g == GPA_NONE && ((err = memmap_ensure(va + o->delta, end - va)) < 0 ||
@@ -616,10 +623,10 @@ static int kmap(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags, int l
 	uint64_t step = large ? (2UL << 20) : PAGE_SIZE;
 	uint64_t end = kva + len;
 
-	if (!g_vm.has_nx)
+	if (!g_vm.cpu.has_nx)
 		flags &= ~PTE_NX;
 	for (; kva < end; kva += step, hva += step) {
-		uint64_t *table = tbl(g_vm.kernel_root);
+		uint64_t *table = tbl(g_vm.pt.kernel_root);
 		int level, last = large ? 1 : 0;
 
 		for (level = 3; level > last; level--) {
@@ -636,7 +643,7 @@ static int kmap(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags, int l
 		if (g == GPA_NONE)
 			return -EFAULT;
 		table[(kva >> (12 + 9 * last)) & 511] =
-			g | flags | PTE_P | PTE_A | (large ? PTE_PS : 0) | (g_vm.has_pge ? PTE_G : 0);
+			g | flags | PTE_P | PTE_A | (large ? PTE_PS : 0) | (g_vm.cpu.has_pge ? PTE_G : 0);
 	}
 	return 0;
 }
@@ -652,11 +659,11 @@ int pt_init_kernel(void)
 	size_t meta = (a->size / PAGE_SIZE) * sizeof(uint32_t);
 	int r;
 
-	g_vm.page_gen = arena_pages(a, PAGE_ALIGN_UP(meta) / PAGE_SIZE);
-	if (!g_vm.page_gen)
+	g_vm.pt.page_gen = arena_pages(a, PAGE_ALIGN_UP(meta) / PAGE_SIZE);
+	if (!g_vm.pt.page_gen)
 		return -ENOMEM;
-	g_vm.kernel_root = kpage_new(0);
-	if (g_vm.kernel_root == GPA_NONE)
+	g_vm.pt.kernel_root = kpage_new(0);
+	if (g_vm.pt.kernel_root == GPA_NONE)
 		return -ENOMEM;
 	/*
 	 * Direct map of the arena (page tables, frames), supervisor-only, never executable. The
@@ -676,7 +683,7 @@ gpa_t pt_new_root(void)
 
 	if (r == GPA_NONE)
 		return r;
-	memcpy(tbl(r) + 256, tbl(g_vm.kernel_root) + 256, 256 * sizeof(uint64_t));
+	memcpy(tbl(r) + 256, tbl(g_vm.pt.kernel_root) + 256, 256 * sizeof(uint64_t));
 	return r;
 }
 
@@ -772,7 +779,7 @@ struct fork_ctx {
  */
 static int fork_leaves_plain(const uint64_t *s, uint64_t *p, uint64_t *c)
 {
-	const struct vmlwc_pool *pl = g_vm.pool;
+	const struct vmlwc_pool *pl = g_vm.pool.hdr;
 	uint64_t base = pl->base_gpa, end = pl->base_gpa + pl->nframes * PAGE_SIZE;
 	int any = 0;
 
@@ -873,7 +880,7 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 			continue;
 		if (level > 0) {
 			gpa_t sub = e & PTE_ADDR, pp = GPA_NONE, cc = GPA_NONE;
-			if (g_vm.lazy_tables && f->plain(va, 1UL << (12 + 9 * level), f->arg)) {
+			if (g_vm.pt.lazy_tables && f->plain(va, 1UL << (12 + 9 * level), f->arg)) {
 				/* the same below for both: share the table, read-only until copied */
 				uint64_t se = vmlwc_shared_entry(e, level);
 				if (keep && !g_vm.ptp.shadow)

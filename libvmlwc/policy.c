@@ -6,17 +6,21 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "memrange.h"
+#include "policy.h"
 #include "rawsys.h"
+#include "state.h"
 
 void policy_init(void)
 {
 	struct stat st;
 
 	if (stat("/proc/self/stat", &st) == 0)
-		g_vm.proc_dev = st.st_dev;
-	if (g_vm.vm_fd >= 0 && fstat(g_vm.vm_fd, &st) == 0)
-		g_vm.anon_dev = st.st_dev;
+		g_vm.policy.proc_dev = st.st_dev;
+	if (g_vm.kvm.vm_fd >= 0 && fstat(g_vm.kvm.vm_fd, &st) == 0)
+		g_vm.policy.anon_dev = st.st_dev;
 }
 
 /* Character devices a guest may hold: the harmless ones and terminals. Everything else (memory,
@@ -132,13 +136,13 @@ int policy_fd_allowed(int hfd)
 		return -EACCES;
 	if (S_ISCHR(st.st_mode))
 		return chardev_allowed(major(st.st_rdev), minor(st.st_rdev)) ? 0 : -EACCES;
-	if (st.st_dev != g_vm.proc_dev && !(g_vm.anon_dev && st.st_dev == g_vm.anon_dev))
+	if (st.st_dev != g_vm.policy.proc_dev && !(g_vm.policy.anon_dev && st.st_dev == g_vm.policy.anon_dev))
 		return 0;
 	if (fd_path(hfd, path, sizeof(path)) < 0)
 		return -EACCES; /* cannot tell what it is: refuse */
 	if (strncmp(path, "anon_inode:kvm", 14) == 0)
 		return -EACCES;
-	if (st.st_dev == g_vm.proc_dev)
+	if (st.st_dev == g_vm.policy.proc_dev)
 		return policy_proc_path_allowed(path) ? 0 : -EACCES;
 	return 0;
 }
@@ -185,10 +189,10 @@ static int is_own_maps(const char *path)
 	}
 	if (strcmp(p, "/maps") != 0)
 		return 0;
-	if (n == g_vm.pid)
+	if (n == g_vm.policy.pid)
 		return 1;
 	/* a thread of this process: /proc/<pid>/task/<n> exists */
-	int k = 6 + dec(task + 6, g_vm.pid);
+	int k = 6 + dec(task + 6, g_vm.policy.pid);
 	memcpy(task + k, "/task/", 6);
 	dec(task + k + 6, n);
 	return RAW4(SYS_faccessat, AT_FDCWD, task, F_OK, 0) == 0;
@@ -260,9 +264,9 @@ int policy_fd_view(int hfd)
 
 	if (fd_path(hfd, path, sizeof(path)) < 0 || !is_own_maps(path))
 		return hfd;
-	if (!g_vm.view_buf && !(g_vm.view_buf = arena_pages(&g_vm.arena, (VIEW_IN + VIEW_OUT) / PAGE_SIZE)))
+	if (!g_vm.policy.view_buf && !(g_vm.policy.view_buf = arena_pages(&g_vm.arena, (VIEW_IN + VIEW_OUT) / PAGE_SIZE)))
 		return -ENOMEM;
-	char *in = g_vm.view_buf;
+	char *in = g_vm.policy.view_buf;
 	w.out = in + VIEW_IN;
 	w.fd = RAW2(SYS_memfd_create, "maps", MFD_CLOEXEC);
 	if (w.fd < 0)

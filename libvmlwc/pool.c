@@ -1,12 +1,18 @@
 /* The frame pool: copy-on-write frames with reference counts, shared by the host and the stub. */
 #include <errno.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "memmap.h"
+#include "pgtable.h"
+#include "pool.h"
+#include "ptpage.h"
 #include "rawsys.h"
+#include "state.h"
 
 static struct vmlwc_pool *pool(void)
 {
-	return g_vm.pool;
+	return g_vm.pool.hdr;
 }
 
 int pool_init(size_t bytes)
@@ -24,13 +30,13 @@ int pool_init(size_t bytes)
 	p->bump = p->nfree = p->in_use = p->cow_faults = 0;
 	p->refs_kva = VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)refs);
 	p->free_kva = VMLWC_PHYSMAP_KVA + gpa_of((uintptr_t)stack);
-	g_vm.pool_refs = refs;
-	g_vm.pool_free = stack;
+	g_vm.pool.refs = refs;
+	g_vm.pool.free = stack;
 	/* a frame that stays zero: fresh memory in an lwC's view, copied on its first write */
-	g_vm.zero_frame = pool_alloc();
-	if (g_vm.zero_frame == GPA_NONE)
+	g_vm.pool.zero_frame = pool_alloc();
+	if (g_vm.pool.zero_frame == GPA_NONE)
 		return -ENOMEM;
-	pool_ref(g_vm.zero_frame); /* never the last reference: a write always copies */
+	pool_ref(g_vm.pool.zero_frame); /* never the last reference: a write always copies */
 	return 0;
 }
 
@@ -57,7 +63,7 @@ void pool_ref(uint64_t pte)
 			ptpage_ref(pte);
 		return;
 	}
-	if (g_vm.pool_refs[i]++ == 0)
+	if (g_vm.pool.refs[i]++ == 0)
 		pool()->in_use++;
 }
 
@@ -70,10 +76,10 @@ void pool_unref(uint64_t pte)
 			ptpage_unref(pte);
 		return;
 	}
-	if (g_vm.pool_refs[i] == 0)
+	if (g_vm.pool.refs[i] == 0)
 		return;
-	if (--g_vm.pool_refs[i] == 0) {
-		g_vm.pool_free[pool()->nfree++] = (uint64_t)i;
+	if (--g_vm.pool.refs[i] == 0) {
+		g_vm.pool.free[pool()->nfree++] = (uint64_t)i;
 		pool()->in_use--;
 	}
 }
@@ -90,15 +96,15 @@ static void pool_prefault(struct vmlwc_pool *p)
 {
 	uint64_t end = p->bump + POOL_PREFAULT;
 
-	if (g_vm.pool_populated >= end || g_vm.pool_populated >= p->nframes)
+	if (g_vm.pool.populated >= end || g_vm.pool.populated >= p->nframes)
 		return;
 	if (end > p->nframes)
 		end = p->nframes;
-	if (g_vm.pool_populated < p->bump)
-		g_vm.pool_populated = p->bump;
-	RAW3(SYS_madvise, hva_of(p->base_gpa) + g_vm.pool_populated * PAGE_SIZE,
-	     (end - g_vm.pool_populated) * PAGE_SIZE, MADV_POPULATE_WRITE);
-	g_vm.pool_populated = end;
+	if (g_vm.pool.populated < p->bump)
+		g_vm.pool.populated = p->bump;
+	RAW3(SYS_madvise, hva_of(p->base_gpa) + g_vm.pool.populated * PAGE_SIZE,
+	     (end - g_vm.pool.populated) * PAGE_SIZE, MADV_POPULATE_WRITE);
+	g_vm.pool.populated = end;
 }
 
 /* A frame with one reference, or GPA_NONE when the pool is exhausted. */
@@ -108,13 +114,13 @@ gpa_t pool_alloc(void)
 	uint64_t i;
 
 	if (p->nfree)
-		i = g_vm.pool_free[--p->nfree];
+		i = g_vm.pool.free[--p->nfree];
 	else if (p->bump < p->nframes) {
 		pool_prefault(p);
 		i = p->bump++;
 	} else
 		return GPA_NONE;
-	g_vm.pool_refs[i] = 1;
+	g_vm.pool.refs[i] = 1;
 	p->in_use++;
 	return p->base_gpa + i * PAGE_SIZE;
 }
@@ -125,7 +131,7 @@ int pool_refcount(uint64_t pte)
 
 	if (i < 0)
 		return ptpage_owns(pte) ? ptpage_refcount(pte) : -1;
-	return (int)g_vm.pool_refs[i];
+	return (int)g_vm.pool.refs[i];
 }
 
 uint64_t pool_in_use(void)

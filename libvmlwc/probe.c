@@ -2,8 +2,12 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "cpu.h"
+#include "errors.h"
 #include "rawsys.h"
+#include "vcpu.h"
+#include "state.h"
 
 #define MSR_LSTAR 0xc0000082
 #define VEC_UD 6
@@ -50,7 +54,7 @@ int probe_platform(struct vcpu *v)
 			return err_set((int)-rc, "platform probe: KVM_RUN: %s", strerror((int)-rc));
 		if (run->exit_reason == KVM_EXIT_MMIO && run->mmio.is_write &&
 		    run->mmio.phys_addr == VMLWC_DOORBELL_GPA + VMLWC_DB_SYSCALL) {
-			g_vm.syscall_cpl3 = (run->s.regs.sregs.cs.selector & 3) == 3;
+			g_vm.cpu.syscall_cpl3 = (run->s.regs.sregs.cs.selector & 3) == 3;
 			done = 1;
 			continue;
 		}
@@ -59,7 +63,7 @@ int probe_platform(struct vcpu *v)
 			if (r->rsp < v->area_kva || r->rsp - v->area_kva > VMLWC_VCPU_AREA_SIZE - sizeof(*fs))
 				return err_set(EIO, "platform probe: fault with the stack outside the vCPU area");
 			if ((fs->f.cs & 3) == 0 && fs->f.rip == lstar) {
-				g_vm.syscall_cpl3 = 0; /* `syscall` entered ring 0 on a user page */
+				g_vm.cpu.syscall_cpl3 = 0; /* `syscall` entered ring 0 on a user page */
 				done = 1;
 				continue;
 			}
@@ -81,18 +85,18 @@ int probe_platform(struct vcpu *v)
 	if (!done)
 		return err_set(EIO, "platform probe: no answer after %d exits", PROBE_EXITS);
 	if (g_vm.cfg.test_pvm) /* test hook: the doorbell rung from CPL 0 is taken as PVM's CPL 3 */
-		g_vm.syscall_cpl3 = 1;
+		g_vm.cpu.syscall_cpl3 = 1;
 	if (g_vm.cfg.test_no_xsave) /* test hook: the path for hosts whose ring 3 cannot XRSTOR */
 		xgetbv_ok = 0;
-	g_vm.xcr0_user = xgetbv_ok ? (r->r12 & 0xffffffffUL) | (r->r13 << 32) : 0;
-	g_vm.fsgsbase_user = rdfs_ok;
+	g_vm.cpu.xcr0_user = xgetbv_ok ? (r->r12 & 0xffffffffUL) | (r->r13 << 32) : 0;
+	g_vm.cpu.fsgsbase_user = rdfs_ok;
 	/*
 	 * Copies on the host where ring 0 is emulated (`syscall` keeps CPL 3: PVM), and wherever
 	 * the hypervisor shadows page tables: the host then never edits a table in place, and the
 	 * stub's in-place table work is not for it either.
 	 */
-	g_vm.host_cow = g_vm.syscall_cpl3 || !g_vm.tdp;
-	g_vm.pool->lazy_tables = (uint64_t)(g_vm.lazy_tables && !g_vm.host_cow);
+	g_vm.cpu.host_cow = g_vm.cpu.syscall_cpl3 || !g_vm.pt.tdp;
+	g_vm.pool.hdr->lazy_tables = (uint64_t)(g_vm.pt.lazy_tables && !g_vm.cpu.host_cow);
 	run->kvm_dirty_regs = 0;
 	return 0;
 }

@@ -3,7 +3,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "base.h"
 #include "procmaps.h"
 #include "rawsys.h"
 

@@ -10,8 +10,13 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "memmap.h"
+#include "pgtable.h"
+#include "ptpage.h"
 #include "rawsys.h"
+#include "state.h"
 
 #define CHUNK_PAGES (PTPAGE_CHUNK / PAGE_SIZE)
 #define KVM_CAP_DISABLE_QUIRKS2_ 213
@@ -35,11 +40,11 @@ static struct ptchunk *chunk(unsigned i)
 static int zap_per_slot(void)
 {
 	struct kvm_enable_cap c = { .cap = KVM_CAP_DISABLE_QUIRKS2_, .args = { KVM_X86_QUIRK_SLOT_ZAP_ALL_ } };
-	long q = RAW3(SYS_ioctl, g_vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2_);
+	long q = RAW3(SYS_ioctl, g_vm.kvm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DISABLE_QUIRKS2_);
 
 	if (q <= 0 || !(q & KVM_X86_QUIRK_SLOT_ZAP_ALL_))
 		return 0;
-	return RAW3(SYS_ioctl, g_vm.vm_fd, KVM_ENABLE_CAP, &c) == 0;
+	return RAW3(SYS_ioctl, g_vm.kvm.vm_fd, KVM_ENABLE_CAP, &c) == 0;
 }
 
 int ptpage_init(uintptr_t base, size_t len, unsigned first_slot, int shadow)
@@ -59,7 +64,7 @@ int ptpage_init(uintptr_t base, size_t len, unsigned first_slot, int shadow)
 	g_vm.ptp.gpa_hi = g_vm.ptp.gpa_lo + len;
 	g_vm.ptp.first_slot = first_slot;
 	g_vm.ptp.shadow = shadow;
-	g_vm.ptp.recycle = shadow && g_vm.vm_fd >= 0 && zap_per_slot();
+	g_vm.ptp.recycle = shadow && g_vm.kvm.vm_fd >= 0 && zap_per_slot();
 	for (unsigned i = 0; i < g_vm.ptp.nchunks; i++) {
 		gpa_t g = gpa_of(base + (uintptr_t)i * PTPAGE_CHUNK);
 		int r = memmap_slot_set(first_slot + i, g, base + (uintptr_t)i * PTPAGE_CHUNK, PTPAGE_CHUNK);

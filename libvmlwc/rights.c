@@ -10,7 +10,11 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "lwc_host.h"
+#include "rights.h"
+#include "state.h"
 
 #define R_SWITCH VMLWC_FD_RIGHT_SWITCH
 #define R_OVERLAY VMLWC_FD_RIGHT_OVERLAY

@@ -4,8 +4,13 @@
 #include <stddef.h>
 #include <sys/ioctl.h>
 
-#include "internal.h"
+#include "base.h"
+#include "cpu.h"
 #include "rawsys.h"
+#include "run.h"
+#include "trace.h"
+#include "vcpu.h"
+#include "state.h"
 
 
 _Static_assert(offsetof(struct enter_ctx, fcw) == 64, "used by enter_x86_64.S");
@@ -17,17 +22,17 @@ _Static_assert(offsetof(struct enter_ctx, mxcsr) == 72, "used by enter_x86_64.S"
 void hypercall_register(unsigned port, hypercall_fn fn)
 {
 	if (port >= VMLWC_PORT_BASE && port < VMLWC_PORT_BASE + VMLWC_NR_PORTS)
-		g_vm.hc_table[port - VMLWC_PORT_BASE] = fn;
+		g_vm.run.hc_table[port - VMLWC_PORT_BASE] = fn;
 }
 
 int hypercall_dispatch(struct vcpu *v, unsigned port)
 {
 	if (port < VMLWC_PORT_BASE || port >= VMLWC_PORT_BASE + VMLWC_NR_PORTS ||
-	    !g_vm.hc_table[port - VMLWC_PORT_BASE])
+	    !g_vm.run.hc_table[port - VMLWC_PORT_BASE])
 		return -1;
 	v->nhypercalls++;
 	v->via_doorbell = 0;
-	return g_vm.hc_table[port - VMLWC_PORT_BASE](v);
+	return g_vm.run.hc_table[port - VMLWC_PORT_BASE](v);
 }
 
 struct vmlwc_iret_frame *frame_user(struct vcpu *v)
@@ -71,7 +76,7 @@ void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags)
 			b->cr3 = v->pending_cr3 ? v->pending_cr3 : v->run->s.regs.sregs.cr3;
 			b->f = (struct vmlwc_iret_frame){ .rip = rip, .cs = VMLWC_UCS, .rflags = rflags, .rsp = r->rsp,
 							  .ss = VMLWC_UDS };
-			r->rip = g_vm.stub_scrub_tramp;
+			r->rip = g_vm.stub.scrub_tramp;
 			r->rsp = v->area_kva + VMLWC_VCPU_FRAMEB_OFF;
 			r->rflags = 0x2;
 			cpu_kernel_segments(&v->run->s.regs.sregs);
@@ -101,7 +106,7 @@ void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags)
 		struct vmlwc_cr3_frame *b = (void *)(v->area + VMLWC_VCPU_FRAMEB_OFF);
 		b->cr3 = v->pending_cr3 ? v->pending_cr3 : v->run->s.regs.sregs.cr3;
 		b->f = *f;
-		f->rip = v->nscrubbing ? g_vm.stub_scrub_tramp : g_vm.stub_cr3_tramp;
+		f->rip = v->nscrubbing ? g_vm.stub.scrub_tramp : g_vm.stub.cr3_tramp;
 		f->cs = VMLWC_KCS;
 		f->rflags = 0x2;
 		f->rsp = v->area_kva + VMLWC_VCPU_FRAMEB_OFF;
@@ -113,7 +118,7 @@ void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags)
 void exit_register(unsigned reason, exit_fn fn)
 {
 	if (reason < MAX_EXIT)
-		g_vm.exit_table[reason] = fn;
+		g_vm.run.exit_table[reason] = fn;
 }
 
 void run_dump(struct vcpu *v, const char *why)
@@ -153,7 +158,7 @@ __attribute__((noreturn)) static void die_by(int sig)
 
 void run_die_signal(struct vcpu *v, int sig)
 {
-	if (g_trace)
+	if (g_vm.cfg.trace)
 		trace_msg("vcpu %d: guest killed by signal %d", v->index, sig);
 	die_by(sig);
 }
@@ -191,12 +196,12 @@ void run_exit_handle(struct vcpu *v)
 {
 	unsigned reason = v->run->exit_reason;
 
-	if (reason >= MAX_EXIT || !g_vm.exit_table[reason])
+	if (reason >= MAX_EXIT || !g_vm.run.exit_table[reason])
 		run_panic(v, "unhandled exit reason");
 	/* the layer above learns which lwC runs and reclaims what the last return freed */
-	if ((reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO) && g_vm.exit_begin)
-		g_vm.exit_begin(v);
-	if (g_vm.exit_table[reason](v) != 0)
+	if ((reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO) && g_vm.run.exit_begin)
+		g_vm.run.exit_begin(v);
+	if (g_vm.run.exit_table[reason](v) != 0)
 		run_panic(v, "exit handler refused the exit");
 }
 

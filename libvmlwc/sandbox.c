@@ -10,8 +10,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "errors.h"
 #include "rawsys.h"
+#include "sandbox.h"
+#include "sysdesc.h"
+#include "state.h"
 
 #define KVM_GET_XSAVE2_ _IOR(KVMIO, 0xcf, struct kvm_xsave)
 
@@ -74,24 +79,24 @@ int sandbox_build(void)
 		off_t n = lseek(fd, 0, SEEK_END);
 		if (n <= 0 || n % sizeof(struct sock_filter) || n > 64 * 1024)
 			r = -EINVAL;
-		else if (!(g_vm.sandbox_prog = arena_pages(&g_vm.arena, PAGE_ALIGN_UP((size_t)n) / PAGE_SIZE)))
+		else if (!(g_vm.sandbox.prog = arena_pages(&g_vm.arena, PAGE_ALIGN_UP((size_t)n) / PAGE_SIZE)))
 			r = -ENOMEM;
-		else if (pread(fd, g_vm.sandbox_prog, (size_t)n, 0) != n)
+		else if (pread(fd, g_vm.sandbox.prog, (size_t)n, 0) != n)
 			r = -EIO;
 		else
-			g_vm.sandbox_len = (unsigned)(n / sizeof(struct sock_filter));
+			g_vm.sandbox.len = (unsigned)(n / sizeof(struct sock_filter));
 	}
 	if (fd >= 0)
 		close(fd);
 	if (r < 0)
 		return err_set(-r, "seccomp filter for the vCPU thread: %s", strerror(-r));
-	g_vm.sandbox_syscalls = allowed + 1; /* ioctl, by request */
+	g_vm.sandbox.syscalls = allowed + 1; /* ioctl, by request */
 	return 0;
 }
 
 int sandbox_install(void)
 {
-	struct sock_fprog prog = { .len = (unsigned short)g_vm.sandbox_len, .filter = g_vm.sandbox_prog };
+	struct sock_fprog prog = { .len = (unsigned short)g_vm.sandbox.len, .filter = g_vm.sandbox.prog };
 	long r = RAW2(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1);
 
 	if (r == 0)

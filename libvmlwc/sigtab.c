@@ -6,7 +6,11 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "lwc_host.h"
+#include "sigtab.h"
+#include "state.h"
 
 struct sigtab {
 	uint32_t refs;
@@ -38,9 +42,9 @@ struct sigtab *sigtab_for_child(const struct lwc *creator)
 
 	if (!t) {
 		/* the root's as they are now, shared by the copies it makes until it changes one */
-		if (!g_vm.root_sigsnap && !(g_vm.root_sigsnap = sigtab_new(g_vm.guest_act)))
+		if (!g_vm.sig.root_snap && !(g_vm.sig.root_snap = sigtab_new(g_vm.sig.guest_act)))
 			return NULL;
-		t = g_vm.root_sigsnap;
+		t = g_vm.sig.root_snap;
 	}
 	t->refs++;
 	return t;
@@ -48,7 +52,7 @@ struct sigtab *sigtab_for_child(const struct lwc *creator)
 
 const struct ksigaction *sigtab_act(const struct lwc *l, int sig)
 {
-	return l->sigtab ? &l->sigtab->act[sig] : &g_vm.guest_act[sig];
+	return l->sigtab ? &l->sigtab->act[sig] : &g_vm.sig.guest_act[sig];
 }
 
 int sigtab_set(struct lwc *l, int sig, const struct ksigaction *a)
@@ -56,9 +60,9 @@ int sigtab_set(struct lwc *l, int sig, const struct ksigaction *a)
 	struct sigtab *t = l->sigtab;
 
 	if (!t) {
-		g_vm.guest_act[sig] = *a;
-		sigtab_put(g_vm.root_sigsnap); /* copies made from now on see the change */
-		g_vm.root_sigsnap = NULL;
+		g_vm.sig.guest_act[sig] = *a;
+		sigtab_put(g_vm.sig.root_snap); /* copies made from now on see the change */
+		g_vm.sig.root_snap = NULL;
 		return 0;
 	}
 	if (t->refs > 1) {

@@ -3,16 +3,28 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "fdtab.h"
+#include "init.h"
+#include "lwc_host.h"
+#include "pgtable.h"
+#include "pool.h"
+#include "ptpage.h"
 #include "rawsys.h"
+#include "run.h"
+#include "stats.h"
+#include "uaccess.h"
+#include "vcpu.h"
+#include "state.h"
 
 static long private_call(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 {
 	if (nr == VMLWC_SYS_STATS) {
 		struct vmlwc_stats st;
 		memset(&st, 0, sizeof(st));
-		for (unsigned i = 0; i < g_vm.nvcpus; i++) {
-			struct vcpu *x = g_vm.vcpus[i];
+		for (unsigned i = 0; i < g_vm.kvm.nvcpus; i++) {
+			struct vcpu *x = g_vm.kvm.vcpus[i];
 			uint64_t ex, in;
 			if (vcpu_stats_read(x, &ex, &in) == 0) {
 				st.hv_exits += ex;
@@ -24,9 +36,9 @@ static long private_call(struct vcpu *v, struct lwc *l, long nr, const long a[6]
 			st.page_faults += x->npagefaults;
 		}
 		(void)v;
-		st.lwc_creates = g_vm.lwc_creates;
+		st.lwc_creates = g_vm.lwc.creates;
 		st.lwc_switches = lwc_switch_count();
-		st.cow_faults = g_vm.pool->cow_faults + g_vm.host_cow_faults;
+		st.cow_faults = g_vm.pool.hdr->cow_faults + g_vm.lwc.host_cow_faults;
 		st.platform = (uint64_t)vmlwc_platform_bits();
 		return ua_copy_out(l, (gva_t)a[0], &st, sizeof(st)) < 0 ? -EFAULT : 0;
 	}
@@ -34,16 +46,16 @@ static long private_call(struct vcpu *v, struct lwc *l, long nr, const long a[6]
 		lwc_collect_now(); /* counts of what is held: without unreachable cycles */
 		switch (a[0]) {
 		case VMLWC_POOL_IN_USE: return (long)pool_in_use();
-		case VMLWC_POOL_LAZY: return g_vm.lazy_tables;
-		case VMLWC_POOL_TABLES_IN_POOL: return g_vm.lazy_tables && !g_vm.ptp.shadow;
-		case VMLWC_POOL_TABLE_COPIES: return (long)(g_vm.pool->table_copies + g_vm.host_table_copies);
+		case VMLWC_POOL_LAZY: return g_vm.pt.lazy_tables;
+		case VMLWC_POOL_TABLES_IN_POOL: return g_vm.pt.lazy_tables && !g_vm.ptp.shadow;
+		case VMLWC_POOL_TABLE_COPIES: return (long)(g_vm.pool.hdr->table_copies + g_vm.pt.host_table_copies);
 		case VMLWC_POOL_PT_PAGES: return (long)pt_pages_used();
-		case VMLWC_POOL_PCID: return g_vm.pcid;
-		case VMLWC_POOL_CR4_REFUSED: return (long)g_vm.cr4_refused;
+		case VMLWC_POOL_PCID: return g_vm.cpu.pcid;
+		case VMLWC_POOL_CR4_REFUSED: return (long)g_vm.cpu.cr4_refused;
 		case VMLWC_POOL_PLATFORM: return vmlwc_platform_bits();
 		case VMLWC_POOL_ARENA: return (long)(arena_in_use(&g_vm.arena) * PAGE_SIZE + g_vm.arena.nobjs * 64) / PAGE_SIZE;
 		case VMLWC_POOL_HOST_FDS: return (long)fdtab_host_fds();
-		case VMLWC_POOL_SANDBOX: return (long)g_vm.sandbox_syscalls;
+		case VMLWC_POOL_SANDBOX: return (long)g_vm.sandbox.syscalls;
 		case VMLWC_POOL_PT_ALLOCS: return (long)g_vm.ptp.allocs;
 		case VMLWC_POOL_PT_TOUCHED: return (long)ptpage_touched();
 		case VMLWC_POOL_PT_RECLAIMED: return (long)g_vm.ptp.reclaimed;
@@ -83,5 +95,5 @@ static long private_call(struct vcpu *v, struct lwc *l, long nr, const long a[6]
 
 void stats_init(void)
 {
-	g_vm.sys_private = private_call;
+	g_vm.sys.priv = private_call;
 }

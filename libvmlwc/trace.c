@@ -6,14 +6,17 @@
 #include <unistd.h>
 #include <fcntl.h>
 
-#include "internal.h"
+#include "base.h"
 #include "rawsys.h"
+#include "trace.h"
+#include "vcpu.h"
+#include "state.h"
 
 
 void trace_init(void)
 {
 	/* A private stderr, so the trace survives the guest closing or redirecting its fd 2. */
-	g_vm.trace_fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	g_vm.trace.fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
 }
 
 uint64_t trace_now_ns(void)
@@ -93,7 +96,7 @@ static void vfmt(struct buf *b, const char *fmt, va_list ap)
 
 static void emit(struct buf *b)
 {
-	int fd = g_vm.trace_fd >= 0 ? g_vm.trace_fd : 2;
+	int fd = g_vm.trace.fd >= 0 ? g_vm.trace.fd : 2;
 
 	RAW3(SYS_write, fd, b->s, b->n);
 }

@@ -2,7 +2,13 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
+#include "cow.h"
+#include "lwc_host.h"
+#include "memmap.h"
+#include "pgtable.h"
+#include "uaccess.h"
+#include "view.h"
 
 /* Host address of the page holding gva, or 0 when the lwC may not access it this way. */
 static uintptr_t page_hva(struct lwc *l, gva_t gva, int flags)

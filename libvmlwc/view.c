@@ -6,11 +6,16 @@
  */
 #include <errno.h>
 
-#include "internal.h"
+#include "base.h"
+#include "lwc_host.h"
+#include "pgtable.h"
+#include "vcpu.h"
+#include "view.h"
+#include "state.h"
 
 uint64_t lwc_cr3(const struct lwc *l)
 {
-	return l->root | (g_vm.pcid ? l->s.id + 1 : 0);
+	return l->root | (g_vm.cpu.pcid ? l->s.id + 1 : 0);
 }
 
 /*
@@ -22,9 +27,9 @@ void lwc_publish(struct lwc *l)
 {
 	uint64_t cr3 = 0;
 
-	if (l->state == VMLWC_LWC_READY && (l->refs > 0 || l == g_vm.root_lwc))
-		cr3 = lwc_cr3(l) | (l->pcid_clean ? g_vm.pool->cr3_noflush : 0);
-	g_vm.stub_cr3_of[l->s.id + 1] = cr3;
+	if (l->state == VMLWC_LWC_READY && (l->refs > 0 || l == g_vm.lwc.root_lwc))
+		cr3 = lwc_cr3(l) | (l->pcid_clean ? g_vm.pool.hdr->cr3_noflush : 0);
+	g_vm.stub.cr3_of[l->s.id + 1] = cr3;
 }
 
 /* A new tree: its first load flushes the lwC's PCID. */
@@ -33,7 +38,7 @@ void lwc_set_root(struct lwc *l, gpa_t root)
 	l->root = l->s.root = root;
 	l->pcid_clean = 0;
 	if (l->s.id == 0)
-		g_vm.pool->root_tree = root; /* the stub's copy-out tells the root by its tree */
+		g_vm.pool.hdr->root_tree = root; /* the stub's copy-out tells the root by its tree */
 	lwc_publish(l);
 }
 

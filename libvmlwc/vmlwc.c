@@ -13,9 +13,33 @@
 #include <sys/auxv.h>
 #include <stdio.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "config.h"
+#include "cpu.h"
+#include "cred.h"
+#include "errors.h"
+#include "fdtab.h"
+#include "hypercall.h"
+#include "init.h"
+#include "loader.h"
+#include "lwc_host.h"
+#include "memmap.h"
+#include "memrange.h"
+#include "pgtable.h"
+#include "policy.h"
+#include "pool.h"
 #include "procmaps.h"
+#include "ptpage.h"
 #include "rawsys.h"
+#include "run.h"
+#include "sandbox.h"
+#include "stats.h"
+#include "sysdesc.h"
+#include "trace.h"
+#include "vcpu.h"
+#include "view.h"
+#include "state.h"
 
 #define ARENA_FIXED (256UL << 20)     /* stub window, kernel tables, stacks, shadows, lwCs */
 #define PT_REGION (1UL << 30)         /* user page tables (eager): 512 chunks, lazily backed */
@@ -95,7 +119,7 @@ int mem_pin_host_code(void)
 				   (uint64_t)strcmp, (uint64_t)getauxval };
 	struct pin_ctx p = { .addrs = addrs, .naddrs = ARRAY_SIZE(addrs) };
 
-	g_vm.npin = 0;
+	g_vm.mem.npin = 0;
 	procmaps_each(pin_find, &p);
 	return procmaps_each(pin_add, &p) < 0 ? -1 : 0;
 }
@@ -183,11 +207,11 @@ static int fdtab_fill(struct fdtab *t)
 
 		if (*end || de->d_name[0] == '.' || fd == self)
 			continue;
-		if (fd == g_vm.kvm_fd || fd == g_vm.vm_fd || fd == g_vm.trace_fd)
+		if (fd == g_vm.kvm.kvm_fd || fd == g_vm.kvm.vm_fd || fd == g_vm.trace.fd)
 			continue;
 		int lib = 0;
-		for (unsigned i = 0; i < g_vm.nvcpus; i++)
-			lib |= fd == g_vm.vcpus[i]->fd || fd == g_vm.vcpus[i]->stats_fd;
+		for (unsigned i = 0; i < g_vm.kvm.nvcpus; i++)
+			lib |= fd == g_vm.kvm.vcpus[i]->fd || fd == g_vm.kvm.vcpus[i]->stats_fd;
 		if (lib || policy_fd_allowed((int)fd) < 0)
 			continue; /* never in a table: see policy.c */
 		flags = fcntl((int)fd, F_GETFD);
@@ -226,7 +250,7 @@ static struct lwc *root_build(void)
 	if (root != GPA_NONE)
 		pt_root_tag_set(root, l->s.id + 1);
 	if (root == GPA_NONE) {
-		err_set(ENOMEM, g_vm.lazy_tables ? "frame pool exhausted (page tables): raise pool_bytes"
+		err_set(ENOMEM, g_vm.pt.lazy_tables ? "frame pool exhausted (page tables): raise pool_bytes"
 						 : "arena exhausted (page tables)");
 		return NULL;
 	}
@@ -236,7 +260,7 @@ static struct lwc *root_build(void)
 	if (r < 0 || b.err < 0) {
 		err_set(r < 0 ? -r : -b.err, "building the root page table from /proc/self/maps: %s%s",
 			strerror(r < 0 ? -r : -b.err),
-			g_vm.lazy_tables ? " (page tables come from the frame pool: pool_bytes)" : "");
+			g_vm.pt.lazy_tables ? " (page tables come from the frame pool: pool_bytes)" : "");
 		return NULL;
 	}
 	/* the gate window: library memory for the mmap family and for lwC specs */
@@ -247,14 +271,14 @@ static struct lwc *root_build(void)
 		r = lwc_map_own_pages(l, &b.t);
 	if (r == 0) /* no memslot behind it: a store exits to the host */
 		r = pt_txn_set_leaf(&b.t, VMLWC_DOORBELL_VA, VMLWC_DOORBELL_GPA | PTE_P | PTE_W | PTE_U | PTE_A |
-				    PTE_D | VMLWC_PTE_SHARED | (g_vm.has_nx ? PTE_NX : 0));
+				    PTE_D | VMLWC_PTE_SHARED | (g_vm.cpu.has_nx ? PTE_NX : 0));
 	if (r < 0) {
 		err_set(-r, "mapping the lwC gate window: %s", strerror(-r));
 		return NULL;
 	}
 	lwc_set_root(l, pt_txn_commit(&b.t));
 	l->refs = 1;
-	if (cred_init(&g_vm.cred0) < 0 || !(l->cred = cred_new(&g_vm.cred0))) {
+	if (cred_init(&g_vm.cred.at_init) < 0 || !(l->cred = cred_new(&g_vm.cred.at_init))) {
 		err_set(ENOMEM, "reading the process's credentials");
 		return NULL;
 	}
@@ -294,18 +318,18 @@ static int gate_configure(void)
 	uint64_t *flags = (uint64_t *)(VMLWC_GATE_VA + VMLWC_GATE_FLAGS);
 	uint64_t f = 0;
 
-	if (g_vm.fsgsbase_user)
+	if (g_vm.cpu.fsgsbase_user)
 		f |= VMLWC_GF_FSGSBASE;
-	if (g_vm.syscall_cpl3)
+	if (g_vm.cpu.syscall_cpl3)
 		f |= VMLWC_GF_DOORBELL;
-	if (g_vm.xcr0_user)
+	if (g_vm.cpu.xcr0_user)
 		f |= VMLWC_GF_XSAVE;
-	g_vm.gate_flags = f; /* the host's own copy: it never reads guest memory for its decisions */
+	g_vm.init.gate_flags = f; /* the host's own copy: it never reads guest memory for its decisions */
 	if (mprotect((void *)VMLWC_GATE_VA, PAGE_SIZE, PROT_READ | PROT_WRITE) < 0)
 		return err_set(errno, "mprotect of the gate page (writable): %s", strerror(errno));
 	flags[0] = f;
 	/* every state component but PKRU (permissions, not data) and AMX tiles (off unless asked) */
-	flags[1] = g_vm.xcr0_user & ~((1UL << 9) | (1UL << 17) | (1UL << 18));
+	flags[1] = g_vm.cpu.xcr0_user & ~((1UL << 9) | (1UL << 17) | (1UL << 18));
 	if (mprotect((void *)VMLWC_GATE_VA, PAGE_SIZE, PROT_READ | PROT_EXEC) < 0)
 		return err_set(errno, "mprotect of the gate page (read and execute): %s", strerror(errno));
 	return 0;
@@ -346,21 +370,21 @@ long vmlwc_platform_bits(void)
 {
 	long b = 0;
 
-	if (g_vm.tdp)
+	if (g_vm.pt.tdp)
 		b |= VMLWC_PLAT_TDP;
-	if (g_vm.syscall_cpl3)
+	if (g_vm.cpu.syscall_cpl3)
 		b |= VMLWC_PLAT_SYSCALL_CPL3;
-	if (g_vm.host_cow)
+	if (g_vm.cpu.host_cow)
 		b |= VMLWC_PLAT_HOST_COW;
-	if (g_vm.gate_flags & VMLWC_GF_DOORBELL)
+	if (g_vm.init.gate_flags & VMLWC_GF_DOORBELL)
 		b |= VMLWC_PLAT_DOORBELL_LWC;
-	if (g_vm.fsgsbase_user)
+	if (g_vm.cpu.fsgsbase_user)
 		b |= VMLWC_PLAT_FSGSBASE;
-	if (g_vm.xcr0_user)
+	if (g_vm.cpu.xcr0_user)
 		b |= VMLWC_PLAT_XSAVE;
-	if (g_vm.lazy_tables)
+	if (g_vm.pt.lazy_tables)
 		b |= VMLWC_PLAT_LAZY;
-	if (g_vm.pcid)
+	if (g_vm.cpu.pcid)
 		b |= VMLWC_PLAT_PCID;
 	return b;
 }
@@ -376,20 +400,20 @@ static void enter_guest(void *arg)
 	struct kvm_regs r;
 
 	memset(&r, 0, sizeof(r));
-	r.rip = g_vm.enter_ctx.rip;
-	r.rsp = g_vm.enter_ctx.rsp;
-	r.rbx = g_vm.enter_ctx.rbx;
-	r.rbp = g_vm.enter_ctx.rbp;
-	r.r12 = g_vm.enter_ctx.r12;
-	r.r13 = g_vm.enter_ctx.r13;
-	r.r14 = g_vm.enter_ctx.r14;
-	r.r15 = g_vm.enter_ctx.r15;
-	r.rcx = g_vm.enter_ctx.fcw;
-	r.rdx = g_vm.enter_ctx.mxcsr;
+	r.rip = g_vm.run.enter_ctx.rip;
+	r.rsp = g_vm.run.enter_ctx.rsp;
+	r.rbx = g_vm.run.enter_ctx.rbx;
+	r.rbp = g_vm.run.enter_ctx.rbp;
+	r.r12 = g_vm.run.enter_ctx.r12;
+	r.r13 = g_vm.run.enter_ctx.r13;
+	r.r14 = g_vm.run.enter_ctx.r14;
+	r.r15 = g_vm.run.enter_ctx.r15;
+	r.rcx = g_vm.run.enter_ctx.fcw;
+	r.rdx = g_vm.run.enter_ctx.mxcsr;
 	r.rflags = 0x202;
 	if (RAW3(SYS_ioctl, v->fd, KVM_SET_REGS, &r) < 0) {
-		g_vm.enter_err = EIO;
-		vmlwc_resume_native(&g_vm.enter_ctx, -1);
+		g_vm.run.enter_err = EIO;
+		vmlwc_resume_native(&g_vm.run.enter_ctx, -1);
 	}
 	v->tid = (int)RAW0(SYS_gettid);
 	/* past the last failure point: the host's signal handlers become the library's */
@@ -400,22 +424,22 @@ static void enter_guest(void *arg)
 static void init_undo(struct vcpu *v)
 {
 	if (v) {
-		g_vm.vcpus[--g_vm.nvcpus] = NULL;
+		g_vm.kvm.vcpus[--g_vm.kvm.nvcpus] = NULL;
 		vcpu_destroy(v);
 	}
-	if (g_vm.trace_fd >= 0)
-		close(g_vm.trace_fd);
-	g_vm.trace_fd = -1;
+	if (g_vm.trace.fd >= 0)
+		close(g_vm.trace.fd);
+	g_vm.trace.fd = -1;
 	kvm_close_vm(&g_vm);
 	arena_fini(&g_vm.arena);
-	if (g_vm.nprotect && mem_is_protected(VMLWC_GATE_VA, PAGE_SIZE))
+	if (g_vm.mem.nprotect && mem_is_protected(VMLWC_GATE_VA, PAGE_SIZE))
 		munmap((void *)VMLWC_GATE_VA, VMLWC_GATE_PAGES * PAGE_SIZE);
-	g_vm.nprotect = 0;
+	g_vm.mem.nprotect = 0;
 	memset(&g_vm.mm, 0, sizeof(g_vm.mm));
-	g_vm.nlwcs = 0;
-	memset(g_vm.lwcs, 0, sizeof(g_vm.lwcs));
-	free(g_vm.cpuid);
-	g_vm.cpuid = NULL;
+	g_vm.lwc.nlwcs = 0;
+	memset(g_vm.lwc.lwcs, 0, sizeof(g_vm.lwc.lwcs));
+	free(g_vm.cpu.cpuid);
+	g_vm.cpu.cpuid = NULL;
 }
 
 VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
@@ -428,15 +452,15 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	/* In the guest, host state is unmapped: decide from this thread's TLS alone. */
 	if (tls_active)
 		return err_set(EBUSY, "vmlwc_init: this thread already runs in the guest");
-	if (__atomic_load_n(&g_vm.live, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&g_vm.init.live, __ATOMIC_ACQUIRE))
 		return err_set(EBUSY, "vmlwc_init: the process already entered the guest");
 	if (cfg && (cfg->flags & ~(unsigned)VMLWC_F_ALL))
 		return err_set(EINVAL, "vmlwc_init: unknown flags %#x in vmlwc_config",
 			       cfg->flags & ~(unsigned)VMLWC_F_ALL);
 	if (cfg && cfg->pool_bytes)
 		pool = PAGE_ALIGN_UP(cfg->pool_bytes);
-	g_vm.trace_fd = -1;
-	g_vm.pid = getpid();
+	g_vm.trace.fd = -1;
+	g_vm.policy.pid = getpid();
 	config_read(&g_vm.cfg, cfg ? cfg->flags : 0);
 	if (kvm_open_vm(&g_vm) < 0)
 		return -1;
@@ -446,7 +470,7 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		err_set(ENOMEM, "arena: mmap of %zu bytes failed", ARENA_FIXED + PT_REGION + pool);
 		goto fail;
 	}
-	g_vm.nprotect = 0;
+	g_vm.mem.nprotect = 0;
 	if (mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store)) < 0)
 		goto fail;
 	/* right after the 2 MiB stub window: the page-table chunks, each its own memslot */
@@ -455,7 +479,7 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		const char *why;
 		if ((e = memmap_library(g_vm.arena.base, g_vm.arena.size, pt_lo, pt_lo + PT_REGION, &why)) < 0) {
 			err_set(-e, "guest-physical layout (MAXPHYADDR %u, library window %#lx..%#lx): %s: %s",
-				g_vm.maxphy, VMLWC_LIB_GPA, VMLWC_LIB_GPA + g_vm.arena.size, why, strerror(-e));
+				g_vm.cpu.maxphy, VMLWC_LIB_GPA, VMLWC_LIB_GPA + g_vm.arena.size, why, strerror(-e));
 			goto fail;
 		}
 	}
@@ -465,8 +489,8 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		err_set(ENOMEM, "arena too small");
 		goto fail;
 	}
-	g_vm.tdp = tdp_detect();
-	if ((e = ptpage_init(pt_lo, PT_REGION, memmap_slot_reserve(PT_REGION / PTPAGE_CHUNK), !g_vm.tdp)) < 0) {
+	g_vm.pt.tdp = tdp_detect();
+	if ((e = ptpage_init(pt_lo, PT_REGION, memmap_slot_reserve(PT_REGION / PTPAGE_CHUNK), !g_vm.pt.tdp)) < 0) {
 		err_set(-e, "memslots for page-table chunks: %s", strerror(-e));
 		goto fail;
 	}
@@ -480,14 +504,14 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		err_set(-e, "frame pool of %zu bytes: %s", pool, strerror(-e));
 		goto fail;
 	}
-	*g_vm.stub_smap = (uint64_t)g_vm.has_smap;
+	*g_vm.stub.smap = (uint64_t)g_vm.cpu.has_smap;
 	/* subtrees shared at lwc_create, copied on the first write below: by the stub where ring 0
 	   is native and tables may be edited in place (EPT/NPT), else by the host (set after the
 	   platform probe, see below) */
-	g_vm.lazy_tables = !g_vm.cfg.eager_tables;
+	g_vm.pt.lazy_tables = !g_vm.cfg.eager_tables;
 	/* PCID-tagged CR3 where the guest CPU has PCID (not on PVM); VMLWC_NO_PCID=1 turns it off */
-	g_vm.pcid = g_vm.has_pcid && !g_vm.cfg.no_pcid;
-	g_vm.pool->cr3_noflush = g_vm.pcid ? VMLWC_CR3_NOFLUSH : 0;
+	g_vm.cpu.pcid = g_vm.cpu.has_pcid && !g_vm.cfg.no_pcid;
+	g_vm.pool.hdr->cr3_noflush = g_vm.cpu.pcid ? VMLWC_CR3_NOFLUSH : 0;
 	if (gate_map() < 0)
 		goto fail;
 	if (pt_kernel_map(VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF, g_vm.arena.base + VMLWC_VCPU_AREA_OFF,
@@ -511,14 +535,14 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		goto fail;
 	policy_init();
 	if (g_vm.cfg.test_gen_start) /* test hook: near the wrap */
-		g_vm.gen_counter = g_vm.cfg.test_gen_start;
+		g_vm.pt.gen_counter = g_vm.cfg.test_gen_start;
 	sys_init();
 	if (sandbox_build() < 0) /* allocates: before the root's page table mirrors the heap */
 		goto fail;
-	g_vm.root_lwc = root_build();
-	if (!g_vm.root_lwc)
+	g_vm.lwc.root_lwc = root_build();
+	if (!g_vm.lwc.root_lwc)
 		goto fail;
-	v->lwc = g_vm.root_lwc;
+	v->lwc = g_vm.lwc.root_lwc;
 	v->lwc->on = v;
 	RAW2(SYS_arch_prctl, ARCH_GET_FS, &fs_base);
 	RAW2(SYS_arch_prctl, ARCH_GET_GS, &gs_base);
@@ -542,12 +566,12 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	if (sandbox_install() < 0)
 		goto fail;
 	tls_active = 1;
-	g_vm.live = 1;
-	if (vmlwc_enter(&g_vm.enter_ctx, enter_guest, v, (char *)v->host_stack + v->host_stack_size) == 0)
+	g_vm.init.live = 1;
+	if (vmlwc_enter(&g_vm.run.enter_ctx, enter_guest, v, (char *)v->host_stack + v->host_stack_size) == 0)
 		return 0; /* in the guest */
 	tls_active = 0;
-	g_vm.live = 0;
-	err_set((int)g_vm.enter_err, "KVM_SET_REGS failed while entering");
+	g_vm.init.live = 0;
+	err_set((int)g_vm.run.enter_err, "KVM_SET_REGS failed while entering");
 fail:
 	e = errno;
 	init_undo(v);

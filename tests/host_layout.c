@@ -5,7 +5,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "memmap.h"
+#include "state.h"
 
 #define GIB (1UL << 30)
 
@@ -18,9 +21,9 @@ static uintptr_t fake_arena(void)
 static void layout_reset(unsigned maxphy)
 {
 	memset(&g_vm.mm, 0, sizeof(g_vm.mm));
-	g_vm.vm_fd = -1; /* memslots are bookkeeping only */
-	g_vm.max_memslots = 32764;
-	g_vm.maxphy = maxphy;
+	g_vm.kvm.vm_fd = -1; /* memslots are bookkeeping only */
+	g_vm.kvm.max_memslots = 32764;
+	g_vm.cpu.maxphy = maxphy;
 }
 
 Test(layout, library_window_never_wraps_the_direct_map, .timeout = 30)

@@ -31,7 +31,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base.h"
+#include "fdtab.h"
+#include "hostonly.h"
+#include "lwc_host.h"
+#include "pgtable.h"
+#include "sysdesc.h"
+#include "vcpu.h"
+#include "state.h"
 #include "sys/sys.h"
 
 #define BIG (3UL << 20)
@@ -585,7 +592,7 @@ Test(sys_iso, ebadf_for_descriptors_outside_the_table, .timeout = 10, .fini = cl
 	cr_expect_eq(SC(SYS_fchdir, h), -EBADF);
 	cr_expect_eq(SC(SYS_close, h), -EBADF);
 	cr_expect_geq(fcntl(h, F_GETFD), 0, "the host fd is still open");
-	cr_expect_eq(SC(SYS_write, g_vm.trace_fd, L("x"), 1), -EBADF, "library's own fd");
+	cr_expect_eq(SC(SYS_write, g_vm.trace.fd, L("x"), 1), -EBADF, "library's own fd");
 	cr_expect_eq(SC(SYS_fstat, -1, L(&st)), -EBADF);
 	cr_expect_eq(SC(SYS_fstat, 1L << 32, L(&st)), 0, "fd is an int: 1<<32 is fd 0 natively too");
 	cr_expect_eq(SC(SYS_openat, h, L("x"), O_RDONLY), -EBADF);

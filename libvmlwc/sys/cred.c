@@ -1,8 +1,11 @@
 /* Redirected syscalls: the credential ids and groups, answered from and applied to the calling lwC's shadow. */
 #include <errno.h>
 
-#include "sys.h"
+#include "../cred.h"
+#include "../uaccess.h"
 #include "rawsys.h"
+#include "sys.h"
+#include "../state.h"
 
 #define KEEP ((uint32_t)-1)
 
@@ -20,7 +23,7 @@ static int among(uint32_t v, const uint32_t ids[3])
 /* The host must be able to take it too: an unprivileged process can only shuffle its own ids. */
 static int host_can(uint32_t v, const uint32_t ids[3])
 {
-	return v == KEEP || g_vm.host_privileged || among(v, ids);
+	return v == KEEP || g_vm.cred.host_privileged || among(v, ids);
 }
 
 static long set_res(uint32_t ids[3], const struct cred *c, uint32_t r, uint32_t e, uint32_t s,
@@ -42,7 +45,7 @@ static long set_res(uint32_t ids[3], const struct cred *c, uint32_t r, uint32_t 
 static long cred_syscall(struct sys_call *sc)
 {
 	struct cred *c = sc->l->cred, n;
-	const struct cred *host0 = &g_vm.cred0;
+	const struct cred *host0 = &g_vm.cred.at_init;
 	uint32_t a0 = (uint32_t)sc->a[0], a1 = (uint32_t)sc->a[1], a2 = (uint32_t)sc->a[2];
 	long r = 0;
 
@@ -103,7 +106,7 @@ static long cred_syscall(struct sys_call *sc)
 		break;
 	case __NR_setgroups: {
 		long cnt = sc->a[0];
-		if (!priv(c) || !g_vm.host_privileged)
+		if (!priv(c) || !g_vm.cred.host_privileged)
 			return -EPERM;
 		if (cnt < 0 || cnt > CRED_MAX_GROUPS)
 			return -EINVAL;

@@ -13,8 +13,13 @@
 #include <linux/close_range.h>
 #include <linux/openat2.h>
 
-#include "sys.h"
+#include "../fdtab.h"
+#include "../fsctx.h"
+#include "../trace.h"
+#include "../uaccess.h"
 #include "rawsys.h"
+#include "sys.h"
+#include "../state.h"
 
 /* Sizes of the kernel's structures on x86-64. */
 #define SZ_STAT 144
@@ -340,7 +345,7 @@ static long sys_ioctl(struct sys_call *c)
 			.arg = { ARG(A_FD), ARG(A_VAL), ARG(k->kind, .size = k->size) } };
 		return run_desc(c, &d);
 	}
-	if (g_trace)
+	if (g_vm.cfg.trace)
 		trace_msg("ioctl: request %lx on fd %ld is not supported: ENOTTY",
 			  (unsigned long)req, gfd);
 	return -ENOTTY;
@@ -397,7 +402,7 @@ static long sys_chdir(struct sys_call *c)
 		return r;
 	if ((r = sys_path_cwd(c, c->bounce[0])) < 0)
 		return r;
-	if (c->l == g_vm.root_lwc) {
+	if (c->l == g_vm.lwc.root_lwc) {
 		if ((r = sys_path_fix(c, AT_FDCWD, c->bounce[0], 0)) < 0 || (r = RAW1(SYS_chdir, c->bounce[0])) < 0)
 			return r;
 		fsctx_root_changed();
@@ -416,7 +421,7 @@ static long sys_fchdir(struct sys_call *c)
 
 	if (h < 0)
 		return h;
-	if (c->l == g_vm.root_lwc) {
+	if (c->l == g_vm.lwc.root_lwc) {
 		if ((r = RAW1(SYS_fchdir, h)) == 0)
 			fsctx_root_changed();
 		return r;

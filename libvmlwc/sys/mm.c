@@ -3,9 +3,19 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../cow.h"
+#include "../memmap.h"
+#include "../memrange.h"
+#include "../pgtable.h"
+#include "../policy.h"
+#include "../pool.h"
+#include "../trace.h"
+#include "../uaccess.h"
+#include "../view.h"
 #include "procmaps.h"
-#include "sys.h"
 #include "rawsys.h"
+#include "sys.h"
+#include "../state.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -159,7 +169,7 @@ static long unmap_part(uint64_t a, uint64_t len, void *arg)
 	struct sys_call *c = arg;
 	long r;
 
-	if (g_vm.nlwcs <= 1) {
+	if (g_vm.lwc.nlwcs <= 1) {
 		r = pt_apply(c, a, len, 0);
 		return r < 0 ? r : RAW2(SYS_munmap, a, len);
 	}
@@ -198,7 +208,7 @@ static long sys_mprotect(struct sys_call *c)
 	}
 	struct pt_txn t;
 	pt_txn_begin(&t, c->l->root);
-	r = pt_txn_protect(&t, addr, len, pt_prot_flags((int)c->a[2]), g_vm.nlwcs <= 1);
+	r = pt_txn_protect(&t, addr, len, pt_prot_flags((int)c->a[2]), g_vm.lwc.nlwcs <= 1);
 	view_commit(&t, c->l);
 	return r;
 }
@@ -268,7 +278,7 @@ static long mremap_view(struct sys_call *c, uint64_t old, uint64_t oldlen, uint6
 	long r;
 
 	if ((pflags & VMLWC_PTE_SHARED) || oldlen == 0 || (procmaps_each(anon_find, &ac), !ac.anon)) {
-		if (g_trace)
+		if (g_vm.cfg.trace)
 			trace_msg("mremap: a shared or file mapping that other lwCs may use cannot move: ENOMEM");
 		return -ENOMEM;
 	}
@@ -304,7 +314,7 @@ static long mremap_view(struct sys_call *c, uint64_t old, uint64_t oldlen, uint6
 			r = -EEXIST;
 		}
 		if (r == -EEXIST) {
-			if (g_trace)
+			if (g_vm.cfg.trace)
 				trace_msg("mremap: the target range holds memory another lwC uses: ENOMEM");
 			return -ENOMEM;
 		}
@@ -358,7 +368,7 @@ static long sys_mremap(struct sys_call *c)
 	pte = pt_leaf(c->l->root, old);
 	pflags = (pte & PTE_P) ? PTE_P | PTE_U | PTE_A | (pte & (PTE_W | PTE_NX | VMLWC_PTE_SHARED)) |
 				 ((pte & (PTE_W | VMLWC_PTE_COW)) ? PTE_W | PTE_D : 0) : 0;
-	if (g_vm.nlwcs > 1) {
+	if (g_vm.lwc.nlwcs > 1) {
 		/* only the caller's own view can move: memory it does not map is not its to move */
 		if (!view_covers(c->l, old, oldlen ? oldlen : PAGE_SIZE))
 			return -EFAULT;
@@ -429,7 +439,7 @@ static long madvise_page(struct lwc *l, struct pt_txn *t, struct host_run *h, ui
 
 	if (identity && !mem_shared_elsewhere(l, a, PAGE_SIZE)) {
 		host_run_add(h, a, PAGE_SIZE);
-	} else if (identity && (l == g_vm.root_lwc || (e & VMLWC_PTE_SHARED)) && h->adv != MADV_FREE) {
+	} else if (identity && (l == g_vm.lwc.root_lwc || (e & VMLWC_PTE_SHARED)) && h->adv != MADV_FREE) {
 		host_run_add(h, a, PAGE_SIZE);
 		return mem_copy_out(l, a, 1); /* snapshots keep their contents */
 	} else if (e & VMLWC_PTE_SHARED) {
@@ -457,7 +467,7 @@ static long madvise_lazy(struct lwc *l, struct pt_txn *t, struct host_run *h, ui
 		return 0; /* zeros already */
 	if (!shared) {
 		host_run_add(h, a, stop - a);
-	} else if ((l == g_vm.root_lwc || (e & VMLWC_PTE_SHARED)) && h->adv != MADV_FREE) {
+	} else if ((l == g_vm.lwc.root_lwc || (e & VMLWC_PTE_SHARED)) && h->adv != MADV_FREE) {
 		for (uint64_t p = a; p < stop && r >= 0; p += PAGE_SIZE)
 			r = mem_copy_out(l, p, 1);
 		host_run_add(h, a, stop - a);
@@ -514,7 +524,7 @@ static long sys_madvise(struct sys_call *c)
 		return -EPERM; /* they act on the host's frames, whoever maps them */
 	if (!len)
 		return 0;
-	if (g_vm.nlwcs <= 1)
+	if (g_vm.lwc.nlwcs <= 1)
 		return RAW3(SYS_madvise, addr, c->a[1], adv); /* the view may lag the host's (lazy fill) */
 	/* only the caller's own view: memory it does not map is not its to advise on */
 	if (!view_covers(c->l, addr, len))
@@ -529,7 +539,7 @@ static long sys_madvise(struct sys_call *c)
 			return -EINVAL;
 		return RAW3(SYS_madvise, addr, c->a[1], adv);
 	}
-	if (g_trace)
+	if (g_vm.cfg.trace)
 		trace_msg("madvise: advice %ld not supported while lwCs share memory: EINVAL", adv);
 	return -EINVAL;
 }
@@ -554,7 +564,7 @@ static long brk_view(struct sys_call *c, uint64_t want)
 			return (long)old;
 		if (PAGE_ALIGN_UP((uint64_t)RAW1(SYS_brk, 0)) < ntop && (uint64_t)RAW1(SYS_brk, want) < want)
 			return (long)old;
-		if (l == g_vm.root_lwc) {
+		if (l == g_vm.lwc.root_lwc) {
 			for (uint64_t a = otop; a < ntop && r == 0; a += PAGE_SIZE)
 				if (mem_shared_elsewhere(l, a, PAGE_SIZE))
 					r = mem_copy_out(l, a, 0);
@@ -580,7 +590,7 @@ static long sys_brk(struct sys_call *c)
 	uint64_t want = (uint64_t)c->a[0], old = c->l->brk_cur, now;
 	long r;
 
-	if (g_vm.nlwcs > 1)
+	if (g_vm.lwc.nlwcs > 1)
 		return brk_view(c, want);
 	if (want && mem_is_protected(PAGE_ALIGN_UP(old), want > old ? PAGE_ALIGN_UP(want) - PAGE_ALIGN_UP(old) : 0))
 		return (long)old;
@@ -607,7 +617,7 @@ static long sys_range_passthrough(struct sys_call *c)
 	if ((uint64_t)c->a[1] > USER_TOP)
 		return -ENOMEM;
 	/* pages outside the caller's view are not its to ask about (mincore would tell residency) */
-	if (g_vm.nlwcs > 1 && (uint64_t)c->a[1] &&
+	if (g_vm.lwc.nlwcs > 1 && (uint64_t)c->a[1] &&
 	    !view_covers(c->l, PAGE_ALIGN_DOWN(addr), PAGE_ALIGN_UP(addr + (uint64_t)c->a[1]) - PAGE_ALIGN_DOWN(addr)))
 		return -ENOMEM;
 	if (c->nr == __NR_mincore) {

@@ -8,8 +8,10 @@
 #include <netinet/tcp.h>
 #include <linux/filter.h>
 
-#include "sys.h"
+#include "../fdtab.h"
+#include "../uaccess.h"
 #include "rawsys.h"
+#include "sys.h"
 
 #define SZ_SOCKADDR_MAX 128  /* struct sockaddr_storage: the kernel clamps msg_namelen to it */
 #define SZ_SOCK_FPROG 16

@@ -6,8 +6,10 @@
 #include <sys/time.h>
 #include <time.h>
 
-#include "sys.h"
+#include "../fdtab.h"
+#include "../uaccess.h"
 #include "rawsys.h"
+#include "sys.h"
 
 #define SIGSET_BYTES 8          /* the kernel's sigset_t on x86-64 */
 #define SZ_EPOLL_EVENT 12

@@ -5,12 +5,16 @@
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
 
-#include "sys.h"
+#include "../fdtab.h"
+#include "../trace.h"
+#include "../uaccess.h"
 #include "rawsys.h"
+#include "sys.h"
+#include "../state.h"
 
 static long sys_unsupported_task(struct sys_call *c)
 {
-	if (g_trace)
+	if (g_vm.cfg.trace)
 		trace_msg("%s: threads and new processes inside the guest are not supported yet: ENOSYS",
 			  c->d->name);
 	return -ENOSYS;
@@ -78,8 +82,8 @@ static long sys_rlimit_set(struct sys_call *c)
 	long r;
 
 	/* the limits are the process's: only the root lwC sets them (any lwC reads them) */
-	if (c->l != g_vm.root_lwc && (c->nr == __NR_setrlimit || c->a[2])) {
-		if (g_trace)
+	if (c->l != g_vm.lwc.root_lwc && (c->nr == __NR_setrlimit || c->a[2])) {
+		if (g_vm.cfg.trace)
 			trace_msg("%s: the process's limits are the root lwC's to set: EPERM", c->d->name);
 		return -EPERM;
 	}
@@ -111,7 +115,7 @@ static long sys_prctl(struct sys_call *c)
 
 	switch (c->a[0]) {
 	case PR_SET_NAME:
-		if (c->l != g_vm.root_lwc)
+		if (c->l != g_vm.lwc.root_lwc)
 			return -EPERM; /* the vCPU thread's name is every lwC's on it */
 		if (ua_strncpy_in(c->l, name, (gva_t)c->a[1], sizeof(name)) == -EFAULT)
 			return -EFAULT;
@@ -127,7 +131,7 @@ static long sys_prctl(struct sys_call *c)
 	case PR_GET_KEEPCAPS:
 		return sys_raw(__NR_prctl, c->a);
 	default:
-		if (g_trace)
+		if (g_vm.cfg.trace)
 			trace_msg("prctl option %ld not supported in the guest: EINVAL", c->a[0]);
 		return -EINVAL;
 	}

@@ -3,8 +3,13 @@
 #include <signal.h>
 #include <string.h>
 
-#include "sys.h"
+#include "../run.h"
+#include "../sigtab.h"
+#include "../trace.h"
+#include "../uaccess.h"
 #include "rawsys.h"
+#include "sys.h"
+#include "../state.h"
 
 #define NSIG_K 64
 #ifndef SA_RESTORER
@@ -16,8 +21,8 @@ static int on_vcpu_thread(void)
 {
 	long tid = RAW0(SYS_gettid);
 
-	for (unsigned i = 0; i < g_vm.nvcpus; i++)
-		if (g_vm.vcpus[i] && g_vm.vcpus[i]->tid == tid)
+	for (unsigned i = 0; i < g_vm.kvm.nvcpus; i++)
+		if (g_vm.kvm.vcpus[i] && g_vm.kvm.vcpus[i]->tid == tid)
 			return 1;
 	return 0;
 }
@@ -30,7 +35,7 @@ static int on_vcpu_thread(void)
 static void sig_hold(int sig, siginfo_t *si, void *uc)
 {
 	if (!on_vcpu_thread()) {
-		const struct ksigaction *g = &g_vm.guest_act[sig]; /* the root's: no other lwC's runs natively */
+		const struct ksigaction *g = &g_vm.sig.guest_act[sig]; /* the root's: no other lwC's runs natively */
 		if (g->handler > 1) {
 			if (g->flags & SA_SIGINFO)
 				((void (*)(int, siginfo_t *, void *))g->handler)(sig, si, uc);
@@ -39,8 +44,8 @@ static void sig_hold(int sig, siginfo_t *si, void *uc)
 		}
 		return;
 	}
-	__atomic_or_fetch(&g_vm.held_signals, 1UL << (sig - 1), __ATOMIC_RELAXED);
-	if (g_trace)
+	__atomic_or_fetch(&g_vm.sig.held, 1UL << (sig - 1), __ATOMIC_RELAXED);
+	if (g_vm.cfg.trace)
 		trace_msg("signal %d for a guest handler: g_vm.held_signals (delivery into the guest is not"
 			  " implemented yet)", sig);
 }
@@ -86,7 +91,7 @@ static long sys_rt_sigaction(struct sys_call *c)
 		if (sig == SIGKILL || sig == SIGSTOP)
 			return -EINVAL;
 		/* only the root's dispositions are the process's; another lwC's stay its own */
-		if (c->l == g_vm.root_lwc && (r = host_install(sig, &act)) < 0)
+		if (c->l == g_vm.lwc.root_lwc && (r = host_install(sig, &act)) < 0)
 			return r;
 		if (sigtab_set(c->l, sig, &act) < 0)
 			return -ENOMEM;
@@ -104,7 +109,7 @@ static long sys_rt_sigprocmask(struct sys_call *c)
 {
 	uint64_t set, old;
 
-	if (c->l == g_vm.root_lwc)
+	if (c->l == g_vm.lwc.root_lwc)
 		return sys_generic(c);
 	if (c->a[3] != 8)
 		return -EINVAL;
@@ -127,13 +132,13 @@ static long sys_rt_sigprocmask(struct sys_call *c)
 
 static long sys_sigaltstack(struct sys_call *c)
 {
-	uint8_t *guest_ss = g_vm.guest_sigaltstack;
+	uint8_t *guest_ss = g_vm.sig.guest_altstack;
 	uint8_t ss[24];
 
 	/* Recorded for the guest; the host thread keeps its own signal stack. */
 	if (c->a[0] && ua_copy_in(c->l, ss, (gva_t)c->a[0], sizeof(ss)) < 0)
 		return -EFAULT;
-	if (c->a[1] && ua_copy_out(c->l, (gva_t)c->a[1], guest_ss, sizeof(g_vm.guest_sigaltstack)) < 0)
+	if (c->a[1] && ua_copy_out(c->l, (gva_t)c->a[1], guest_ss, sizeof(g_vm.sig.guest_altstack)) < 0)
 		return -EFAULT;
 	if (c->a[0])
 		memcpy(guest_ss, ss, sizeof(ss));
@@ -143,7 +148,7 @@ static long sys_sigaltstack(struct sys_call *c)
 static long sys_rt_sigreturn(struct sys_call *c)
 {
 	(void)c;
-	if (g_trace)
+	if (g_vm.cfg.trace)
 		trace_msg("rt_sigreturn without a guest signal frame: SIGSEGV");
 	run_die_signal(c->v, SIGSEGV);
 }
@@ -158,7 +163,7 @@ void sig_init(void)
 			continue;
 		if (RAW4(SYS_rt_sigaction, sig, 0, &cur, 8) < 0)
 			continue;
-		g_vm.guest_act[sig] = cur;
+		g_vm.sig.guest_act[sig] = cur;
 		if (cur.handler > 1)
 			host_install(sig, &cur);
 	}

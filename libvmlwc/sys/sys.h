@@ -2,7 +2,12 @@
 #ifndef VMLWC_SYS_H
 #define VMLWC_SYS_H
 
-#include "../internal.h"
+#include <sys/uio.h>
+
+#include "../base.h"
+#include "../lwc_host.h"
+#include "../sysdesc.h"
+#include "../vcpu.h"
 
 /* How the host treats each argument of a redirected syscall. */
 enum sys_argk {
@@ -62,16 +67,16 @@ void sys_signal_register(void);
 void sys_cred_register(void);
 
 /* Marshalling helpers for custom handlers. */
-long sys_generic(struct sys_call *c);          /* run c->d->arg marshalling + raw syscall nr */
-long sys_raw(long nr, const long h[6]);
-long sys_install_fd(struct sys_call *c, long hret, int cloexec); /* R_FD for custom handlers */
-long sys_install_pair(struct sys_call *c, gva_t out, const int hfd[2], int cloexec);
+long sys_generic(struct sys_call *c);          /* run c->d->arg marshalling + raw syscall nr; result or -errno */
+long sys_raw(long nr, const long h[6]);        /* the raw syscall: result or -errno */
+long sys_install_fd(struct sys_call *c, long hret, int cloexec); /* R_FD for custom handlers: guest fd or -errno */
+long sys_install_pair(struct sys_call *c, gva_t out, const int hfd[2], int cloexec); /* 0 or -errno */
 int sys_fd(struct sys_call *c, long gfd);      /* host fd or -EBADF */
 /* A guest path as the host must use it (path: PATH_MAX bytes): relative to the lwC's own working
    directory, and never through a procfs magic link. 0 or -errno (ELOOP, EACCES, ENAMETOOLONG). */
 int sys_path_fix(struct sys_call *c, long hdirfd, char *path, unsigned flags);
 long sys_guest_fd_path(const char *path); /* /proc/self/fd/N, /dev/std*: N, else -1 */
-int sys_path_cwd(struct sys_call *c, char *path); /* the lwC's own directory before a relative path */
+int sys_path_cwd(struct sys_call *c, char *path); /* the lwC's own directory before a relative path; 0 or -ENAMETOOLONG */
 void sys_proc_fd_path(char *buf, int h);  /* "/proc/self/fd/<h>" (buf: 32 bytes) */
 /* iovec array at gva with cnt entries -> host iovecs in out (max entries); count or -errno */
 int sys_iov(struct sys_call *c, gva_t gva, long cnt, int write, struct iovec *out, int max);

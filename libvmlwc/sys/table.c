@@ -6,23 +6,30 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "sys.h"
+#include "../cred.h"
+#include "../fdtab.h"
+#include "../fsctx.h"
+#include "../policy.h"
+#include "../trace.h"
+#include "../uaccess.h"
 #include "rawsys.h"
+#include "sys.h"
 #include "syscall_names.h"
+#include "../state.h"
 
 
 void sys_register(long nr, const struct sys_desc *d)
 {
 	if (nr < 0 || nr >= SYS_NR_MAX)
 		return;
-	g_vm.sys_storage[nr] = *d;
-	g_vm.sys_table[nr] = &g_vm.sys_storage[nr];
+	g_vm.sys.storage[nr] = *d;
+	g_vm.sys.table[nr] = &g_vm.sys.storage[nr];
 }
 
 const char *sys_name(long nr)
 {
-	if (nr >= 0 && nr < SYS_NR_MAX && g_vm.sys_table[nr] && g_vm.sys_table[nr]->name)
-		return g_vm.sys_table[nr]->name;
+	if (nr >= 0 && nr < SYS_NR_MAX && g_vm.sys.table[nr] && g_vm.sys.table[nr]->name)
+		return g_vm.sys.table[nr]->name;
 	if (nr >= 0 && nr < (long)ARRAY_SIZE(syscall_names) && syscall_names[nr])
 		return syscall_names[nr];
 	if (nr == VMLWC_SYS_STATS)
@@ -253,7 +260,7 @@ int sys_path_fix(struct sys_call *c, long hdirfd, char *path, unsigned flags)
 	if (h >= 0) {
 		struct stat st;
 		long ok = 0;
-		if ((flags & ARG_NOFOLLOW) && RAW2(SYS_fstat, h, &st) == 0 && st.st_dev == g_vm.proc_dev &&
+		if ((flags & ARG_NOFOLLOW) && RAW2(SYS_fstat, h, &st) == 0 && st.st_dev == g_vm.policy.proc_dev &&
 		    S_ISLNK(st.st_mode)) {
 			/* a proc link read as such: only those whose names the policy allows */
 			char link[32];
@@ -266,7 +273,7 @@ int sys_path_fix(struct sys_call *c, long hdirfd, char *path, unsigned flags)
 		return (int)ok;
 	}
 	if (h == -ELOOP) {
-		if (g_trace)
+		if (g_vm.cfg.trace)
 			trace_msg("path %.200s: through a procfs magic link (or a loop): ELOOP", path);
 		return -ELOOP;
 	}
@@ -465,7 +472,7 @@ long sys_generic(struct sys_call *c)
 
 int sys_redirected(long nr)
 {
-	return nr >= 0 && nr < SYS_NR_MAX && g_vm.sys_table[nr] != NULL;
+	return nr >= 0 && nr < SYS_NR_MAX && g_vm.sys.table[nr] != NULL;
 }
 
 int lwc_allows(const struct lwc *l, long nr)
@@ -483,16 +490,16 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 	struct sys_call c;
 
 	if (!lwc_allows(l, nr)) {
-		if (g_trace) {
+		if (g_vm.cfg.trace) {
 			const char *n = sys_name(nr);
 			trace_msg("syscall %ld (%s) outside the lwC's limit: EPERM", nr, n ? n : "unknown");
 		}
 		return -EPERM;
 	}
 	if (nr >= VMLWC_SYS_BASE && nr < VMLWC_SYS_BASE + 64) /* the library's own (stats.c, above) */
-		return g_vm.sys_private ? g_vm.sys_private(v, l, nr, a) : -ENOSYS;
-	if (nr < 0 || nr >= SYS_NR_MAX || !g_vm.sys_table[nr]) {
-		if (g_trace) {
+		return g_vm.sys.priv ? g_vm.sys.priv(v, l, nr, a) : -ENOSYS;
+	if (nr < 0 || nr >= SYS_NR_MAX || !g_vm.sys.table[nr]) {
+		if (g_vm.cfg.trace) {
 			const char *n = sys_name(nr);
 			trace_msg("unsupported syscall %ld (%s): ENOSYS", nr, n ? n : "unknown");
 		}
@@ -503,10 +510,10 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 	c.fds = fds;
 	c.nr = nr;
 	memcpy(c.a, a, sizeof(c.a));
-	c.d = g_vm.sys_table[nr];
-	if (c.d->whole && l != g_vm.root_lwc) {
+	c.d = g_vm.sys.table[nr];
+	if (c.d->whole && l != g_vm.lwc.root_lwc) {
 		/* limits, timers, scheduling, the process group: one set for every lwC, the root's */
-		if (g_trace)
+		if (g_vm.cfg.trace)
 			trace_msg("%s changes the whole process: the root lwC's alone: EPERM", c.d->name);
 		return -EPERM;
 	}

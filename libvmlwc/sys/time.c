@@ -4,8 +4,9 @@
 #include <sys/times.h>
 #include <time.h>
 
-#include "sys.h"
+#include "../uaccess.h"
 #include "rawsys.h"
+#include "sys.h"
 
 #define SZ_TIMESPEC 16
 #define SZ_TIMEVAL 16

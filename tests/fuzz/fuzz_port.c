@@ -26,7 +26,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "base.h"
+#include "arena.h"
+#include "fdtab.h"
+#include "hostonly.h"
+#include "lwc_host.h"
+#include "pgtable.h"
+#include "pool.h"
+#include "vcpu.h"
+#include "view.h"
+#include "state.h"
 
 #define ARENA (64 * 1024)
 #define RO_PAGE 4096
@@ -185,7 +194,7 @@ static void state_reset(void)
 	memset(r, 0, sizeof(*r));
 	fds_reset();
 	lwc_collect_now();
-	if (g_vm.nlwcs != 1)
+	if (g_vm.lwc.nlwcs != 1)
 		abort(); /* an lwC nothing refers to survived its collection: a leak */
 }
 

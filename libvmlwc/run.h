@@ -1,0 +1,50 @@
+/* The machine's run loop: exits, the port table, ring-3 frames, entering (run.c, enter_x86_64.S). */
+#ifndef VMLWC_RUN_H
+#define VMLWC_RUN_H
+
+#include "base.h"
+
+struct vcpu;
+typedef int (*exit_fn)(struct vcpu *v);  /* 0: resume the guest */
+typedef int (*hypercall_fn)(struct vcpu *v);
+#define MAX_EXIT 64
+
+/* ---- entering (enter_x86_64.S) ---- */
+struct enter_ctx {
+	uint64_t rbx, rbp, r12, r13, r14, r15, rsp, rip;
+	uint64_t fcw, mxcsr;
+	uint64_t fs_base, gs_base;
+};
+
+/* Capture the caller, switch to host_stack and call fn(arg); returns 0 in the guest (never fails). */
+int vmlwc_enter(struct enter_ctx *ctx, void (*fn)(void *), void *arg, void *host_stack_top);
+
+/* ---- run loop and exits (run.c) ---- */
+void exit_register(unsigned reason, exit_fn fn);
+void run_init(void);
+__attribute__((noreturn)) void run_loop(struct vcpu *v);
+__attribute__((noreturn)) void run_die_signal(struct vcpu *v, int sig);
+void run_exit_handle(struct vcpu *v); /* one exit as KVM_RUN left it in v->run (the run loop's body) */
+__attribute__((noreturn)) void run_panic(struct vcpu *v, const char *why);
+void run_dump(struct vcpu *v, const char *why);
+void hypercall_register(unsigned port, hypercall_fn fn);
+int hypercall_dispatch(struct vcpu *v, unsigned port); /* the handler's result (0: resume); -1: no handler for port */
+/* Rewrite the ring-3 iret frame; reload CR3 first when v->pending_cr3 is set. */
+void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags);
+struct vmlwc_iret_frame *frame_user(struct vcpu *v); /* never NULL */
+uint64_t user_rsp(struct vcpu *v); /* ring 3's rsp at this exit */
+
+/*
+ * g_vm.run. The tables and the hook are filled at init (registration), read-only after (no
+ * lock); enter_ctx and enter_err belong to the thread that called vmlwc_init, so they move to
+ * struct vcpu when there are several (one vCPU: no lock yet).
+ */
+struct run_state {
+	exit_fn exit_table[MAX_EXIT];
+	void (*exit_begin)(struct vcpu *v); /* set by the ports: each guest exit, before its handler */
+	hypercall_fn hc_table[VMLWC_NR_PORTS];
+	struct enter_ctx enter_ctx;
+	long enter_err;
+};
+
+#endif

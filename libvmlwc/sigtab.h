@@ -1,0 +1,35 @@
+/* Signal dispositions per lwC (sigtab.c) and the process's signal state. */
+#ifndef VMLWC_SIGTAB_H
+#define VMLWC_SIGTAB_H
+
+#include "base.h"
+
+/* struct sigaction as the kernel's x86-64 rt_sigaction takes it */
+struct ksigaction {
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+#define SIGTAB_N 65
+struct sigtab;
+struct lwc;
+struct sigtab *sigtab_for_child(const struct lwc *creator); /* one more reference; NULL: no memory */
+void sigtab_put(struct sigtab *t);
+const struct ksigaction *sigtab_act(const struct lwc *l, int sig);
+int sigtab_set(struct lwc *l, int sig, const struct ksigaction *a); /* 0, or -1: no memory */
+
+/*
+ * g_vm.sig. guest_act and root_snap are shared between vCPUs: sig_lock will guard them (one
+ * vCPU: no lock yet); held is set from the host signal handler with atomic ORs (no lock);
+ * guest_altstack is the vCPU thread's, so it moves to struct vcpu when there are several.
+ */
+struct sig_state {
+	struct ksigaction guest_act[SIGTAB_N]; /* the root lwC's dispositions: the process's */
+	struct sigtab *root_snap;  /* a copy of them the lwCs the root creates share, until it changes one */
+	uint64_t held;             /* signals for a guest handler, held (bit sig - 1) */
+	uint8_t guest_altstack[24];
+};
+
+#endif

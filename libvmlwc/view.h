@@ -1,0 +1,19 @@
+/* What one lwC sees of memory: its root, publication, transaction commit (view.c). */
+#ifndef VMLWC_VIEW_H
+#define VMLWC_VIEW_H
+
+#include "base.h"
+#include "pgtable.h"
+
+struct lwc;
+struct vcpu;
+/* Commit for an lwC: its new root, and the replaced pages freed when safe (v running it, or now). */
+void view_commit(struct pt_txn *t, struct lwc *l);
+int view_own_path(struct lwc *l, uint64_t va);    /* l's own copies of the shared tables on it, if any; 0 or -errno */
+int view_materialize(struct lwc *l, uint64_t va); /* build l's tables where a lazy entry covers va: 1, 0, -errno */
+void lwc_publish(struct lwc *l);                  /* the stub's CR3 for fast switches into l */
+void lwc_set_root(struct lwc *l, gpa_t root);
+uint64_t lwc_cr3(const struct lwc *l); /* what CR3 holds while l runs (root, PCID); never fails */
+void lwc_load_on_return(struct vcpu *v, struct lwc *l); /* v's return to ring 3 loads l's tree */
+
+#endif
