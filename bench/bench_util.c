@@ -206,4 +206,5 @@ void bench_print_platform(void)
 	       syscall(VMLWC_SYS_POOL, VMLWC_POOL_LAZY) ? "shared at lwc_create" : "copied whole at lwc_create",
 	       (b & VMLWC_PLAT_FSGSBASE) ? "restored at ring 3" : "written by the host",
 	       (b & VMLWC_PLAT_XSAVE) ? "cleared by XRSTOR (init image)" : "cleared by FXRSTOR (init image)");
+	printf("host thread: seccomp allow-list of %ld syscalls\n", syscall(VMLWC_SYS_POOL, VMLWC_POOL_SANDBOX));
 }
