@@ -503,7 +503,6 @@ struct vm {
 	unsigned sandbox_len;
 	uint64_t gc_debt;            /* references dropped to non-zero since the last collection */
 	uint64_t lwc_entries;        /* lwC entries in all tables: what a collection scans */
-	int has_xsave_ioctl;         /* KVM_GET/SET_XSAVE: a trapped lwC's vector state is kept */
 	unsigned xsave_pages;        /* arena pages for one saved vector state */
 	uint64_t lwc_creates, lwc_switches_slow, lwc_switches_dead, host_cow_faults, host_table_copies;
 	/* dispatch tables */
