@@ -165,9 +165,15 @@ void bench_print_baselines(const struct baselines *b)
 	printf("native baselines (medians):\n");
 	printf("  %-40s %10.1f ns\n", "syscall (getppid)", b->syscall_ns);
 	printf("  %-40s %10.1f ns\n", "process switch over a pipe, 1 CPU", b->proc_switch_1cpu);
-	printf("  %-40s %10.1f ns\n", "process switch over a pipe, 2 CPUs", b->proc_switch_2cpu);
+	if (b->proc_switch_2cpu < 0)
+		printf("  %-40s %13s\n", "process switch over a pipe, 2 CPUs", "(one CPU)");
+	else
+		printf("  %-40s %10.1f ns\n", "process switch over a pipe, 2 CPUs", b->proc_switch_2cpu);
 	printf("  %-40s %10.1f ns\n", "thread switch over a futex, 1 CPU", b->thread_switch_1cpu);
-	printf("  %-40s %10.1f ns\n", "thread switch over a futex, 2 CPUs", b->thread_switch_2cpu);
+	if (b->thread_switch_2cpu < 0)
+		printf("  %-40s %13s\n", "thread switch over a futex, 2 CPUs", "(one CPU)");
+	else
+		printf("  %-40s %10.1f ns\n", "thread switch over a futex, 2 CPUs", b->thread_switch_2cpu);
 	printf("  %-40s %10.1f ns\n", "fork + exit + wait", b->fork_ns);
 }
 
