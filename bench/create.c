@@ -123,6 +123,15 @@ int main(int argc, char **argv)
 		lwc_ns[i] = bench_median(op_lwc, NULL, 3, quick ? 3 : 7);
 		tables[i] = create_tables();
 	}
+	/* the cost structure of one cycle, at the largest size */
+	int ncyc = quick ? 3 : 9;
+	vmlwc_stats(&s0);
+	for (int i = 0; i < ncyc; i++)
+		op_lwc(NULL);
+	vmlwc_stats(&s1);
+	double cyc_exits = (double)(s1.vm_exits - s0.vm_exits - 1) / ncyc,
+	       cyc_hv = (double)(s1.hv_exits - s0.hv_exits) / ncyc,
+	       cyc_insns = (double)(s1.emulated_insns - s0.emulated_insns) / ncyc;
 	long lazy = pool(VMLWC_POOL_LAZY);
 	double fw_first, fw_second, fw_copies;
 	first_write(quick ? 11 : 101, &fw_first, &fw_second, &fw_copies);
@@ -163,6 +172,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < nsizes; i++)
 		printf("%8zu MiB %13.1f us %19.1f us %8.2f %14ld\n", sizes[i] >> 20, fork_ns[i] / 1e3, lwc_ns[i] / 1e3,
 		       fork_ns[i] / lwc_ns[i], tables[i]);
+	printf("per lwc_create + first switch + close at %zu MiB: %.2f exits to user space, %.2f hypervisor exits, %.1f emulated insns\n",
+	       sizes[nsizes - 1] >> 20, cyc_exits, cyc_hv, cyc_insns);
 	printf("\ncopy-on-write fault in a child (pool frame): %.2f us, %.2f exits, %.1f emulated insns per fault (%ld faults, %ld shared tables copied)\n",
 	       (double)child_ns / pages / 1e3, (double)child_exits / pages, (double)child_insns / pages, child_faults,
 	       child_copies);

@@ -134,7 +134,8 @@ int main(int argc, char **argv)
 	       100.0 * fxr / sw);
 	printf("\nratios: process switch (1 CPU) / lwc_switch = %.2f, thread switch (1 CPU) / lwc_switch = %.2f\n",
 	       b.proc_switch_1cpu / sw, b.thread_switch_1cpu / sw);
-	printf("        process switch (2 CPUs) / lwc_switch = %.2f, thread switch (2 CPUs) / lwc_switch = %.2f\n",
-	       b.proc_switch_2cpu / sw, b.thread_switch_2cpu / sw);
+	if (b.proc_switch_2cpu > 0)
+		printf("        process switch (2 CPUs) / lwc_switch = %.2f, thread switch (2 CPUs) / lwc_switch = %.2f\n",
+		       b.proc_switch_2cpu / sw, b.thread_switch_2cpu / sw);
 	return 0;
 }

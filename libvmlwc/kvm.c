@@ -29,6 +29,9 @@ static const struct cap_req caps[] = {
 	{ KVM_CAP_NR_MEMSLOTS, "KVM_CAP_NR_MEMSLOTS", 2 + 512 + 16 },
 	{ KVM_CAP_SYNC_REGS, "KVM_CAP_SYNC_REGS", KVM_SYNC_X86_REGS },
 	{ KVM_CAP_BINARY_STATS_FD, "KVM_CAP_BINARY_STATS_FD", 1 },
+	/* a trapped lwC's vector state is saved and given back with KVM_GET/SET_XSAVE: without
+	 * them the monitor's registers would reach it */
+	{ KVM_CAP_XSAVE, "KVM_CAP_XSAVE", 1 },
 };
 
 static int cap_denied(const char *name)

@@ -775,8 +775,6 @@ static size_t xsave_bytes(void)
 /* A trapped lwC's vector state is its own: saved at the trap, given back when it resumes. */
 static int xsave_get(struct vcpu *v, struct lwc *l)
 {
-	if (!g_vm.lwc.has_xsave_ioctl)
-		return 0;
 	if (!l->trapped_xsave && !(l->trapped_xsave = arena_pages(&g_vm.arena, g_vm.lwc.xsave_pages)))
 		return -ENOMEM;
 	long r = RAW3(SYS_ioctl, v->fd, g_vm.lwc.xsave_pages > 1 ? KVM_GET_XSAVE2_ : KVM_GET_XSAVE, l->trapped_xsave);
@@ -785,8 +783,8 @@ static int xsave_get(struct vcpu *v, struct lwc *l)
 
 static int xsave_set(struct vcpu *v, struct lwc *l)
 {
-	if (!g_vm.lwc.has_xsave_ioctl || !l->trapped_xsave)
-		return 0;
+	if (!l->trapped_xsave)
+		return 0; /* never trapped: its state is in the vCPU */
 	long r = RAW3(SYS_ioctl, v->fd, KVM_SET_XSAVE, l->trapped_xsave);
 	return r < 0 ? (int)r : 0;
 }
@@ -1294,6 +1292,5 @@ void lwc_init(void)
 	sys_register(__NR_arch_prctl, &DESC(.name = "arch_prctl", .fn = sys_arch_prctl));
 	hypercall_register(VMLWC_PORT_LWC, hc_lwc);
 	fdtab_set_hooks(slot_changed, lwc_dropped, rights_aux_ref);
-	g_vm.lwc.has_xsave_ioctl = RAW3(SYS_ioctl, g_vm.kvm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
 	g_vm.lwc.xsave_pages = PAGE_ALIGN_UP(xsave_bytes()) / PAGE_SIZE;
 }

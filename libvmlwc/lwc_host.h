@@ -63,7 +63,7 @@ int lwc_call_doorbell(struct vcpu *v); /* an lwC call rung on the doorbell (PVM)
 void lwc_init(void);
 
 /*
- * g_vm.lwc. has_xsave_ioctl and xsave_pages are set at init, read-only after (no lock); the
+ * g_vm.lwc. xsave_pages is set at init, read-only after (no lock); the
  * rest is shared between vCPUs: lwc_lock will guard the table and the collection, and the
  * counters become atomic adds (one vCPU: no lock yet).
  */
@@ -75,7 +75,6 @@ struct lwc_state {
 	unsigned nzombies;         /* lwCs freed once no vCPU runs them */
 	uint64_t gc_debt;          /* references dropped to non-zero since the last collection */
 	uint64_t entries;          /* lwC entries in all tables: what a collection scans */
-	int has_xsave_ioctl;       /* KVM_GET/SET_XSAVE: a trapped lwC's vector state is kept */
 	unsigned xsave_pages;      /* arena pages for one saved vector state */
 	uint64_t creates, switches_slow, switches_dead, host_cow_faults; /* counters for vmlwc_stats */
 };

@@ -250,3 +250,66 @@ Test(attack_process, magic_links_reach_no_host_descriptor, .timeout = 120)
 	cr_expect_eq(st.st_size, 6, "the secret file was truncated");
 	cr_expect_eq(st.st_mode & 0777, 0600, "the secret file's mode changed");
 }
+
+/*
+ * The magic-link check must fail closed: with the host's descriptor table full (EMFILE), the
+ * check of /proc/<pid>/fd/N cannot open anything, and the call must then fail rather than run
+ * unchecked (it reached host descriptors through the numeric pid, which no translation covers).
+ */
+Test(attack_process, magic_link_check_fails_closed_when_descriptors_run_out, .timeout = 300)
+{
+	static char path[160];
+	scratch_make();
+	snprintf(path, sizeof(path), "%s/secret2", scratch);
+	int fd = open(path, O_CREAT | O_RDWR, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "secret", 6), 6);
+	close(fd);
+	ENTER();
+	int sfd = open(path, O_RDWR);
+	cr_assert_geq(sfd, 0);
+	struct lwc_rspec s = { .flags = LWC_FILES | LWC_UNMAP, .u.fds = { sfd, sfd } };
+	struct lwc_msg in;
+	int c = lwc_create(&s, 1, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long leaks = 0, opened = 0, refused = 0;
+		char link[64], got[256];
+		int pid = getpid();
+		struct rlimit rl;
+		getrlimit(RLIMIT_NOFILE, &rl);
+		/* fill the host's table: every open of the child is a host descriptor too */
+		while (open("/dev/null", O_RDONLY) >= 0)
+			opened++;
+		int full = errno == EMFILE || errno == ENFILE;
+		for (int k = 3; k < (int)rl.rlim_cur && k < 65536; k++) {
+			snprintf(link, sizeof(link), "/proc/%d/fd/%d", pid, k);
+			ssize_t n = readlink(link, got, sizeof(got) - 1);
+			if (n <= 0) {
+				refused += errno == EMFILE || errno == ENFILE || errno == ELOOP || errno == EACCES;
+				continue;
+			}
+			got[n] = 0;
+			if (!strstr(got, "secret2"))
+				continue;
+			leaks++;
+			if (truncate(link, 0) == 0)
+				leaks++;
+		}
+		if (in.src > 3)
+			syscall(SYS_close_range, 3, in.src - 1, 0);
+		syscall(SYS_close_range, in.src + 1, ~0U, 0);
+		long res[4] = { leaks, full, opened, refused };
+		lwc_switch(in.src, res, 4, &in);
+		for (;;)
+			lwc_switch(in.src, NULL, 0, &in);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[1], 1, "the child could not fill the descriptor table (%ld opened)", in.args[2]);
+	cr_expect_eq(in.args[0], 0, "%ld calls reached the secret file through /proc/<pid>/fd with the table full",
+		     in.args[0]);
+	cr_expect_gt(in.args[3], 0, "no readlink was refused");
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_size, 6, "the secret file was truncated");
+}

@@ -21,10 +21,10 @@ static int count_fds(void)
 
 Test(caps, missing_capability_named_and_process_untouched, .timeout = 60)
 {
-	const char *caps[] = { "KVM_CAP_SYNC_REGS", "KVM_CAP_BINARY_STATS_FD", "KVM_CAP_USER_MEMORY" };
+	const char *caps[] = { "KVM_CAP_SYNC_REGS", "KVM_CAP_BINARY_STATS_FD", "KVM_CAP_USER_MEMORY", "KVM_CAP_XSAVE" };
 
 	cr_assert_eq(access("/dev/kvm", R_OK | W_OK), 0, "/dev/kvm is needed for this suite");
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		int before = count_fds();
 		setenv("VMLWC_TEST_HOOKS", "1", 1);
 		setenv("VMLWC_TEST_DENY_CAP", caps[i], 1);

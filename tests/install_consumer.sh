@@ -47,4 +47,9 @@ ar=$(nm -g --defined-only "$tmp/prefix/lib/libvmlwc.a" | awk 'NF == 3 {print $3}
 cc -o "$tmp/st" "$tmp/consumer/main.c" -I"$tmp/prefix/include" "$tmp/prefix/lib/libvmlwc.a" \
 	$(PKG_CONFIG_PATH="$tmp/prefix/lib/pkgconfig" pkg-config --static --libs-only-l vmlwc | sed 's/-lvmlwc//')
 "$tmp/st"
+# a man page per call of the API, and vmlwc(3)
+for f in $api vmlwc; do
+	case $f in vmlwc_major_version|vmlwc_minor_version|vmlwc_check_version) continue ;; esac
+	grep -q '^\.TH' "$tmp/prefix/share/man/man3/$f.3" || { echo "install_consumer: no man page $f(3)"; exit 1; }
+done
 echo "install_consumer: ok"

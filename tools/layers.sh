@@ -30,31 +30,37 @@ names=(leaves memory machine "page tables" shadows views uaccess sys lwC ports "
 declare -A def lay
 objs=$(cd "$objdir" && find . -name '*.o' | sed 's|^\./||' | sort)
 bad=0
+layers=$(mktemp)
+trap 'rm -f "$layers"' EXIT
 for o in $objs; do
-	src=${o%.o}
-	l=$(layer_of "$src")
+	l=$(layer_of "${o%.o}")
 	if [ "$l" = -1 ]; then
-		echo "tools/layers.sh: $src has no layer: add it to tools/layers.sh and docs/architecture.md" >&2
+		echo "tools/layers.sh: ${o%.o} has no layer: add it to tools/layers.sh and docs/architecture.md" >&2
 		bad=1
 		continue
 	fi
-	lay[$src]=$l
-	for s in $(nm --defined-only -g "$objdir/$o" | awk '$2 ~ /[TDBRC]/ {print $3}'); do
-		def[$s]=$src
-	done
+	echo "$o $l" >>"$layers"
 done
-violations=0
-for o in $objs; do
-	src=${o%.o}
-	[ -n "${lay[$src]:-}" ] || continue
-	for s in $(nm -u "$objdir/$o" | awk '{print $2}' | sort -u); do
-		t=${def[$s]:-}
-		[ -n "$t" ] && [ "$t" != "$src" ] || continue
-		if [ "${lay[$t]}" -gt "${lay[$src]}" ]; then
-			echo "upward: $src (${names[${lay[$src]}]}) -> $s in $t (${names[${lay[$t]}]})"
-			violations=$((violations + 1))
-		fi
-	done
-done
+# one nm for the definitions and one for the references of every object (fast under TCG too)
+violations=$(cd "$objdir" && {
+	nm -A --defined-only -g $objs | awk '$2 ~ /^[TDBRC]$/ {sub(/:.*/, "", $1); print "D", $1, $3}'
+	nm -A -u $objs | awk '{sub(/:.*/, "", $1); print "U", $1, $NF}'
+} | awk -v names="leaves|memory|machine|page tables|shadows|views|uaccess|sys|lwC|ports|API edge" -v lf="$layers" '
+	BEGIN { split(names, nm, "|"); while ((getline line < lf) > 0) { split(line, f, " "); lay[f[1]] = f[2] } }
+	$1 == "D" { def[$3] = $2; next }
+	{ ref[++n] = $2 " " $3 }
+	END {
+		v = 0
+		for (i = 1; i <= n; i++) {
+			split(ref[i], r, " "); src = r[1]; s = r[2]; t = def[s]
+			if (t == "" || t == src || !(src in lay) || !(t in lay)) continue
+			if (lay[t] + 0 > lay[src] + 0) {
+				sub(/\.o$/, "", src); tt = t; sub(/\.o$/, "", tt)
+				printf "upward: %s (%s) -> %s in %s (%s)\n", src, nm[lay[r[1]] + 1], s, tt, nm[lay[t] + 1] > "/dev/stderr"
+				v++
+			}
+		}
+		print v
+	}')
 echo "tools/layers.sh: $violations upward reference(s)" >&2
 [ "$violations" = 0 ] && [ "$bad" = 0 ]

@@ -46,7 +46,7 @@ static void sig_hold(int sig, siginfo_t *si, void *uc)
 	}
 	__atomic_or_fetch(&g_vm.sig.held, 1UL << (sig - 1), __ATOMIC_RELAXED);
 	if (g_vm.cfg.trace)
-		trace_msg("signal %d for a guest handler: g_vm.held_signals (delivery into the guest is not"
+		trace_msg("signal %d for a guest handler: held (delivery into the guest is not"
 			  " implemented yet)", sig);
 }
 
