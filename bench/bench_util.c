@@ -193,14 +193,14 @@ void bench_print_platform(void)
 		printf("platform: unknown (not in the guest)\n");
 		return;
 	}
-	if (b & VMLWC_PLAT_SYSCALL_CPL3)
+	if (module_loaded("kvm_pvm"))
 		hv = "PVM (kvm_pvm: ring 0 emulated)";
 	else if (module_loaded("kvm_intel"))
-		hv = "VT-x (kvm_intel)";
+		hv = (b & VMLWC_PLAT_SYSCALL_CPL3) ? "VT-x (kvm_intel) with PVM's paths (VMLWC_TEST_PVM)" : "VT-x (kvm_intel)";
 	else if (module_loaded("kvm_amd"))
-		hv = "SVM (kvm_amd)";
+		hv = (b & VMLWC_PLAT_SYSCALL_CPL3) ? "SVM (kvm_amd) with PVM's paths (VMLWC_TEST_PVM)" : "SVM (kvm_amd)";
 	else
-		hv = "KVM (vendor module unknown)";
+		hv = (b & VMLWC_PLAT_SYSCALL_CPL3) ? "KVM where `syscall` stays at CPL 3 (PVM-like)" : "KVM (vendor module unknown)";
 	printf("platform: %s, %s%s\n", hv,
 	       (b & VMLWC_PLAT_TDP) ? "two-dimensional paging (EPT/NPT)" : "shadow paging",
 	       getenv("VMLWC_IN_KVM_VM") ? ", inside the QEMU TCG test VM (times are TCG's; counts carry over)" : "");

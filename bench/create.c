@@ -165,8 +165,11 @@ int main(int argc, char **argv)
 
 	bench_print_platform();
 	bench_print_baselines(&b);
-	printf("\npage tables at lwc_create: %s\n", lazy ? "shared, copied on the first write below (EPT/NPT)"
-							 : "copied whole (shadow paging, or VMLWC_EAGER_TABLES=1)");
+	long plat = pool(VMLWC_POOL_PLATFORM);
+	printf("\npage tables at lwc_create: %s\n",
+	       !lazy ? "copied whole (VMLWC_EAGER_TABLES=1)"
+	       : (plat >= 0 && (plat & VMLWC_PLAT_HOST_COW)) ? "shared, copied by the host at the first write below"
+							      : "shared, copied by the stub at the first write below");
 	printf("%-12s %16s %22s %8s %14s\n", "touched", "fork+exit+wait", "lwc_create+switch+close", "ratio",
 	       "tables/create");
 	for (int i = 0; i < nsizes; i++)

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <cpuid.h>
 #include <unistd.h>
 
 #include "bench_util.h"
 #include "vmlwc.h"
+#include "vmlwc_abi.h"
 
 static int peer;
 
@@ -33,15 +33,15 @@ static void op_fxrstor(void *a)
  * (natively on every platform: only the stub's ring 0 is emulated on PVM). */
 static void vector_clear_cost(int iters, int batches, double *xr, double *fxr)
 {
-	unsigned a, b, c, d;
 	ximage[0] = 0x7f;
 	ximage[1] = 0x03;              /* FCW */
 	*(uint32_t *)&ximage[24] = 0x1f80; /* MXCSR */
 	*xr = -1;
-	if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE)) {
-		uint32_t lo, hi;
-		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-		xmask = ((uint64_t)hi << 32) | lo;
+	/* where the library's probe found xgetbv usable at ring 3 (the guest's own CPUID may show
+	 * the host's bits on PVM, so it is not asked) */
+	if (syscall(VMLWC_SYS_POOL, VMLWC_POOL_PLATFORM) & VMLWC_PLAT_XSAVE) {
+		/* the gate's own mask (readable in its page): XCR0 without PKRU and AMX */
+		xmask = *(const volatile uint64_t *)(VMLWC_GATE_VA + VMLWC_GATE_RFBM);
 		*xr = bench_median(op_xrstor, NULL, iters, batches);
 	}
 	*fxr = bench_median(op_fxrstor, NULL, iters, batches);
