@@ -8,6 +8,7 @@
 #include "base.h"
 #include "arena.h"
 #include "memmap.h"
+#include "memrange.h"
 #include "state.h"
 
 #define GIB (1UL << 30)
@@ -140,4 +141,31 @@ Test(arena, exhaustion_is_null_not_corruption, .timeout = 30)
 	arena_free(&a, big, GIB / 4096);
 	cr_assert_not_null(arena_pages(&a, 9));
 	arena_fini(&a);
+}
+
+/* A full list of protected or pinned ranges refuses the next one by name; none is dropped. */
+Test(layout, full_range_lists_refuse_loudly, .timeout = 30)
+{
+	const uint64_t base = 0x7e0000000000UL;
+	unsigned n = ARRAY_SIZE(g_vm.mem.protect_lo), m = ARRAY_SIZE(g_vm.mem.pin_lo);
+
+	memset(&g_vm.mem, 0, sizeof(g_vm.mem));
+	for (unsigned i = 0; i < n; i++)
+		cr_assert_eq(mem_protect_add(base + i * 0x2000UL, 0x1000), 0, "range %u", i);
+	errno = 0;
+	cr_expect_eq(mem_protect_add(base + n * 0x2000UL, 0x1000), -1);
+	cr_expect_eq(errno, ENOSPC);
+	cr_expect(strstr(vmlwc_strerror(), "protected") != NULL, "message: %s", vmlwc_strerror());
+	for (unsigned i = 0; i < n; i++)
+		cr_expect_eq(mem_is_protected(base + i * 0x2000UL, 1), 1, "range %u lost", i);
+	cr_expect_eq(mem_is_protected(base + n * 0x2000UL, 1), 0);
+
+	for (unsigned i = 0; i < m; i++)
+		cr_assert_eq(mem_pin_add(base + i * 0x2000UL, base + i * 0x2000UL + 0x1000), 0, "pin %u", i);
+	errno = 0;
+	cr_expect_eq(mem_pin_add(base + m * 0x2000UL, base + m * 0x2000UL + 0x1000), -1);
+	cr_expect_eq(errno, ENOSPC);
+	for (unsigned i = 0; i < m; i++)
+		cr_expect_eq(mem_is_pinned(base + i * 0x2000UL, 1), 1, "pin %u lost", i);
+	memset(&g_vm.mem, 0, sizeof(g_vm.mem));
 }
