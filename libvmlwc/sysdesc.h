@@ -34,6 +34,7 @@ int lwc_allows(const struct lwc *l, long nr); /* 1: its lwc_limit_syscalls set a
 int sys_redirected(long nr);                  /* 1: the table has a handler for nr; else 0 */
 unsigned sys_ioctl_requests(const unsigned **reqs); /* ioctl requests redirected ioctls pass on: their count; never fails */
 void sys_init(void); /* the descriptor table; never fails */
+int sys_vcpu_init(struct vcpu *v); /* v's call storage (arena pages, no guest maps them): 0 or -ENOMEM */
 const char *sys_name(long nr); /* NULL for a number it has no name for */
 void sig_init(void); /* host signal dispositions (sys/signal.c); never fails */
 

@@ -1411,3 +1411,21 @@ Test(sys_xlate, messages_split_over_host_pages, .timeout = 10, .fini = cleanup)
 	cr_assert_eq(stat("/dev/null", &b), 0);
 	cr_expect_eq(a.st_rdev, b.st_rdev);
 }
+
+/* ---- dispatch ---- */
+
+/* The call's marshalling state is the vCPU's arena storage; an entry while it is in use fails. */
+Test(sys_dispatch, call_storage_per_vcpu_and_nested_entry_refused, .timeout = 10, .fini = cleanup)
+{
+	setup();
+	cr_assert_not_null(v->call);
+	cr_expect_eq(v->call_busy, 0);
+	cr_expect_eq(SC(SYS_getpid), (long)getpid());
+	cr_expect_eq(v->call_busy, 0, "released after the call");
+	v->call_busy = 1; /* as if a call were in flight */
+	cr_expect_eq(SC(SYS_getpid), -EDEADLK);
+	cr_expect_eq(SC(SYS_clock_gettime, CLOCK_MONOTONIC, L(buf)), -EDEADLK);
+	cr_expect_eq(v->call_busy, 1, "the outer call's storage is left alone");
+	v->call_busy = 0;
+	cr_expect_eq(SC(SYS_getpid), (long)getpid());
+}

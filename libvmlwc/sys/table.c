@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../arena.h"
 #include "../cred.h"
 #include "../fdtab.h"
 #include "../fsctx.h"
@@ -485,9 +486,46 @@ long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 	return sys_dispatch_in(v, l, l->fds, nr, a);
 }
 
+/*
+ * One call in the vCPU's call storage c (marked busy by the caller): the descriptor's checks,
+ * the lwC's credentials and umask, then its handler or the generic executor.
+ */
+static long dispatch_call(struct sys_call *c)
+{
+	struct lwc *l = c->l;
+
+	if (c->d->whole && l != g_vm.lwc.root_lwc) {
+		/* limits, timers, scheduling, the process group: one set for every lwC, the root's */
+		if (g_vm.cfg.trace)
+			trace_msg("%s changes the whole process: the root lwC's alone: EPERM", c->d->name);
+		return -EPERM;
+	}
+	/* the host thread takes the lwC's credentials (a no-op while they are the same) */
+	if (l->cred && cred_apply(l->cred) < 0)
+		return -EPERM;
+	int um = c->d->umask ? fsctx_umask(l) : -1;
+	if (um < 0)
+		return c->d->fn ? c->d->fn(c) : sys_generic(c);
+	/* a file this lwC creates gets its umask, not the process's */
+	long old = RAW1(SYS_umask, um), r = c->d->fn ? c->d->fn(c) : sys_generic(c);
+	RAW1(SYS_umask, old);
+	return r;
+}
+
+/*
+ * The call's marshalling state (struct sys_call, ~41 KiB: bounce slots and an iovec array) is
+ * the vCPU's v->call, arena pages no guest maps, not the host stack's. Nothing nests today: a
+ * redirected syscall enters here from the syscall port or the doorbell (hypercall.c), or from
+ * lwc_syscall (lwc_host.c), which is an lwC call, itself never a syscall; no handler below
+ * calls back into sys_dispatch, the private calls (g_vm.sys.priv) do not use the storage, and
+ * the host signal handler (sys/signal.c) only records the signal. Every handler returns here
+ * or ends the process (run_die_signal, exit). Should a nested entry ever happen, it would
+ * overwrite the outer call's buffers, so it fails with EDEADLK and a trace line instead.
+ */
 long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, const long a[6])
 {
-	struct sys_call c;
+	struct sys_call *c = v->call;
+	long r;
 
 	if (!lwc_allows(l, nr)) {
 		if (g_vm.cfg.trace) {
@@ -505,28 +543,31 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 		}
 		return -ENOSYS;
 	}
-	c.v = v;
-	c.l = l;
-	c.fds = fds;
-	c.nr = nr;
-	memcpy(c.a, a, sizeof(c.a));
-	c.d = g_vm.sys.table[nr];
-	if (c.d->whole && l != g_vm.lwc.root_lwc) {
-		/* limits, timers, scheduling, the process group: one set for every lwC, the root's */
-		if (g_vm.cfg.trace)
-			trace_msg("%s changes the whole process: the root lwC's alone: EPERM", c.d->name);
-		return -EPERM;
+	if (v->call_busy) {
+		if (g_vm.cfg.trace) {
+			const char *n = sys_name(nr);
+			trace_msg("syscall %ld (%s) entered while vCPU %d's call storage is in use: EDEADLK", nr,
+				  n ? n : "unknown", v->index);
+		}
+		return -EDEADLK;
 	}
-	/* the host thread takes the lwC's credentials (a no-op while they are the same) */
-	if (l->cred && cred_apply(l->cred) < 0)
-		return -EPERM;
-	int um = c.d->umask ? fsctx_umask(l) : -1;
-	if (um < 0)
-		return c.d->fn ? c.d->fn(&c) : sys_generic(&c);
-	/* a file this lwC creates gets its umask, not the process's */
-	long old = RAW1(SYS_umask, um), r = c.d->fn ? c.d->fn(&c) : sys_generic(&c);
-	RAW1(SYS_umask, old);
+	v->call_busy = 1;
+	c->v = v;
+	c->l = l;
+	c->fds = fds;
+	c->nr = nr;
+	memcpy(c->a, a, sizeof(c->a));
+	c->d = g_vm.sys.table[nr];
+	r = dispatch_call(c);
+	v->call_busy = 0;
 	return r;
+}
+
+int sys_vcpu_init(struct vcpu *v)
+{
+	v->call = arena_pages(&g_vm.arena, PAGE_ALIGN_UP(sizeof(struct sys_call)) / PAGE_SIZE);
+	v->call_busy = 0;
+	return v->call ? 0 : -ENOMEM;
 }
 
 void sys_init(void)
