@@ -52,6 +52,7 @@ struct sys_call {
 	long len[6];   /* A_ADDR_OUT: socklen in; bounced buffer lengths */
 	uint32_t slen[6];  /* host socklen_t for A_ADDR_OUT */
 	struct iovec iov[1024]; /* the host side of one iovec argument */
+	size_t bounce_used; /* bytes of the vCPU's bounce area this call took */
 };
 
 void sys_register(long nr, const struct sys_desc *d);
