@@ -23,8 +23,7 @@ void sys_register(long nr, const struct sys_desc *d)
 {
 	if (nr < 0 || nr >= SYS_NR_MAX)
 		return;
-	g_vm.sys.storage[nr] = *d;
-	g_vm.sys.table[nr] = &g_vm.sys.storage[nr];
+	g_vm.sys.table[nr] = d;
 }
 
 const char *sys_name(long nr)
@@ -635,14 +634,28 @@ int sys_vcpu_init(struct vcpu *v)
 	return v->call ? 0 : -ENOMEM;
 }
 
+/*
+ * The families, merged into g_vm.sys.table in this order (a number in two of them would be the
+ * later one's; none is today). Handlers of other layers register after this (sys_register:
+ * arch_prctl, from lwc_init), since sys/ may not name them.
+ */
+static const struct {
+	const struct sys_entry *e;
+	const unsigned *n;
+} families[] = {
+	{ sys_fs_table, &sys_fs_table_len },
+	{ sys_net_table, &sys_net_table_len },
+	{ sys_poll_table, &sys_poll_table_len },
+	{ sys_mm_table, &sys_mm_table_len },
+	{ sys_time_table, &sys_time_table_len },
+	{ sys_proc_table, &sys_proc_table_len },
+	{ sys_signal_table, &sys_signal_table_len },
+	{ sys_cred_table, &sys_cred_table_len },
+};
+
 void sys_init(void)
 {
-	sys_fs_register();
-	sys_net_register();
-	sys_poll_register();
-	sys_mm_register();
-	sys_time_register();
-	sys_proc_register();
-	sys_signal_register();
-	sys_cred_register();
+	for (unsigned f = 0; f < ARRAY_SIZE(families); f++)
+		for (unsigned i = 0; i < *families[f].n; i++)
+			sys_register(families[f].e[i].nr, &families[f].e[i].d);
 }
