@@ -482,8 +482,8 @@ static long in_iov(struct sys_call *c, int i)
 /*
  * The kinds' functions. A late kind's in runs in a second pass, after every other argument's:
  * it sets its length argument's host value (a pointer to the host socklen_t, the host iovec
- * count), which that argument's own A_VAL in would otherwise overwrite. A kind with no in
- * (or one outside the table) is left as it is.
+ * count, a buffer's length shortened to the bounce area), which that argument's own A_VAL in
+ * would otherwise overwrite. A kind with no in (or one outside the table) is left as it is.
  */
 static const struct {
 	long (*in)(struct sys_call *c, int i);
@@ -498,8 +498,8 @@ static const struct {
 	[A_IN] = { in_struct, NULL, 0 },
 	[A_OUT] = { in_struct, out_struct, 0 },
 	[A_INOUT] = { in_struct, out_struct, 0 },
-	[A_BUF_IN] = { in_buf, NULL, 0 },
-	[A_BUF_OUT] = { in_buf, out_buf, 0 },
+	[A_BUF_IN] = { in_buf, NULL, 1 },
+	[A_BUF_OUT] = { in_buf, out_buf, 1 },
 	[A_ADDR_OUT] = { in_addr, out_addr, 1 },
 	[A_IOV_IN] = { in_iov, NULL, 1 },
 	[A_IOV_OUT] = { in_iov, NULL, 1 },
