@@ -82,6 +82,8 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	cpu_user_segments(&test_vcpu.run->s.regs.sregs);
 	test_vcpu.bounce_size = 1UL << 20;
 	test_vcpu.bounce = arena_pages(&g_vm.arena, test_vcpu.bounce_size / PAGE_SIZE);
+	if (sys_vcpu_init(&test_vcpu) < 0)
+		return NULL;
 	g_vm.lwc.root_lwc = l;
 	g_vm.cpu.fsgsbase_user = 1; /* TLS bases are ring 3's own: no MSR to write for a switch */
 	policy_init();

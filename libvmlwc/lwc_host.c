@@ -1287,9 +1287,12 @@ static long sys_arch_prctl(struct sys_call *c)
 	}
 }
 
+/* The TLS bases are lwC state: arch_prctl is this layer's, registered into sys/'s table. */
+static const struct sys_desc arch_prctl_desc = { .name = "arch_prctl", .fn = sys_arch_prctl };
+
 void lwc_init(void)
 {
-	sys_register(__NR_arch_prctl, &DESC(.name = "arch_prctl", .fn = sys_arch_prctl));
+	sys_register(__NR_arch_prctl, &arch_prctl_desc);
 	hypercall_register(VMLWC_PORT_LWC, hc_lwc);
 	fdtab_set_hooks(slot_changed, lwc_dropped, rights_aux_ref);
 	g_vm.lwc.xsave_pages = PAGE_ALIGN_UP(xsave_bytes()) / PAGE_SIZE;

@@ -33,14 +33,17 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 int lwc_allows(const struct lwc *l, long nr); /* 1: its lwc_limit_syscalls set admits nr; else 0 */
 int sys_redirected(long nr);                  /* 1: the table has a handler for nr; else 0 */
 unsigned sys_ioctl_requests(const unsigned **reqs); /* ioctl requests redirected ioctls pass on: their count; never fails */
-void sys_init(void); /* the descriptor table; never fails */
+void sys_init(void); /* the descriptor table from the families' const tables; never fails */
+/* A handler from another layer (lwc_host.c: arch_prctl), after sys_init: d must be static (it is
+   not copied); it replaces the family's, if any. A number outside the table is ignored. */
+void sys_register(long nr, const struct sys_desc *d);
+int sys_vcpu_init(struct vcpu *v); /* v's call storage (arena pages, no guest maps them): 0 or -ENOMEM */
 const char *sys_name(long nr); /* NULL for a number it has no name for */
 void sig_init(void); /* host signal dispositions (sys/signal.c); never fails */
 
 /* g_vm.sys: filled at init (sys_init, registration), read-only after: no lock. */
 struct sys_state {
-	const struct sys_desc *table[SYS_NR_MAX]; /* NULL: not redirected */
-	struct sys_desc storage[SYS_NR_MAX];      /* descriptors built at init */
+	const struct sys_desc *table[SYS_NR_MAX]; /* into the families' const tables, or a registered one; NULL: not redirected */
 	long (*priv)(struct vcpu *v, struct lwc *l, long nr, const long a[6]); /* the private syscalls (stats.c) */
 };
 

@@ -6,6 +6,7 @@
 #include "base.h"
 
 struct vm;
+struct sys_call;
 
 struct vcpu {
 	int index;
@@ -35,6 +36,8 @@ struct vcpu {
 	size_t host_stack_size;
 	char *bounce;         /* per-vCPU bounce area for non-contiguous guest buffers */
 	size_t bounce_size;
+	struct sys_call *call;  /* sys/'s marshalling storage of the call in flight: arena pages (sys_vcpu_init) */
+	int call_busy;          /* call is in use: a nested sys_dispatch fails with EDEADLK */
 	int tid;
 };
 

@@ -530,6 +530,10 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		err_set(ENOMEM, "arena exhausted (bounce buffer)");
 		goto fail;
 	}
+	if (sys_vcpu_init(v) < 0) {
+		err_set(ENOMEM, "arena exhausted (syscall call storage)");
+		goto fail;
+	}
 	stack_pregrow();
 	if (mem_pin_host_code() < 0)
 		goto fail;

@@ -123,12 +123,21 @@ static long cred_syscall(struct sys_call *sc)
 	return r;
 }
 
-void sys_cred_register(void)
-{
-	static const long nrs[] = { __NR_getuid, __NR_geteuid, __NR_getgid, __NR_getegid,
-				    __NR_getresuid, __NR_getresgid, __NR_getgroups, __NR_setuid,
-				    __NR_setgid, __NR_setreuid, __NR_setregid, __NR_setresuid,
-				    __NR_setresgid, __NR_setgroups };
-	for (unsigned i = 0; i < ARRAY_SIZE(nrs); i++)
-		sys_register(nrs[i], &DESC(.name = NULL, .fn = cred_syscall));
-}
+/* Every credential syscall goes to cred_syscall; sys_name falls back to the syscall names. */
+const struct sys_entry sys_cred_table[] = {
+	SYS(__NR_getuid, .fn = cred_syscall),
+	SYS(__NR_geteuid, .fn = cred_syscall),
+	SYS(__NR_getgid, .fn = cred_syscall),
+	SYS(__NR_getegid, .fn = cred_syscall),
+	SYS(__NR_getresuid, .fn = cred_syscall),
+	SYS(__NR_getresgid, .fn = cred_syscall),
+	SYS(__NR_getgroups, .fn = cred_syscall),
+	SYS(__NR_setuid, .fn = cred_syscall),
+	SYS(__NR_setgid, .fn = cred_syscall),
+	SYS(__NR_setreuid, .fn = cred_syscall),
+	SYS(__NR_setregid, .fn = cred_syscall),
+	SYS(__NR_setresuid, .fn = cred_syscall),
+	SYS(__NR_setresgid, .fn = cred_syscall),
+	SYS(__NR_setgroups, .fn = cred_syscall),
+};
+const unsigned sys_cred_table_len = ARRAY_SIZE(sys_cred_table);

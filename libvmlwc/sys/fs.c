@@ -447,115 +447,115 @@ static long sys_umask(struct sys_call *c)
 #define PATH_OPT ARG(A_PATH, .flags = ARG_OPT)
 #define VAL ARG(A_VAL)
 
-void sys_fs_register(void)
-{
+const struct sys_entry sys_fs_table[] = {
 	/* data */
-	sys_register(SYS_read, &DESC(.name = "read", .arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL }));
-	sys_register(SYS_write, &DESC(.name = "write", .arg = { FD, ARG(A_BUF_IN, .size = 2), VAL }));
-	sys_register(SYS_pread64, &DESC(.name = "pread64",
-		.arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL, VAL }));
-	sys_register(SYS_pwrite64, &DESC(.name = "pwrite64",
-		.arg = { FD, ARG(A_BUF_IN, .size = 2), VAL, VAL }));
-	sys_register(SYS_readv, &DESC(.name = "readv", .arg = { FD, ARG(A_IOV_OUT, .size = 2), VAL }));
-	sys_register(SYS_writev, &DESC(.name = "writev", .arg = { FD, ARG(A_IOV_IN, .size = 2), VAL }));
-	sys_register(SYS_preadv, &DESC(.name = "preadv",
-		.arg = { FD, ARG(A_IOV_OUT, .size = 2), VAL, VAL, VAL }));
-	sys_register(SYS_pwritev, &DESC(.name = "pwritev",
-		.arg = { FD, ARG(A_IOV_IN, .size = 2), VAL, VAL, VAL }));
-	sys_register(SYS_preadv2, &DESC(.name = "preadv2",
-		.arg = { FD, ARG(A_IOV_OUT, .size = 2), VAL, VAL, VAL, VAL }));
-	sys_register(SYS_pwritev2, &DESC(.name = "pwritev2",
-		.arg = { FD, ARG(A_IOV_IN, .size = 2), VAL, VAL, VAL, VAL }));
-	sys_register(SYS_lseek, &DESC(.name = "lseek", .arg = { FD, VAL, VAL }));
-	sys_register(SYS_sendfile, &DESC(.name = "sendfile",
-		.arg = { FD, FD, ARG(A_INOUT, .flags = ARG_OPT, .size = 8), VAL }));
-	sys_register(SYS_copy_file_range, &DESC(.name = "copy_file_range",
+	SYS(SYS_read, .name = "read", .arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL }),
+	SYS(SYS_write, .name = "write", .arg = { FD, ARG(A_BUF_IN, .size = 2), VAL }),
+	SYS(SYS_pread64, .name = "pread64",
+		.arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL, VAL }),
+	SYS(SYS_pwrite64, .name = "pwrite64",
+		.arg = { FD, ARG(A_BUF_IN, .size = 2), VAL, VAL }),
+	SYS(SYS_readv, .name = "readv", .arg = { FD, ARG(A_IOV_OUT, .size = 2), VAL }),
+	SYS(SYS_writev, .name = "writev", .arg = { FD, ARG(A_IOV_IN, .size = 2), VAL }),
+	SYS(SYS_preadv, .name = "preadv",
+		.arg = { FD, ARG(A_IOV_OUT, .size = 2), VAL, VAL, VAL }),
+	SYS(SYS_pwritev, .name = "pwritev",
+		.arg = { FD, ARG(A_IOV_IN, .size = 2), VAL, VAL, VAL }),
+	SYS(SYS_preadv2, .name = "preadv2",
+		.arg = { FD, ARG(A_IOV_OUT, .size = 2), VAL, VAL, VAL, VAL }),
+	SYS(SYS_pwritev2, .name = "pwritev2",
+		.arg = { FD, ARG(A_IOV_IN, .size = 2), VAL, VAL, VAL, VAL }),
+	SYS(SYS_lseek, .name = "lseek", .arg = { FD, VAL, VAL }),
+	SYS(SYS_sendfile, .name = "sendfile",
+		.arg = { FD, FD, ARG(A_INOUT, .flags = ARG_OPT, .size = 8), VAL }),
+	SYS(SYS_copy_file_range, .name = "copy_file_range",
 		.arg = { FD, ARG(A_INOUT, .flags = ARG_OPT, .size = 8), FD,
-			 ARG(A_INOUT, .flags = ARG_OPT, .size = 8), VAL, VAL }));
-	sys_register(SYS_getdents64, &DESC(.name = "getdents64",
-		.arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL }));
-	sys_register(SYS_fsync, &DESC(.name = "fsync", .arg = { FD }));
-	sys_register(SYS_fdatasync, &DESC(.name = "fdatasync", .arg = { FD }));
-	sys_register(SYS_syncfs, &DESC(.name = "syncfs", .arg = { FD }));
-	sys_register(SYS_sync, &DESC(.name = "sync"));
-	sys_register(SYS_flock, &DESC(.name = "flock", .arg = { FD, VAL }));
-	sys_register(SYS_fallocate, &DESC(.name = "fallocate", .arg = { FD, VAL, VAL, VAL }));
-	sys_register(SYS_fadvise64, &DESC(.name = "fadvise64", .arg = { FD, VAL, VAL, VAL }));
-	sys_register(SYS_ftruncate, &DESC(.name = "ftruncate", .arg = { FD, VAL }));
-	sys_register(SYS_truncate, &DESC(.name = "truncate", .arg = { PATH, VAL }));
+			 ARG(A_INOUT, .flags = ARG_OPT, .size = 8), VAL, VAL }),
+	SYS(SYS_getdents64, .name = "getdents64",
+		.arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL }),
+	SYS(SYS_fsync, .name = "fsync", .arg = { FD }),
+	SYS(SYS_fdatasync, .name = "fdatasync", .arg = { FD }),
+	SYS(SYS_syncfs, .name = "syncfs", .arg = { FD }),
+	SYS(SYS_sync, .name = "sync"),
+	SYS(SYS_flock, .name = "flock", .arg = { FD, VAL }),
+	SYS(SYS_fallocate, .name = "fallocate", .arg = { FD, VAL, VAL, VAL }),
+	SYS(SYS_fadvise64, .name = "fadvise64", .arg = { FD, VAL, VAL, VAL }),
+	SYS(SYS_ftruncate, .name = "ftruncate", .arg = { FD, VAL }),
+	SYS(SYS_truncate, .name = "truncate", .arg = { PATH, VAL }),
 
 	/* metadata */
-	sys_register(SYS_stat, &DESC(.name = "stat", .arg = { PATH, ARG(A_OUT, .size = SZ_STAT) }));
-	sys_register(SYS_lstat, &DESC(.name = "lstat", .arg = { PATH, ARG(A_OUT, .size = SZ_STAT) }));
-	sys_register(SYS_fstat, &DESC(.name = "fstat", .arg = { FD, ARG(A_OUT, .size = SZ_STAT) }));
-	sys_register(SYS_newfstatat, &DESC(.name = "newfstatat",
-		.arg = { DIRFD, PATH_OPT, ARG(A_OUT, .size = SZ_STAT), VAL }));
-	sys_register(SYS_statx, &DESC(.name = "statx",
-		.arg = { DIRFD, PATH_OPT, VAL, VAL, ARG(A_OUT, .size = SZ_STATX) }));
-	sys_register(SYS_statfs, &DESC(.name = "statfs",
-		.arg = { PATH, ARG(A_OUT, .size = SZ_STATFS) }));
-	sys_register(SYS_fstatfs, &DESC(.name = "fstatfs",
-		.arg = { FD, ARG(A_OUT, .size = SZ_STATFS) }));
-	sys_register(SYS_access, &DESC(.name = "access", .arg = { PATH, VAL }));
-	sys_register(SYS_faccessat, &DESC(.name = "faccessat", .arg = { DIRFD, PATH, VAL }));
-	sys_register(SYS_faccessat2, &DESC(.name = "faccessat2", .arg = { DIRFD, PATH, VAL, VAL }));
-	sys_register(SYS_readlink, &DESC(.name = "readlink",
-		.arg = { ARG(A_PATH, .flags = ARG_NOFOLLOW), ARG(A_BUF_OUT, .size = 2), VAL }));
-	sys_register(SYS_readlinkat, &DESC(.name = "readlinkat",
-		.arg = { DIRFD, ARG(A_PATH, .flags = ARG_NOFOLLOW), ARG(A_BUF_OUT, .size = 3), VAL }));
-	sys_register(SYS_chmod, &DESC(.name = "chmod", .arg = { PATH, VAL }));
-	sys_register(SYS_fchmod, &DESC(.name = "fchmod", .arg = { FD, VAL }));
-	sys_register(SYS_fchmodat, &DESC(.name = "fchmodat", .arg = { DIRFD, PATH, VAL }));
-	sys_register(SYS_chown, &DESC(.name = "chown", .arg = { PATH, VAL, VAL }));
-	sys_register(SYS_lchown, &DESC(.name = "lchown", .arg = { PATH, VAL, VAL }));
-	sys_register(SYS_fchown, &DESC(.name = "fchown", .arg = { FD, VAL, VAL }));
-	sys_register(SYS_fchownat, &DESC(.name = "fchownat", .arg = { DIRFD, PATH, VAL, VAL, VAL }));
-	sys_register(SYS_utimensat, &DESC(.name = "utimensat",
-		.arg = { DIRFD, PATH_OPT, ARG(A_IN, .flags = ARG_OPT, .size = SZ_TIMESPEC2), VAL }));
+	SYS(SYS_stat, .name = "stat", .arg = { PATH, ARG(A_OUT, .size = SZ_STAT) }),
+	SYS(SYS_lstat, .name = "lstat", .arg = { PATH, ARG(A_OUT, .size = SZ_STAT) }),
+	SYS(SYS_fstat, .name = "fstat", .arg = { FD, ARG(A_OUT, .size = SZ_STAT) }),
+	SYS(SYS_newfstatat, .name = "newfstatat",
+		.arg = { DIRFD, PATH_OPT, ARG(A_OUT, .size = SZ_STAT), VAL }),
+	SYS(SYS_statx, .name = "statx",
+		.arg = { DIRFD, PATH_OPT, VAL, VAL, ARG(A_OUT, .size = SZ_STATX) }),
+	SYS(SYS_statfs, .name = "statfs",
+		.arg = { PATH, ARG(A_OUT, .size = SZ_STATFS) }),
+	SYS(SYS_fstatfs, .name = "fstatfs",
+		.arg = { FD, ARG(A_OUT, .size = SZ_STATFS) }),
+	SYS(SYS_access, .name = "access", .arg = { PATH, VAL }),
+	SYS(SYS_faccessat, .name = "faccessat", .arg = { DIRFD, PATH, VAL }),
+	SYS(SYS_faccessat2, .name = "faccessat2", .arg = { DIRFD, PATH, VAL, VAL }),
+	SYS(SYS_readlink, .name = "readlink",
+		.arg = { ARG(A_PATH, .flags = ARG_NOFOLLOW), ARG(A_BUF_OUT, .size = 2), VAL }),
+	SYS(SYS_readlinkat, .name = "readlinkat",
+		.arg = { DIRFD, ARG(A_PATH, .flags = ARG_NOFOLLOW), ARG(A_BUF_OUT, .size = 3), VAL }),
+	SYS(SYS_chmod, .name = "chmod", .arg = { PATH, VAL }),
+	SYS(SYS_fchmod, .name = "fchmod", .arg = { FD, VAL }),
+	SYS(SYS_fchmodat, .name = "fchmodat", .arg = { DIRFD, PATH, VAL }),
+	SYS(SYS_chown, .name = "chown", .arg = { PATH, VAL, VAL }),
+	SYS(SYS_lchown, .name = "lchown", .arg = { PATH, VAL, VAL }),
+	SYS(SYS_fchown, .name = "fchown", .arg = { FD, VAL, VAL }),
+	SYS(SYS_fchownat, .name = "fchownat", .arg = { DIRFD, PATH, VAL, VAL, VAL }),
+	SYS(SYS_utimensat, .name = "utimensat",
+		.arg = { DIRFD, PATH_OPT, ARG(A_IN, .flags = ARG_OPT, .size = SZ_TIMESPEC2), VAL }),
 
 	/* namespace */
-	sys_register(SYS_mkdir, &DESC(.name = "mkdir", .arg = { PATH, VAL }, .umask = 1));
-	sys_register(SYS_mkdirat, &DESC(.name = "mkdirat", .arg = { DIRFD, PATH, VAL }, .umask = 1));
-	sys_register(SYS_rmdir, &DESC(.name = "rmdir", .arg = { PATH }));
-	sys_register(SYS_unlink, &DESC(.name = "unlink", .arg = { PATH }));
-	sys_register(SYS_unlinkat, &DESC(.name = "unlinkat", .arg = { DIRFD, PATH, VAL }));
-	sys_register(SYS_rename, &DESC(.name = "rename", .arg = { PATH, PATH }));
-	sys_register(SYS_renameat, &DESC(.name = "renameat", .arg = { DIRFD, PATH, DIRFD, PATH }));
-	sys_register(SYS_renameat2, &DESC(.name = "renameat2",
-		.arg = { DIRFD, PATH, DIRFD, PATH, VAL }));
-	sys_register(SYS_link, &DESC(.name = "link", .arg = { PATH, PATH }));
-	sys_register(SYS_linkat, &DESC(.name = "linkat", .arg = { DIRFD, PATH, DIRFD, PATH, VAL }));
-	sys_register(SYS_symlink, &DESC(.name = "symlink", .arg = { ARG(A_PATH, .flags = ARG_TEXT), PATH }));
-	sys_register(SYS_symlinkat, &DESC(.name = "symlinkat", .arg = { ARG(A_PATH, .flags = ARG_TEXT), DIRFD, PATH }));
-	sys_register(SYS_getcwd, &DESC(.name = "getcwd", .fn = sys_getcwd));
-	sys_register(SYS_chdir, &DESC(.name = "chdir", .fn = sys_chdir));
-	sys_register(SYS_fchdir, &DESC(.name = "fchdir", .fn = sys_fchdir));
-	sys_register(SYS_umask, &DESC(.name = "umask", .fn = sys_umask));
+	SYS(SYS_mkdir, .name = "mkdir", .arg = { PATH, VAL }, .umask = 1),
+	SYS(SYS_mkdirat, .name = "mkdirat", .arg = { DIRFD, PATH, VAL }, .umask = 1),
+	SYS(SYS_rmdir, .name = "rmdir", .arg = { PATH }),
+	SYS(SYS_unlink, .name = "unlink", .arg = { PATH }),
+	SYS(SYS_unlinkat, .name = "unlinkat", .arg = { DIRFD, PATH, VAL }),
+	SYS(SYS_rename, .name = "rename", .arg = { PATH, PATH }),
+	SYS(SYS_renameat, .name = "renameat", .arg = { DIRFD, PATH, DIRFD, PATH }),
+	SYS(SYS_renameat2, .name = "renameat2",
+		.arg = { DIRFD, PATH, DIRFD, PATH, VAL }),
+	SYS(SYS_link, .name = "link", .arg = { PATH, PATH }),
+	SYS(SYS_linkat, .name = "linkat", .arg = { DIRFD, PATH, DIRFD, PATH, VAL }),
+	SYS(SYS_symlink, .name = "symlink", .arg = { ARG(A_PATH, .flags = ARG_TEXT), PATH }),
+	SYS(SYS_symlinkat, .name = "symlinkat", .arg = { ARG(A_PATH, .flags = ARG_TEXT), DIRFD, PATH }),
+	SYS(SYS_getcwd, .name = "getcwd", .fn = sys_getcwd),
+	SYS(SYS_chdir, .name = "chdir", .fn = sys_chdir),
+	SYS(SYS_fchdir, .name = "fchdir", .fn = sys_fchdir),
+	SYS(SYS_umask, .name = "umask", .fn = sys_umask),
 
 	/* new descriptors */
-	sys_register(SYS_open, &DESC(.name = "open", .fn = sys_open, .umask = 1));
-	sys_register(SYS_openat, &DESC(.name = "openat", .fn = sys_openat, .umask = 1));
-	sys_register(SYS_openat2, &DESC(.name = "openat2", .fn = sys_openat2, .umask = 1));
-	sys_register(SYS_creat, &DESC(.name = "creat", .fn = sys_creat, .umask = 1));
-	sys_register(SYS_close, &DESC(.name = "close", .fn = sys_close));
-	sys_register(SYS_close_range, &DESC(.name = "close_range", .fn = sys_close_range));
-	sys_register(SYS_dup, &DESC(.name = "dup", .arg = { FD }, .ret = R_FD));
-	sys_register(SYS_dup2, &DESC(.name = "dup2", .fn = sys_dup2));
-	sys_register(SYS_dup3, &DESC(.name = "dup3", .fn = sys_dup3));
-	sys_register(SYS_pipe, &DESC(.name = "pipe", .fn = sys_pipe2));
-	sys_register(SYS_pipe2, &DESC(.name = "pipe2", .fn = sys_pipe2));
-	sys_register(SYS_fcntl, &DESC(.name = "fcntl", .fn = sys_fcntl));
-	sys_register(SYS_ioctl, &DESC(.name = "ioctl", .fn = sys_ioctl));
-	sys_register(SYS_memfd_create, &DESC(.name = "memfd_create", .arg = { ARG(A_PATH, .flags = ARG_TEXT), VAL },
-		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = MFD_CLOEXEC));
-	sys_register(SYS_eventfd, &DESC(.name = "eventfd", .arg = { VAL }, .ret = R_FD));
-	sys_register(SYS_eventfd2, &DESC(.name = "eventfd2", .arg = { VAL, VAL },
-		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = EFD_CLOEXEC));
-	sys_register(SYS_timerfd_create, &DESC(.name = "timerfd_create", .arg = { VAL, VAL },
-		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = TFD_CLOEXEC));
-	sys_register(SYS_timerfd_settime, &DESC(.name = "timerfd_settime",
+	SYS(SYS_open, .name = "open", .fn = sys_open, .umask = 1),
+	SYS(SYS_openat, .name = "openat", .fn = sys_openat, .umask = 1),
+	SYS(SYS_openat2, .name = "openat2", .fn = sys_openat2, .umask = 1),
+	SYS(SYS_creat, .name = "creat", .fn = sys_creat, .umask = 1),
+	SYS(SYS_close, .name = "close", .fn = sys_close),
+	SYS(SYS_close_range, .name = "close_range", .fn = sys_close_range),
+	SYS(SYS_dup, .name = "dup", .arg = { FD }, .ret = R_FD),
+	SYS(SYS_dup2, .name = "dup2", .fn = sys_dup2),
+	SYS(SYS_dup3, .name = "dup3", .fn = sys_dup3),
+	SYS(SYS_pipe, .name = "pipe", .fn = sys_pipe2),
+	SYS(SYS_pipe2, .name = "pipe2", .fn = sys_pipe2),
+	SYS(SYS_fcntl, .name = "fcntl", .fn = sys_fcntl),
+	SYS(SYS_ioctl, .name = "ioctl", .fn = sys_ioctl),
+	SYS(SYS_memfd_create, .name = "memfd_create", .arg = { ARG(A_PATH, .flags = ARG_TEXT), VAL },
+		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = MFD_CLOEXEC),
+	SYS(SYS_eventfd, .name = "eventfd", .arg = { VAL }, .ret = R_FD),
+	SYS(SYS_eventfd2, .name = "eventfd2", .arg = { VAL, VAL },
+		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = EFD_CLOEXEC),
+	SYS(SYS_timerfd_create, .name = "timerfd_create", .arg = { VAL, VAL },
+		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = TFD_CLOEXEC),
+	SYS(SYS_timerfd_settime, .name = "timerfd_settime",
 		.arg = { FD, VAL, ARG(A_IN, .size = SZ_ITIMERSPEC),
-			 ARG(A_OUT, .flags = ARG_OPT, .size = SZ_ITIMERSPEC) }));
-	sys_register(SYS_timerfd_gettime, &DESC(.name = "timerfd_gettime",
-		.arg = { FD, ARG(A_OUT, .size = SZ_ITIMERSPEC) }));
-}
+			 ARG(A_OUT, .flags = ARG_OPT, .size = SZ_ITIMERSPEC) }),
+	SYS(SYS_timerfd_gettime, .name = "timerfd_gettime",
+		.arg = { FD, ARG(A_OUT, .size = SZ_ITIMERSPEC) }),
+};
+const unsigned sys_fs_table_len = ARRAY_SIZE(sys_fs_table);

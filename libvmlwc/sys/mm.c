@@ -630,16 +630,16 @@ static long sys_range_passthrough(struct sys_call *c)
 	return sys_raw(c->nr, c->a);
 }
 
-void sys_mm_register(void)
-{
-	sys_register(__NR_mmap, &DESC(.name = "mmap", .fn = sys_mmap));
-	sys_register(__NR_munmap, &DESC(.name = "munmap", .fn = sys_munmap));
-	sys_register(__NR_mprotect, &DESC(.name = "mprotect", .fn = sys_mprotect));
-	sys_register(__NR_mremap, &DESC(.name = "mremap", .fn = sys_mremap));
-	sys_register(__NR_madvise, &DESC(.name = "madvise", .fn = sys_madvise));
-	sys_register(__NR_brk, &DESC(.name = "brk", .fn = sys_brk));
-	sys_register(__NR_msync, &DESC(.name = "msync", .fn = sys_range_passthrough));
-	sys_register(__NR_mlock, &DESC(.name = "mlock", .fn = sys_range_passthrough));
-	sys_register(__NR_munlock, &DESC(.name = "munlock", .fn = sys_range_passthrough));
-	sys_register(__NR_mincore, &DESC(.name = "mincore", .fn = sys_range_passthrough));
-}
+const struct sys_entry sys_mm_table[] = {
+	SYS(__NR_mmap, .name = "mmap", .fn = sys_mmap),
+	SYS(__NR_munmap, .name = "munmap", .fn = sys_munmap),
+	SYS(__NR_mprotect, .name = "mprotect", .fn = sys_mprotect),
+	SYS(__NR_mremap, .name = "mremap", .fn = sys_mremap),
+	SYS(__NR_madvise, .name = "madvise", .fn = sys_madvise),
+	SYS(__NR_brk, .name = "brk", .fn = sys_brk),
+	SYS(__NR_msync, .name = "msync", .fn = sys_range_passthrough),
+	SYS(__NR_mlock, .name = "mlock", .fn = sys_range_passthrough),
+	SYS(__NR_munlock, .name = "munlock", .fn = sys_range_passthrough),
+	SYS(__NR_mincore, .name = "mincore", .fn = sys_range_passthrough),
+};
+const unsigned sys_mm_table_len = ARRAY_SIZE(sys_mm_table);

@@ -519,34 +519,34 @@ static long sys_getsockopt(struct sys_call *c)
 #define FD ARG(A_FD)
 #define VAL ARG(A_VAL)
 
-void sys_net_register(void)
-{
-	sys_register(SYS_socket, &DESC(.name = "socket", .arg = { VAL, VAL, VAL },
-		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = SOCK_CLOEXEC));
-	sys_register(SYS_socketpair, &DESC(.name = "socketpair", .fn = sys_socketpair));
-	sys_register(SYS_bind, &DESC(.name = "bind", .arg = { FD, ARG(A_BUF_IN, .size = 2), VAL }));
-	sys_register(SYS_connect, &DESC(.name = "connect",
-		.arg = { FD, ARG(A_BUF_IN, .size = 2), VAL }));
-	sys_register(SYS_listen, &DESC(.name = "listen", .arg = { FD, VAL }));
-	sys_register(SYS_accept, &DESC(.name = "accept",
-		.arg = { FD, ARG(A_ADDR_OUT, .size = 2), VAL }, .ret = R_FD));
-	sys_register(SYS_accept4, &DESC(.name = "accept4",
+const struct sys_entry sys_net_table[] = {
+	SYS(SYS_socket, .name = "socket", .arg = { VAL, VAL, VAL },
+		.ret = R_FD, .cloexec_arg = 2, .cloexec_bit = SOCK_CLOEXEC),
+	SYS(SYS_socketpair, .name = "socketpair", .fn = sys_socketpair),
+	SYS(SYS_bind, .name = "bind", .arg = { FD, ARG(A_BUF_IN, .size = 2), VAL }),
+	SYS(SYS_connect, .name = "connect",
+		.arg = { FD, ARG(A_BUF_IN, .size = 2), VAL }),
+	SYS(SYS_listen, .name = "listen", .arg = { FD, VAL }),
+	SYS(SYS_accept, .name = "accept",
+		.arg = { FD, ARG(A_ADDR_OUT, .size = 2), VAL }, .ret = R_FD),
+	SYS(SYS_accept4, .name = "accept4",
 		.arg = { FD, ARG(A_ADDR_OUT, .size = 2), VAL, VAL },
-		.ret = R_FD, .cloexec_arg = 4, .cloexec_bit = SOCK_CLOEXEC));
-	sys_register(SYS_getsockname, &DESC(.name = "getsockname",
-		.arg = { FD, ARG(A_ADDR_OUT, .size = 2), VAL }));
-	sys_register(SYS_getpeername, &DESC(.name = "getpeername",
-		.arg = { FD, ARG(A_ADDR_OUT, .size = 2), VAL }));
-	sys_register(SYS_sendto, &DESC(.name = "sendto",
+		.ret = R_FD, .cloexec_arg = 4, .cloexec_bit = SOCK_CLOEXEC),
+	SYS(SYS_getsockname, .name = "getsockname",
+		.arg = { FD, ARG(A_ADDR_OUT, .size = 2), VAL }),
+	SYS(SYS_getpeername, .name = "getpeername",
+		.arg = { FD, ARG(A_ADDR_OUT, .size = 2), VAL }),
+	SYS(SYS_sendto, .name = "sendto",
 		.arg = { FD, ARG(A_BUF_IN, .size = 2), VAL, VAL,
-			 ARG(A_BUF_IN, .flags = ARG_OPT, .size = 5), VAL }));
-	sys_register(SYS_recvfrom, &DESC(.name = "recvfrom",
-		.arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL, VAL, ARG(A_ADDR_OUT, .size = 5), VAL }));
-	sys_register(SYS_sendmsg, &DESC(.name = "sendmsg", .fn = sys_sendmsg));
-	sys_register(SYS_recvmsg, &DESC(.name = "recvmsg", .fn = sys_recvmsg));
-	sys_register(SYS_sendmmsg, &DESC(.name = "sendmmsg", .fn = sys_sendmmsg));
-	sys_register(SYS_recvmmsg, &DESC(.name = "recvmmsg", .fn = sys_recvmmsg));
-	sys_register(SYS_shutdown, &DESC(.name = "shutdown", .arg = { FD, VAL }));
-	sys_register(SYS_setsockopt, &DESC(.name = "setsockopt", .fn = sys_setsockopt));
-	sys_register(SYS_getsockopt, &DESC(.name = "getsockopt", .fn = sys_getsockopt));
-}
+			 ARG(A_BUF_IN, .flags = ARG_OPT, .size = 5), VAL }),
+	SYS(SYS_recvfrom, .name = "recvfrom",
+		.arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL, VAL, ARG(A_ADDR_OUT, .size = 5), VAL }),
+	SYS(SYS_sendmsg, .name = "sendmsg", .fn = sys_sendmsg),
+	SYS(SYS_recvmsg, .name = "recvmsg", .fn = sys_recvmsg),
+	SYS(SYS_sendmmsg, .name = "sendmmsg", .fn = sys_sendmmsg),
+	SYS(SYS_recvmmsg, .name = "recvmmsg", .fn = sys_recvmmsg),
+	SYS(SYS_shutdown, .name = "shutdown", .arg = { FD, VAL }),
+	SYS(SYS_setsockopt, .name = "setsockopt", .fn = sys_setsockopt),
+	SYS(SYS_getsockopt, .name = "getsockopt", .fn = sys_getsockopt),
+};
+const unsigned sys_net_table_len = ARRAY_SIZE(sys_net_table);

@@ -301,21 +301,21 @@ static long sys_epoll_pwait2(struct sys_call *c)
 	return epoll_common(c, 0, uts ? &ts : NULL, 1, (gva_t)c->a[4], (unsigned long)c->a[5]);
 }
 
-void sys_poll_register(void)
-{
-	sys_register(SYS_poll, &DESC(.name = "poll", .fn = sys_poll));
-	sys_register(SYS_ppoll, &DESC(.name = "ppoll", .fn = sys_ppoll));
-	sys_register(SYS_select, &DESC(.name = "select", .fn = sys_select));
-	sys_register(SYS_pselect6, &DESC(.name = "pselect6", .fn = sys_pselect6));
-	sys_register(SYS_epoll_create, &DESC(.name = "epoll_create", .arg = { ARG(A_VAL) },
-		.ret = R_FD));
-	sys_register(SYS_epoll_create1, &DESC(.name = "epoll_create1", .arg = { ARG(A_VAL) },
-		.ret = R_FD, .cloexec_arg = 1, .cloexec_bit = EPOLL_CLOEXEC));
+const struct sys_entry sys_poll_table[] = {
+	SYS(SYS_poll, .name = "poll", .fn = sys_poll),
+	SYS(SYS_ppoll, .name = "ppoll", .fn = sys_ppoll),
+	SYS(SYS_select, .name = "select", .fn = sys_select),
+	SYS(SYS_pselect6, .name = "pselect6", .fn = sys_pselect6),
+	SYS(SYS_epoll_create, .name = "epoll_create", .arg = { ARG(A_VAL) },
+		.ret = R_FD),
+	SYS(SYS_epoll_create1, .name = "epoll_create1", .arg = { ARG(A_VAL) },
+		.ret = R_FD, .cloexec_arg = 1, .cloexec_bit = EPOLL_CLOEXEC),
 	/* The event's data is the guest's own opaque value: nothing to translate. */
-	sys_register(SYS_epoll_ctl, &DESC(.name = "epoll_ctl",
+	SYS(SYS_epoll_ctl, .name = "epoll_ctl",
 		.arg = { ARG(A_FD), ARG(A_VAL), ARG(A_FD),
-			 ARG(A_IN, .flags = ARG_OPT, .size = SZ_EPOLL_EVENT) }));
-	sys_register(SYS_epoll_wait, &DESC(.name = "epoll_wait", .fn = sys_epoll_wait));
-	sys_register(SYS_epoll_pwait, &DESC(.name = "epoll_pwait", .fn = sys_epoll_pwait));
-	sys_register(SYS_epoll_pwait2, &DESC(.name = "epoll_pwait2", .fn = sys_epoll_pwait2));
-}
+			 ARG(A_IN, .flags = ARG_OPT, .size = SZ_EPOLL_EVENT) }),
+	SYS(SYS_epoll_wait, .name = "epoll_wait", .fn = sys_epoll_wait),
+	SYS(SYS_epoll_pwait, .name = "epoll_pwait", .fn = sys_epoll_pwait),
+	SYS(SYS_epoll_pwait2, .name = "epoll_pwait2", .fn = sys_epoll_pwait2),
+};
+const unsigned sys_poll_table_len = ARRAY_SIZE(sys_poll_table);

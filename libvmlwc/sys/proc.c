@@ -94,21 +94,6 @@ static long sys_rlimit_set(struct sys_call *c)
 	return r;
 }
 
-static long sys_getgroups(struct sys_call *c)
-{
-	long n = c->a[0];
-	void *p;
-
-	if (n < 0 || n > 65536)
-		return -EINVAL;
-	if (n == 0)
-		return RAW2(SYS_getgroups, 0, 0);
-	p = ua_direct(c->l, (gva_t)c->a[1], (size_t)n * 4, UA_WRITE);
-	if (!p)
-		return -EFAULT;
-	return RAW2(SYS_getgroups, n, p);
-}
-
 static long sys_prctl(struct sys_call *c)
 {
 	char name[16];
@@ -143,51 +128,49 @@ static long sys_exit_any(struct sys_call *c)
 	return RAW1(c->nr, c->a[0]);
 }
 
-void sys_proc_register(void)
-{
-	static const long ids[] = { __NR_getpid, __NR_getppid, __NR_gettid, __NR_getpgrp, __NR_sched_yield };
-	for (unsigned i = 0; i < ARRAY_SIZE(ids); i++)
-		sys_register(ids[i], &DESC(.name = NULL));
-	sys_register(__NR_getpgid, &DESC(.name = "getpgid"));
-	sys_register(__NR_getsid, &DESC(.name = "getsid"));
-	sys_register(__NR_setsid, &DESC(.name = "setsid", .whole = 1));
-	sys_register(__NR_setpgid, &DESC(.name = "setpgid", .whole = 1));
-	sys_register(__NR_getresuid, &DESC(.name = "getresuid",
-		.arg = { ARG(A_OUT, .size = 4), ARG(A_OUT, .size = 4), ARG(A_OUT, .size = 4) }));
-	sys_register(__NR_getresgid, &DESC(.name = "getresgid",
-		.arg = { ARG(A_OUT, .size = 4), ARG(A_OUT, .size = 4), ARG(A_OUT, .size = 4) }));
-	sys_register(__NR_getgroups, &DESC(.name = "getgroups", .fn = sys_getgroups));
-	sys_register(__NR_uname, &DESC(.name = "uname", .arg = { ARG(A_OUT, .size = 390) }));
-	sys_register(__NR_sysinfo, &DESC(.name = "sysinfo", .arg = { ARG(A_OUT, .size = 112) }));
-	sys_register(__NR_getrusage, &DESC(.name = "getrusage", .arg = { ARG(A_VAL), ARG(A_OUT, .size = 144) }));
-	sys_register(__NR_getrlimit, &DESC(.name = "getrlimit", .arg = { ARG(A_VAL), ARG(A_OUT, .size = 16) }));
-	sys_register(__NR_setrlimit, &DESC(.name = "setrlimit", .fn = sys_rlimit_set,
-		.arg = { ARG(A_VAL), ARG(A_IN, .size = 16) }));
-	sys_register(__NR_prlimit64, &DESC(.name = "prlimit64", .fn = sys_rlimit_set,
-		.arg = { ARG(A_VAL), ARG(A_VAL), ARG(A_IN, ARG_OPT, 16), ARG(A_OUT, ARG_OPT, 16) }));
-	sys_register(__NR_getrandom, &DESC(.name = "getrandom",
-		.arg = { ARG(A_BUF_OUT, .size = 1), ARG(A_VAL), ARG(A_VAL) }));
-	sys_register(__NR_sched_getaffinity, &DESC(.name = "sched_getaffinity",
-		.arg = { ARG(A_VAL), ARG(A_VAL), ARG(A_BUF_OUT, .size = 1) }));
-	sys_register(__NR_sched_setaffinity, &DESC(.name = "sched_setaffinity", .whole = 1,
-		.arg = { ARG(A_VAL), ARG(A_VAL), ARG(A_BUF_IN, .size = 1) }));
-	sys_register(__NR_getcpu, &DESC(.name = "getcpu",
-		.arg = { ARG(A_OUT, ARG_OPT, 4), ARG(A_OUT, ARG_OPT, 4), ARG(A_VAL) }));
-	sys_register(__NR_getpriority, &DESC(.name = "getpriority"));
-	sys_register(__NR_setpriority, &DESC(.name = "setpriority", .whole = 1));
-	sys_register(__NR_kill, &DESC(.name = "kill"));
-	sys_register(__NR_tgkill, &DESC(.name = "tgkill"));
-	sys_register(__NR_tkill, &DESC(.name = "tkill"));
-	sys_register(__NR_exit, &DESC(.name = "exit", .fn = sys_exit_any));
-	sys_register(__NR_exit_group, &DESC(.name = "exit_group", .fn = sys_exit_any));
-	sys_register(__NR_prctl, &DESC(.name = "prctl", .fn = sys_prctl));
-	sys_register(__NR_set_tid_address, &DESC(.name = "set_tid_address", .fn = sys_set_tid_address));
-	sys_register(__NR_set_robust_list, &DESC(.name = "set_robust_list", .fn = sys_set_robust_list));
-	sys_register(__NR_futex, &DESC(.name = "futex", .fn = sys_futex));
-	sys_register(__NR_clone, &DESC(.name = "clone", .fn = sys_unsupported_task));
-	sys_register(__NR_clone3, &DESC(.name = "clone3", .fn = sys_unsupported_task));
-	sys_register(__NR_fork, &DESC(.name = "fork", .fn = sys_unsupported_task));
-	sys_register(__NR_vfork, &DESC(.name = "vfork", .fn = sys_unsupported_task));
-	sys_register(__NR_execve, &DESC(.name = "execve", .fn = sys_unsupported_task));
-	sys_register(__NR_execveat, &DESC(.name = "execveat", .fn = sys_unsupported_task));
-}
+const struct sys_entry sys_proc_table[] = {
+	SYS(__NR_getpid, .name = NULL),
+	SYS(__NR_getppid, .name = NULL),
+	SYS(__NR_gettid, .name = NULL),
+	SYS(__NR_getpgrp, .name = NULL),
+	SYS(__NR_sched_yield, .name = NULL),
+	SYS(__NR_getpgid, .name = "getpgid"),
+	SYS(__NR_getsid, .name = "getsid"),
+	SYS(__NR_setsid, .name = "setsid", .whole = 1),
+	SYS(__NR_setpgid, .name = "setpgid", .whole = 1),
+	/* getresuid, getresgid, getgroups: the credential family's (cred.c), from the lwC's shadow */
+	SYS(__NR_uname, .name = "uname", .arg = { ARG(A_OUT, .size = 390) }),
+	SYS(__NR_sysinfo, .name = "sysinfo", .arg = { ARG(A_OUT, .size = 112) }),
+	SYS(__NR_getrusage, .name = "getrusage", .arg = { ARG(A_VAL), ARG(A_OUT, .size = 144) }),
+	SYS(__NR_getrlimit, .name = "getrlimit", .arg = { ARG(A_VAL), ARG(A_OUT, .size = 16) }),
+	SYS(__NR_setrlimit, .name = "setrlimit", .fn = sys_rlimit_set,
+		.arg = { ARG(A_VAL), ARG(A_IN, .size = 16) }),
+	SYS(__NR_prlimit64, .name = "prlimit64", .fn = sys_rlimit_set,
+		.arg = { ARG(A_VAL), ARG(A_VAL), ARG(A_IN, ARG_OPT, 16), ARG(A_OUT, ARG_OPT, 16) }),
+	SYS(__NR_getrandom, .name = "getrandom",
+		.arg = { ARG(A_BUF_OUT, .size = 1), ARG(A_VAL), ARG(A_VAL) }),
+	SYS(__NR_sched_getaffinity, .name = "sched_getaffinity",
+		.arg = { ARG(A_VAL), ARG(A_VAL), ARG(A_BUF_OUT, .size = 1) }),
+	SYS(__NR_sched_setaffinity, .name = "sched_setaffinity", .whole = 1,
+		.arg = { ARG(A_VAL), ARG(A_VAL), ARG(A_BUF_IN, .size = 1) }),
+	SYS(__NR_getcpu, .name = "getcpu",
+		.arg = { ARG(A_OUT, ARG_OPT, 4), ARG(A_OUT, ARG_OPT, 4), ARG(A_VAL) }),
+	SYS(__NR_getpriority, .name = "getpriority"),
+	SYS(__NR_setpriority, .name = "setpriority", .whole = 1),
+	SYS(__NR_kill, .name = "kill"),
+	SYS(__NR_tgkill, .name = "tgkill"),
+	SYS(__NR_tkill, .name = "tkill"),
+	SYS(__NR_exit, .name = "exit", .fn = sys_exit_any),
+	SYS(__NR_exit_group, .name = "exit_group", .fn = sys_exit_any),
+	SYS(__NR_prctl, .name = "prctl", .fn = sys_prctl),
+	SYS(__NR_set_tid_address, .name = "set_tid_address", .fn = sys_set_tid_address),
+	SYS(__NR_set_robust_list, .name = "set_robust_list", .fn = sys_set_robust_list),
+	SYS(__NR_futex, .name = "futex", .fn = sys_futex),
+	SYS(__NR_clone, .name = "clone", .fn = sys_unsupported_task),
+	SYS(__NR_clone3, .name = "clone3", .fn = sys_unsupported_task),
+	SYS(__NR_fork, .name = "fork", .fn = sys_unsupported_task),
+	SYS(__NR_vfork, .name = "vfork", .fn = sys_unsupported_task),
+	SYS(__NR_execve, .name = "execve", .fn = sys_unsupported_task),
+	SYS(__NR_execveat, .name = "execveat", .fn = sys_unsupported_task),
+};
+const unsigned sys_proc_table_len = ARRAY_SIZE(sys_proc_table);

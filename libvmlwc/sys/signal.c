@@ -169,18 +169,18 @@ void sig_init(void)
 	}
 }
 
-void sys_signal_register(void)
-{
-	sys_register(__NR_rt_sigaction, &DESC(.name = "rt_sigaction", .fn = sys_rt_sigaction));
-	sys_register(__NR_rt_sigprocmask, &DESC(.name = "rt_sigprocmask", .fn = sys_rt_sigprocmask,
-		.arg = { ARG(A_VAL), ARG(A_IN, ARG_OPT, 8), ARG(A_OUT, ARG_OPT, 8), ARG(A_VAL) }));
-	sys_register(__NR_rt_sigpending, &DESC(.name = "rt_sigpending",
-		.arg = { ARG(A_OUT, .size = 8), ARG(A_VAL) }));
+const struct sys_entry sys_signal_table[] = {
+	SYS(__NR_rt_sigaction, .name = "rt_sigaction", .fn = sys_rt_sigaction),
+	SYS(__NR_rt_sigprocmask, .name = "rt_sigprocmask", .fn = sys_rt_sigprocmask,
+		.arg = { ARG(A_VAL), ARG(A_IN, ARG_OPT, 8), ARG(A_OUT, ARG_OPT, 8), ARG(A_VAL) }),
+	SYS(__NR_rt_sigpending, .name = "rt_sigpending",
+		.arg = { ARG(A_OUT, .size = 8), ARG(A_VAL) }),
 	/* waiting for (and taking) the process's signals: the root's to do */
-	sys_register(__NR_rt_sigsuspend, &DESC(.name = "rt_sigsuspend", .whole = 1,
-		.arg = { ARG(A_IN, .size = 8), ARG(A_VAL) }));
-	sys_register(__NR_rt_sigtimedwait, &DESC(.name = "rt_sigtimedwait", .whole = 1,
-		.arg = { ARG(A_IN, .size = 8), ARG(A_OUT, ARG_OPT, 128), ARG(A_IN, ARG_OPT, 16), ARG(A_VAL) }));
-	sys_register(__NR_sigaltstack, &DESC(.name = "sigaltstack", .fn = sys_sigaltstack));
-	sys_register(__NR_rt_sigreturn, &DESC(.name = "rt_sigreturn", .fn = sys_rt_sigreturn));
-}
+	SYS(__NR_rt_sigsuspend, .name = "rt_sigsuspend", .whole = 1,
+		.arg = { ARG(A_IN, .size = 8), ARG(A_VAL) }),
+	SYS(__NR_rt_sigtimedwait, .name = "rt_sigtimedwait", .whole = 1,
+		.arg = { ARG(A_IN, .size = 8), ARG(A_OUT, ARG_OPT, 128), ARG(A_IN, ARG_OPT, 16), ARG(A_VAL) }),
+	SYS(__NR_sigaltstack, .name = "sigaltstack", .fn = sys_sigaltstack),
+	SYS(__NR_rt_sigreturn, .name = "rt_sigreturn", .fn = sys_rt_sigreturn),
+};
+const unsigned sys_signal_table_len = ARRAY_SIZE(sys_signal_table);

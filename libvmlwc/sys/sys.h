@@ -52,19 +52,24 @@ struct sys_call {
 	long len[6];   /* A_ADDR_OUT: socklen in; bounced buffer lengths */
 	uint32_t slen[6];  /* host socklen_t for A_ADDR_OUT */
 	struct iovec iov[1024]; /* the host side of one iovec argument */
+	size_t bounce_used; /* bytes of the vCPU's bounce area this call took */
 };
 
-void sys_register(long nr, const struct sys_desc *d);
+/*
+ * A family's descriptors are plain const data, one table per family file (fs.c: sys_fs_table,
+ * ...), each entry a syscall number and its descriptor; sys_init (table.c) points
+ * g_vm.sys.table at them. SYS(nr, designated initializers of struct sys_desc).
+ */
+struct sys_entry {
+	long nr;
+	struct sys_desc d;
+};
+#define SYS(nr_, ...) { .nr = (nr_), .d = { __VA_ARGS__ } }
 
-/* Families register their descriptors here. */
-void sys_fs_register(void);
-void sys_net_register(void);
-void sys_poll_register(void);
-void sys_mm_register(void);
-void sys_time_register(void);
-void sys_proc_register(void);
-void sys_signal_register(void);
-void sys_cred_register(void);
+extern const struct sys_entry sys_fs_table[], sys_net_table[], sys_poll_table[], sys_mm_table[],
+	sys_time_table[], sys_proc_table[], sys_signal_table[], sys_cred_table[];
+extern const unsigned sys_fs_table_len, sys_net_table_len, sys_poll_table_len, sys_mm_table_len,
+	sys_time_table_len, sys_proc_table_len, sys_signal_table_len, sys_cred_table_len;
 
 /* Marshalling helpers for custom handlers. */
 long sys_generic(struct sys_call *c);          /* run c->d->arg marshalling + raw syscall nr; result or -errno */

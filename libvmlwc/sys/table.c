@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../arena.h"
 #include "../cred.h"
 #include "../fdtab.h"
 #include "../fsctx.h"
@@ -22,8 +23,7 @@ void sys_register(long nr, const struct sys_desc *d)
 {
 	if (nr < 0 || nr >= SYS_NR_MAX)
 		return;
-	g_vm.sys.storage[nr] = *d;
-	g_vm.sys.table[nr] = &g_vm.sys.storage[nr];
+	g_vm.sys.table[nr] = d;
 }
 
 const char *sys_name(long nr)
@@ -297,171 +297,236 @@ static int opt_null(const struct sys_arg *sa, long v)
 	return (sa->flags & ARG_OPT) && v == 0;
 }
 
+/*
+ * Marshalling per argument kind. An in function fills c->h[i] (and, for a kind with a length
+ * argument, c->h[.size]) before the raw syscall: 0 or -errno, which fails the call. An out
+ * function copies a bounced argument back after a successful syscall (r: its result): 0 or
+ * -EFAULT. Each runs only for its own argument i.
+ */
+
+/* A_VAL: as the guest passed it. */
+static long in_val(struct sys_call *c, int i)
+{
+	c->h[i] = c->a[i];
+	return 0;
+}
+
+/* A_FD, A_DIRFD (AT_FDCWD passes), A_FD_OPT (-1 passes): the host fd, or -EBADF. */
+static long in_fd(struct sys_call *c, int i)
+{
+	unsigned char kind = c->d->arg[i].kind;
+	long a = c->a[i], r;
+
+	if (kind == A_FD_OPT && (int)a == -1) {
+		c->h[i] = -1;
+		return 0;
+	}
+	if (kind == A_DIRFD && (int)a == AT_FDCWD) {
+		c->h[i] = AT_FDCWD;
+		return 0;
+	}
+	r = sys_fd(c, (int)a);
+	if (r < 0)
+		return r;
+	c->h[i] = r;
+	return 0;
+}
+
+/* A_PATH: copied into the argument's bounce slot and fixed (sys_path_fix). */
+static long in_path(struct sys_call *c, int i)
+{
+	const struct sys_arg *sa = &c->d->arg[i];
+	long a = c->a[i], r;
+
+	if (opt_null(sa, a)) {
+		c->h[i] = 0;
+		return 0;
+	}
+	r = ua_strncpy_in(c->l, c->bounce[i], (gva_t)a, PATH_MAX);
+	if (r < 0)
+		return r;
+	/* relative to the directory argument before it, else to the lwC's own */
+	r = sys_path_fix(c, i > 0 && c->d->arg[i - 1].kind == A_DIRFD ? c->h[i - 1] : AT_FDCWD, c->bounce[i],
+			 sa->flags);
+	if (r < 0)
+		return r;
+	c->h[i] = (long)c->bounce[i];
+	return 0;
+}
+
+/* A_IN, A_OUT, A_INOUT: a struct of .size bytes in the argument's bounce slot. */
+static long in_struct(struct sys_call *c, int i)
+{
+	const struct sys_arg *sa = &c->d->arg[i];
+	long a = c->a[i];
+
+	if (opt_null(sa, a)) {
+		c->h[i] = 0;
+		return 0;
+	}
+	if (sa->kind != A_OUT) {
+		if (ua_copy_in(c->l, c->bounce[i], (gva_t)a, sa->size) < 0)
+			return -EFAULT;
+	} else {
+		struct iovec tmp[2];
+		if (ua_translate(c->l, (gva_t)a, sa->size, UA_WRITE, tmp, 2) < 0)
+			return -EFAULT;
+		memset(c->bounce[i], 0, sa->size);
+	}
+	c->h[i] = (long)c->bounce[i];
+	c->bounced[i] = sa->kind != A_IN;
+	return 0;
+}
+
+static long out_struct(struct sys_call *c, int i, long r)
+{
+	return ua_copy_out(c->l, (gva_t)c->a[i], c->bounce[i], c->d->arg[i].size) < 0 ? -EFAULT : 0;
+}
+
+/* A_BUF_IN, A_BUF_OUT: the guest buffer itself when contiguous on the host, else bounced. */
+static long in_buf(struct sys_call *c, int i)
+{
+	const struct sys_arg *sa = &c->d->arg[i];
+	int w = sa->kind == A_BUF_OUT ? UA_WRITE : 0;
+	size_t len = (size_t)c->a[sa->size];
+	long a = c->a[i];
+	void *p;
+
+	if (opt_null(sa, a)) {
+		c->h[i] = 0;
+		return 0;
+	}
+	p = ua_direct(c->l, (gva_t)a, len, w);
+	if (p) {
+		c->h[i] = (long)p;
+		return 0;
+	}
+	/* Not contiguous on the host: bounce, or shorten as partial I/O may. */
+	struct iovec probe[1];
+	int k = ua_translate(c->l, (gva_t)a, len, w, probe, 1);
+	if (k < 0 && k != -E2BIG)
+		return -EFAULT;
+	if (len > c->v->bounce_size)
+		len = c->v->bounce_size;
+	p = bounce_get(c, i, len, &c->bounce_used);
+	if (!p)
+		return -ENOMEM;
+	if (!w && ua_copy_in(c->l, p, (gva_t)a, len) < 0)
+		return -EFAULT;
+	c->h[i] = (long)p;
+	c->h[sa->size] = (long)len;
+	c->len[i] = (long)len;
+	c->bounced[i] = w;
+	return 0;
+}
+
+static long out_buf(struct sys_call *c, int i, long r)
+{
+	if (r > 0 && ua_copy_out(c->l, (gva_t)c->a[i], (void *)c->h[i], (size_t)(r < c->len[i] ? r : c->len[i])) < 0)
+		return -EFAULT;
+	return 0;
+}
+
+/* A_ADDR_OUT: a sockaddr of at most SYS_MAX_BOUNCE bytes in the bounce slot, its socklen_t in slen. */
+static long in_addr(struct sys_call *c, int i)
+{
+	const struct sys_arg *sa = &c->d->arg[i];
+	long a = c->a[i];
+	uint32_t sl;
+
+	if (a == 0) {
+		c->h[i] = 0;
+		c->h[sa->size] = 0;
+		return 0;
+	}
+	if (ua_copy_in(c->l, &sl, (gva_t)c->a[sa->size], sizeof(sl)) < 0)
+		return -EFAULT;
+	if ((int32_t)sl < 0)
+		return -EINVAL;
+	c->len[i] = sl > SYS_MAX_BOUNCE ? SYS_MAX_BOUNCE : sl;
+	struct iovec tmp[2];
+	if (c->len[i] && ua_translate(c->l, (gva_t)a, (size_t)c->len[i], UA_WRITE, tmp, 2) < 0)
+		return -EFAULT;
+	c->h[i] = (long)c->bounce[i];
+	c->slen[sa->size] = (uint32_t)c->len[i];
+	c->h[sa->size] = (long)&c->slen[sa->size];
+	c->bounced[i] = 1;
+	return 0;
+}
+
+static long out_addr(struct sys_call *c, int i, long r)
+{
+	const struct sys_arg *sa = &c->d->arg[i];
+	uint32_t out = c->slen[sa->size];
+	size_t n = out < (uint32_t)c->len[i] ? out : (size_t)c->len[i];
+
+	if (ua_copy_out(c->l, (gva_t)c->a[i], c->bounce[i], n) < 0 ||
+	    ua_copy_out(c->l, (gva_t)c->a[sa->size], &out, sizeof(out)) < 0)
+		return -EFAULT;
+	return 0;
+}
+
+/* A_IOV_IN, A_IOV_OUT: the host iovecs in c->iov, their count in the count argument. */
+static long in_iov(struct sys_call *c, int i)
+{
+	const struct sys_arg *sa = &c->d->arg[i];
+	int n = sys_iov(c, (gva_t)c->a[i], c->a[sa->size], sa->kind == A_IOV_OUT, c->iov, (int)ARRAY_SIZE(c->iov));
+
+	if (n < 0)
+		return n;
+	c->h[i] = (long)c->iov;
+	c->h[sa->size] = n;
+	return 0;
+}
+
+/*
+ * The kinds' functions. A late kind's in runs in a second pass, after every other argument's:
+ * it sets its length argument's host value (a pointer to the host socklen_t, the host iovec
+ * count, a buffer's length shortened to the bounce area), which that argument's own A_VAL in
+ * would otherwise overwrite. A kind with no in (or one outside the table) is left as it is.
+ */
+static const struct {
+	long (*in)(struct sys_call *c, int i);
+	long (*out)(struct sys_call *c, int i, long r); /* for an argument bounced for writing */
+	unsigned char late;
+} argk[] = {
+	[A_VAL] = { in_val, NULL, 0 },
+	[A_FD] = { in_fd, NULL, 0 },
+	[A_DIRFD] = { in_fd, NULL, 0 },
+	[A_FD_OPT] = { in_fd, NULL, 0 },
+	[A_PATH] = { in_path, NULL, 0 },
+	[A_IN] = { in_struct, NULL, 0 },
+	[A_OUT] = { in_struct, out_struct, 0 },
+	[A_INOUT] = { in_struct, out_struct, 0 },
+	[A_BUF_IN] = { in_buf, NULL, 1 },
+	[A_BUF_OUT] = { in_buf, out_buf, 1 },
+	[A_ADDR_OUT] = { in_addr, out_addr, 1 },
+	[A_IOV_IN] = { in_iov, NULL, 1 },
+	[A_IOV_OUT] = { in_iov, NULL, 1 },
+};
+
 long sys_generic(struct sys_call *c)
 {
 	const struct sys_desc *d = c->d;
-	size_t used = 0;
-	long r;
-	int i;
+	long r, e;
+	int i, late;
 
-	for (i = 0; i < 6; i++) {
-		const struct sys_arg *sa = &d->arg[i];
-		long a = c->a[i];
-
+	c->bounce_used = 0;
+	for (i = 0; i < 6; i++)
 		c->bounced[i] = 0;
-		switch (sa->kind) {
-		case A_VAL:
-			c->h[i] = a;
-			break;
-		case A_FD_OPT:
-			if ((int)a == -1) {
-				c->h[i] = -1;
-				break;
-			}
-			/* fall through */
-		case A_FD:
-		case A_DIRFD:
-			if (sa->kind == A_DIRFD && (int)a == AT_FDCWD) {
-				c->h[i] = AT_FDCWD;
-				break;
-			}
-			r = sys_fd(c, (int)a);
-			if (r < 0)
+	for (late = 0; late < 2; late++)
+		for (i = 0; i < 6; i++) {
+			unsigned k = d->arg[i].kind;
+			if (k < ARRAY_SIZE(argk) && argk[k].in && argk[k].late == late && (r = argk[k].in(c, i)) < 0)
 				return r;
-			c->h[i] = r;
-			break;
-		case A_PATH:
-			if (opt_null(sa, a)) {
-				c->h[i] = 0;
-				break;
-			}
-			r = ua_strncpy_in(c->l, c->bounce[i], (gva_t)a, PATH_MAX);
-			if (r < 0)
-				return r;
-			/* relative to the directory argument before it, else to the lwC's own */
-			r = sys_path_fix(c, i > 0 && d->arg[i - 1].kind == A_DIRFD ? c->h[i - 1] : AT_FDCWD, c->bounce[i],
-					 sa->flags);
-			if (r < 0)
-				return r;
-			c->h[i] = (long)c->bounce[i];
-			break;
-		case A_IN:
-		case A_INOUT:
-		case A_OUT:
-			if (opt_null(sa, a)) {
-				c->h[i] = 0;
-				break;
-			}
-			if (sa->kind != A_OUT) {
-				if (ua_copy_in(c->l, c->bounce[i], (gva_t)a, sa->size) < 0)
-					return -EFAULT;
-			} else {
-				struct iovec tmp[2];
-				if (ua_translate(c->l, (gva_t)a, sa->size, UA_WRITE, tmp, 2) < 0)
-					return -EFAULT;
-				memset(c->bounce[i], 0, sa->size);
-			}
-			c->h[i] = (long)c->bounce[i];
-			c->bounced[i] = sa->kind != A_IN;
-			break;
-		case A_BUF_IN:
-		case A_BUF_OUT: {
-			int w = sa->kind == A_BUF_OUT ? UA_WRITE : 0;
-			size_t len = (size_t)c->a[sa->size];
-			void *p;
-
-			if (opt_null(sa, a)) {
-				c->h[i] = 0;
-				break;
-			}
-			p = ua_direct(c->l, (gva_t)a, len, w);
-			if (p) {
-				c->h[i] = (long)p;
-				break;
-			}
-			/* Not contiguous on the host: bounce, or shorten as partial I/O may. */
-			struct iovec probe[1];
-			int k = ua_translate(c->l, (gva_t)a, len, w, probe, 1);
-			if (k < 0 && k != -E2BIG)
-				return -EFAULT;
-			if (len > c->v->bounce_size)
-				len = c->v->bounce_size;
-			p = bounce_get(c, i, len, &used);
-			if (!p)
-				return -ENOMEM;
-			if (!w && ua_copy_in(c->l, p, (gva_t)a, len) < 0)
-				return -EFAULT;
-			c->h[i] = (long)p;
-			c->h[sa->size] = (long)len;
-			c->len[i] = (long)len;
-			c->bounced[i] = w;
-			break;
 		}
-		default:
-			break; /* second pass */
-		}
-	}
-	for (i = 0; i < 6; i++) {
-		const struct sys_arg *sa = &d->arg[i];
-		long a = c->a[i];
-
-		if (sa->kind == A_ADDR_OUT) {
-			uint32_t sl;
-			if (a == 0) {
-				c->h[i] = 0;
-				c->h[sa->size] = 0;
-				continue;
-			}
-			if (ua_copy_in(c->l, &sl, (gva_t)c->a[sa->size], sizeof(sl)) < 0)
-				return -EFAULT;
-			if ((int32_t)sl < 0)
-				return -EINVAL;
-			c->len[i] = sl > SYS_MAX_BOUNCE ? SYS_MAX_BOUNCE : sl;
-			struct iovec tmp[2];
-			if (c->len[i] && ua_translate(c->l, (gva_t)a, (size_t)c->len[i], UA_WRITE, tmp, 2) < 0)
-				return -EFAULT;
-			c->h[i] = (long)c->bounce[i];
-			c->slen[sa->size] = (uint32_t)c->len[i];
-			c->h[sa->size] = (long)&c->slen[sa->size];
-			c->bounced[i] = 1;
-		} else if (sa->kind == A_IOV_IN || sa->kind == A_IOV_OUT) {
-			int n = sys_iov(c, (gva_t)a, c->a[sa->size], sa->kind == A_IOV_OUT, c->iov,
-					(int)ARRAY_SIZE(c->iov));
-			if (n < 0)
-				return n;
-			c->h[i] = (long)c->iov;
-			c->h[sa->size] = n;
-		}
-	}
 	r = sys_raw(c->nr, c->h);
 	if (r < 0)
 		return r;
 	for (i = 0; i < 6; i++) {
-		const struct sys_arg *sa = &d->arg[i];
-		if (!c->bounced[i])
-			continue;
-		switch (sa->kind) {
-		case A_OUT:
-		case A_INOUT:
-			if (ua_copy_out(c->l, (gva_t)c->a[i], c->bounce[i], sa->size) < 0)
-				return -EFAULT;
-			break;
-		case A_BUF_OUT:
-			if (r > 0 && ua_copy_out(c->l, (gva_t)c->a[i], (void *)c->h[i],
-						 (size_t)(r < c->len[i] ? r : c->len[i])) < 0)
-				return -EFAULT;
-			break;
-		case A_ADDR_OUT: {
-			uint32_t out = c->slen[sa->size];
-			size_t n = out < (uint32_t)c->len[i] ? out : (size_t)c->len[i];
-			if (ua_copy_out(c->l, (gva_t)c->a[i], c->bounce[i], n) < 0 ||
-			    ua_copy_out(c->l, (gva_t)c->a[sa->size], &out, sizeof(out)) < 0)
-				return -EFAULT;
-			break;
-		}
-		default:
-			break;
-		}
+		unsigned k = d->arg[i].kind;
+		if (c->bounced[i] && k < ARRAY_SIZE(argk) && argk[k].out && (e = argk[k].out(c, i, r)) < 0)
+			return e;
 	}
 	if (d->ret == R_FD) {
 		int cloexec = d->cloexec_arg && (c->a[d->cloexec_arg - 1] & d->cloexec_bit);
@@ -485,9 +550,46 @@ long sys_dispatch(struct vcpu *v, struct lwc *l, long nr, const long a[6])
 	return sys_dispatch_in(v, l, l->fds, nr, a);
 }
 
+/*
+ * One call in the vCPU's call storage c (marked busy by the caller): the descriptor's checks,
+ * the lwC's credentials and umask, then its handler or the generic executor.
+ */
+static long dispatch_call(struct sys_call *c)
+{
+	struct lwc *l = c->l;
+
+	if (c->d->whole && l != g_vm.lwc.root_lwc) {
+		/* limits, timers, scheduling, the process group: one set for every lwC, the root's */
+		if (g_vm.cfg.trace)
+			trace_msg("%s changes the whole process: the root lwC's alone: EPERM", c->d->name);
+		return -EPERM;
+	}
+	/* the host thread takes the lwC's credentials (a no-op while they are the same) */
+	if (l->cred && cred_apply(l->cred) < 0)
+		return -EPERM;
+	int um = c->d->umask ? fsctx_umask(l) : -1;
+	if (um < 0)
+		return c->d->fn ? c->d->fn(c) : sys_generic(c);
+	/* a file this lwC creates gets its umask, not the process's */
+	long old = RAW1(SYS_umask, um), r = c->d->fn ? c->d->fn(c) : sys_generic(c);
+	RAW1(SYS_umask, old);
+	return r;
+}
+
+/*
+ * The call's marshalling state (struct sys_call, ~41 KiB: bounce slots and an iovec array) is
+ * the vCPU's v->call, arena pages no guest maps, not the host stack's. Nothing nests today: a
+ * redirected syscall enters here from the syscall port or the doorbell (hypercall.c), or from
+ * lwc_syscall (lwc_host.c), which is an lwC call, itself never a syscall; no handler below
+ * calls back into sys_dispatch, the private calls (g_vm.sys.priv) do not use the storage, and
+ * the host signal handler (sys/signal.c) only records the signal. Every handler returns here
+ * or ends the process (run_die_signal, exit). Should a nested entry ever happen, it would
+ * overwrite the outer call's buffers, so it fails with EDEADLK and a trace line instead.
+ */
 long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, const long a[6])
 {
-	struct sys_call c;
+	struct sys_call *c = v->call;
+	long r;
 
 	if (!lwc_allows(l, nr)) {
 		if (g_vm.cfg.trace) {
@@ -505,38 +607,55 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 		}
 		return -ENOSYS;
 	}
-	c.v = v;
-	c.l = l;
-	c.fds = fds;
-	c.nr = nr;
-	memcpy(c.a, a, sizeof(c.a));
-	c.d = g_vm.sys.table[nr];
-	if (c.d->whole && l != g_vm.lwc.root_lwc) {
-		/* limits, timers, scheduling, the process group: one set for every lwC, the root's */
-		if (g_vm.cfg.trace)
-			trace_msg("%s changes the whole process: the root lwC's alone: EPERM", c.d->name);
-		return -EPERM;
+	if (v->call_busy) {
+		if (g_vm.cfg.trace) {
+			const char *n = sys_name(nr);
+			trace_msg("syscall %ld (%s) entered while vCPU %d's call storage is in use: EDEADLK", nr,
+				  n ? n : "unknown", v->index);
+		}
+		return -EDEADLK;
 	}
-	/* the host thread takes the lwC's credentials (a no-op while they are the same) */
-	if (l->cred && cred_apply(l->cred) < 0)
-		return -EPERM;
-	int um = c.d->umask ? fsctx_umask(l) : -1;
-	if (um < 0)
-		return c.d->fn ? c.d->fn(&c) : sys_generic(&c);
-	/* a file this lwC creates gets its umask, not the process's */
-	long old = RAW1(SYS_umask, um), r = c.d->fn ? c.d->fn(&c) : sys_generic(&c);
-	RAW1(SYS_umask, old);
+	v->call_busy = 1;
+	c->v = v;
+	c->l = l;
+	c->fds = fds;
+	c->nr = nr;
+	memcpy(c->a, a, sizeof(c->a));
+	c->d = g_vm.sys.table[nr];
+	r = dispatch_call(c);
+	v->call_busy = 0;
 	return r;
 }
 
+int sys_vcpu_init(struct vcpu *v)
+{
+	v->call = arena_pages(&g_vm.arena, PAGE_ALIGN_UP(sizeof(struct sys_call)) / PAGE_SIZE);
+	v->call_busy = 0;
+	return v->call ? 0 : -ENOMEM;
+}
+
+/*
+ * The families, merged into g_vm.sys.table in this order (a number in two of them would be the
+ * later one's; none is today). Handlers of other layers register after this (sys_register:
+ * arch_prctl, from lwc_init), since sys/ may not name them.
+ */
+static const struct {
+	const struct sys_entry *e;
+	const unsigned *n;
+} families[] = {
+	{ sys_fs_table, &sys_fs_table_len },
+	{ sys_net_table, &sys_net_table_len },
+	{ sys_poll_table, &sys_poll_table_len },
+	{ sys_mm_table, &sys_mm_table_len },
+	{ sys_time_table, &sys_time_table_len },
+	{ sys_proc_table, &sys_proc_table_len },
+	{ sys_signal_table, &sys_signal_table_len },
+	{ sys_cred_table, &sys_cred_table_len },
+};
+
 void sys_init(void)
 {
-	sys_fs_register();
-	sys_net_register();
-	sys_poll_register();
-	sys_mm_register();
-	sys_time_register();
-	sys_proc_register();
-	sys_signal_register();
-	sys_cred_register();
+	for (unsigned f = 0; f < ARRAY_SIZE(families); f++)
+		for (unsigned i = 0; i < *families[f].n; i++)
+			sys_register(families[f].e[i].nr, &families[f].e[i].d);
 }

@@ -85,23 +85,23 @@ static long sys_clock_nanosleep(struct sys_call *c)
 	return sleep_common(c, clk, (int)c->a[1], (gva_t)c->a[2], (gva_t)c->a[3]);
 }
 
-void sys_time_register(void)
-{
-	sys_register(SYS_clock_gettime, &DESC(.name = "clock_gettime", .fn = sys_clock_get));
-	sys_register(SYS_clock_getres, &DESC(.name = "clock_getres", .fn = sys_clock_get));
-	sys_register(SYS_gettimeofday, &DESC(.name = "gettimeofday",
+const struct sys_entry sys_time_table[] = {
+	SYS(SYS_clock_gettime, .name = "clock_gettime", .fn = sys_clock_get),
+	SYS(SYS_clock_getres, .name = "clock_getres", .fn = sys_clock_get),
+	SYS(SYS_gettimeofday, .name = "gettimeofday",
 		.arg = { ARG(A_OUT, .flags = ARG_OPT, .size = SZ_TIMEVAL),
-			 ARG(A_OUT, .flags = ARG_OPT, .size = SZ_TIMEZONE) }));
-	sys_register(SYS_time, &DESC(.name = "time",
-		.arg = { ARG(A_OUT, .flags = ARG_OPT, .size = 8) }));
-	sys_register(SYS_nanosleep, &DESC(.name = "nanosleep", .fn = sys_nanosleep));
-	sys_register(SYS_clock_nanosleep, &DESC(.name = "clock_nanosleep", .fn = sys_clock_nanosleep));
-	sys_register(SYS_getitimer, &DESC(.name = "getitimer",
-		.arg = { ARG(A_VAL), ARG(A_OUT, .size = SZ_ITIMERVAL) }));
-	sys_register(SYS_setitimer, &DESC(.name = "setitimer", .whole = 1,
+			 ARG(A_OUT, .flags = ARG_OPT, .size = SZ_TIMEZONE) }),
+	SYS(SYS_time, .name = "time",
+		.arg = { ARG(A_OUT, .flags = ARG_OPT, .size = 8) }),
+	SYS(SYS_nanosleep, .name = "nanosleep", .fn = sys_nanosleep),
+	SYS(SYS_clock_nanosleep, .name = "clock_nanosleep", .fn = sys_clock_nanosleep),
+	SYS(SYS_getitimer, .name = "getitimer",
+		.arg = { ARG(A_VAL), ARG(A_OUT, .size = SZ_ITIMERVAL) }),
+	SYS(SYS_setitimer, .name = "setitimer", .whole = 1,
 		.arg = { ARG(A_VAL), ARG(A_IN, .flags = ARG_OPT, .size = SZ_ITIMERVAL),
-			 ARG(A_OUT, .flags = ARG_OPT, .size = SZ_ITIMERVAL) }));
-	sys_register(SYS_alarm, &DESC(.name = "alarm", .whole = 1, .arg = { ARG(A_VAL) }));
-	sys_register(SYS_times, &DESC(.name = "times",
-		.arg = { ARG(A_OUT, .flags = ARG_OPT, .size = SZ_TMS) }));
-}
+			 ARG(A_OUT, .flags = ARG_OPT, .size = SZ_ITIMERVAL) }),
+	SYS(SYS_alarm, .name = "alarm", .whole = 1, .arg = { ARG(A_VAL) }),
+	SYS(SYS_times, .name = "times",
+		.arg = { ARG(A_OUT, .flags = ARG_OPT, .size = SZ_TMS) }),
+};
+const unsigned sys_time_table_len = ARRAY_SIZE(sys_time_table);
