@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -312,4 +313,33 @@ Test(attack_process, magic_link_check_fails_closed_when_descriptors_run_out, .ti
 	struct stat st;
 	cr_assert_eq(stat(path, &st), 0);
 	cr_expect_eq(st.st_size, 6, "the secret file was truncated");
+}
+
+/* Locking memory is the process's: a child cannot unlock (or lock) the pages it shares with the root. */
+Test(attack_process, memory_locks_are_the_roots, .timeout = 120)
+{
+	static char page[4096] __attribute__((aligned(4096)));
+	ENTER();
+	page[0] = 1;
+	cr_assert_eq(mlock(page, sizeof(page)), 0, "the root's mlock: %s", strerror(errno));
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long res[4];
+		errno = 0;
+		res[0] = munlock(page, sizeof(page));
+		res[1] = errno;
+		errno = 0;
+		res[2] = mlock(page, sizeof(page));
+		res[3] = errno;
+		lwc_switch(in.src, res, 4, &in);
+		for (;;)
+			lwc_switch(in.src, NULL, 0, &in);
+	}
+	cr_assert_geq(c, 0);
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect(in.args[0] == -1 && in.args[1] == EPERM, "a child's munlock of the root's page: %ld (errno %ld)",
+		  in.args[0], in.args[1]);
+	cr_expect(in.args[2] == -1 && in.args[3] == EPERM, "a child's mlock: %ld (errno %ld)", in.args[2], in.args[3]);
+	cr_expect_eq(munlock(page, sizeof(page)), 0, "the root's munlock: %s", strerror(errno));
 }

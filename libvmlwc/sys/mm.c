@@ -605,7 +605,7 @@ static long sys_brk(struct sys_call *c)
 	return r;
 }
 
-/* msync, mlock, munlock, mincore: pass through when the range is the caller's. */
+/* msync, mlock, munlock (the root's alone), mincore: pass through when the range is the caller's. */
 static long sys_range_passthrough(struct sys_call *c)
 {
 	uint64_t addr = (uint64_t)c->a[0], len = PAGE_ALIGN_UP(c->a[1]);
@@ -638,8 +638,10 @@ const struct sys_entry sys_mm_table[] = {
 	SYS(__NR_madvise, .name = "madvise", .fn = sys_madvise),
 	SYS(__NR_brk, .name = "brk", .fn = sys_brk),
 	SYS(__NR_msync, .name = "msync", .fn = sys_range_passthrough),
-	SYS(__NR_mlock, .name = "mlock", .fn = sys_range_passthrough),
-	SYS(__NR_munlock, .name = "munlock", .fn = sys_range_passthrough),
+	/* locking is the process's memory state: a child's view of a page it shares copy-on-write
+	 * is the root's host page, which the child may not unlock (nor pin) */
+	SYS(__NR_mlock, .name = "mlock", .fn = sys_range_passthrough, .whole = 1),
+	SYS(__NR_munlock, .name = "munlock", .fn = sys_range_passthrough, .whole = 1),
 	SYS(__NR_mincore, .name = "mincore", .fn = sys_range_passthrough),
 };
 const unsigned sys_mm_table_len = ARRAY_SIZE(sys_mm_table);
