@@ -167,7 +167,10 @@ Test(lwc_scale, live_500_at_nofile_1024_cost_the_same, .timeout = 900)
 	}
 	cr_expect_eq(pool(VMLWC_POOL_HOST_FDS), hostfds, "500 lwCs took host descriptors of their own");
 	double c500 = cycle_cost(101, &e500, &t500);
-	cr_expect_eq(e500, e1, "exits per create: %.2f with 1 live lwC, %.2f with 500", e1, e500);
+	/* the same exits per cycle; on a real hypervisor KVM_RUN may return once more now and then
+	 * (a host signal or interrupt: 12.01 against 12.00 seen once on PVM), never per lwC */
+	cr_expect_leq(e500, e1 + 0.05, "exits per create: %.2f with 1 live lwC, %.2f with 500", e1, e500);
+	cr_expect_geq(e500, e1 - 0.05, "exits per create: %.2f with 1 live lwC, %.2f with 500", e1, e500);
 	cr_expect_eq(t500, t1, "table copies per create: %.2f with 1 live lwC, %.2f with 500", t1, t500);
 	/*
 	 * Times carry over from a real hypervisor only; in the TCG test VM the counts above are the
