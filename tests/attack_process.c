@@ -195,6 +195,25 @@ Test(attack_process, process_wide_settings_are_the_roots, .timeout = 60)
 	cr_expect_eq(alarm(0), 0, "an alarm is set");
 }
 
+/* A file in the scratch directory holding "secret", mode 0600; its path in path. */
+static void secret_file_make(char *path, size_t size, const char *name)
+{
+	scratch_make();
+	snprintf(path, size, "%s/%s", scratch, name);
+	int fd = open(path, O_CREAT | O_RDWR, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "secret", 6), 6);
+	close(fd);
+}
+
+/* Closes every descriptor above 2 but keep (a child's handle for its creator). */
+static void fds_close_all_but(int keep)
+{
+	if (keep > 3)
+		syscall(SYS_close_range, 3, keep - 1, 0);
+	syscall(SYS_close_range, keep + 1, ~0U, 0);
+}
+
 /*
  * /proc/self/fd/N names a HOST descriptor: a child that lost a file (LWC_UNMAP of its
  * descriptor) must not reach it through the link, by any call: truncate, chmod, readlink.
@@ -202,12 +221,7 @@ Test(attack_process, process_wide_settings_are_the_roots, .timeout = 60)
 Test(attack_process, magic_links_reach_no_host_descriptor, .timeout = 120)
 {
 	static char path[160];
-	scratch_make();
-	snprintf(path, sizeof(path), "%s/secret", scratch);
-	int fd = open(path, O_CREAT | O_RDWR, 0600);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, "secret", 6), 6);
-	close(fd);
+	secret_file_make(path, sizeof(path), "secret");
 	ENTER();
 	int sfd = open(path, O_RDWR); /* the guest's own descriptor for it */
 	cr_assert_geq(sfd, 0);
@@ -219,9 +233,7 @@ Test(attack_process, magic_links_reach_no_host_descriptor, .timeout = 120)
 		char link[64], got[256];
 		/* no descriptor of its own above 2 but the creator's handle: N in /proc/self/fd/N
 		 * may then name nothing the child holds */
-		if (in.src > 3)
-			syscall(SYS_close_range, 3, in.src - 1, 0);
-		syscall(SYS_close_range, in.src + 1, ~0U, 0);
+		fds_close_all_but(in.src);
 		for (int k = 3; k < 1024; k++) {
 			if (k == in.src)
 				continue;
@@ -260,12 +272,7 @@ Test(attack_process, magic_links_reach_no_host_descriptor, .timeout = 120)
 Test(attack_process, magic_link_check_fails_closed_when_descriptors_run_out, .timeout = 300)
 {
 	static char path[160];
-	scratch_make();
-	snprintf(path, sizeof(path), "%s/secret2", scratch);
-	int fd = open(path, O_CREAT | O_RDWR, 0600);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, "secret", 6), 6);
-	close(fd);
+	secret_file_make(path, sizeof(path), "secret2");
 	ENTER();
 	int sfd = open(path, O_RDWR);
 	cr_assert_geq(sfd, 0);
@@ -296,9 +303,7 @@ Test(attack_process, magic_link_check_fails_closed_when_descriptors_run_out, .ti
 			if (truncate(link, 0) == 0)
 				leaks++;
 		}
-		if (in.src > 3)
-			syscall(SYS_close_range, 3, in.src - 1, 0);
-		syscall(SYS_close_range, in.src + 1, ~0U, 0);
+		fds_close_all_but(in.src);
 		long res[4] = { leaks, full, opened, refused };
 		lwc_switch(in.src, res, 4, &in);
 		for (;;)
