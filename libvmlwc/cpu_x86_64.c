@@ -227,12 +227,12 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 	struct kvm_sregs s;
 
 	/* once: KVM refuses a CPUID change after the first KVM_RUN (the platform probe's) */
-	if (!v->cpuid_set && ioctl(v->fd, KVM_SET_CPUID2, vm->cpu.cpuid) < 0)
-		return err_set(errno, "KVM_SET_CPUID2: %s", strerror(errno));
+	if (!v->cpuid_set && IOCTL_CHECKED(v->fd, KVM_SET_CPUID2, vm->cpu.cpuid) < 0)
+		return -1;
 	v->cpuid_set = 1;
 	cpu_init_area(vm, v);
-	if (ioctl(v->fd, KVM_GET_SREGS, &s) < 0)
-		return err_set(errno, "KVM_GET_SREGS: %s", strerror(errno));
+	if (IOCTL_CHECKED(v->fd, KVM_GET_SREGS, &s) < 0)
+		return -1;
 	s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
 	s.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 	if (vm->cpu.has_pge)

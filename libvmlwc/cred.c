@@ -20,7 +20,6 @@ int cred_init(struct cred *c)
 	if (n < 0)
 		return -1;
 	c->ngroups = n;
-	g_vm.cred.now = *c;
 	g_vm.cred.host_privileged = c->uid[1] == 0;
 	return 0;
 }
@@ -37,11 +36,11 @@ static int same(const struct cred *a, const struct cred *b)
  * the process is privileged, so the thread can come back; with a non-zero effective uid the
  * kernel leaves it no effective capabilities, and capset is not redirected.
  */
-long cred_apply(const struct cred *c)
+long cred_apply(struct cred *now, const struct cred *c)
 {
 	long r;
 
-	if (same(c, &g_vm.cred.now))
+	if (same(c, now))
 		return 0;
 	if (g_vm.cred.host_privileged) {
 		r = RAW3(SYS_setresuid, 0, 0, 0);
@@ -58,7 +57,7 @@ long cred_apply(const struct cred *c)
 	}
 	if (r < 0)
 		return r;
-	g_vm.cred.now = *c;
+	*now = *c;
 	return 0;
 }
 

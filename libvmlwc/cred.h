@@ -13,18 +13,15 @@ struct cred {
 	int refs;             /* lwCs sharing it (LWC_CRED | LWC_SHARE) */
 };
 int cred_init(struct cred *c);                 /* the thread's ids: 0, or -1 with errno set */
-long cred_apply(const struct cred *c);         /* the vCPU thread takes c's ids: 0 or -errno */
+/* The calling vCPU thread, now under *now, takes c's ids (*now follows): 0 or -errno. */
+long cred_apply(struct cred *now, const struct cred *c);
 struct cred *cred_new(const struct cred *from); /* a copy, one reference; NULL: no memory */
 void cred_put(struct cred *c);                 /* the last reference frees it */
 
-/*
- * g_vm.cred. host_privileged and at_init are set at init, read-only after (no lock); now is
- * what the vCPU thread runs under, so it moves to struct vcpu when there are several.
- */
+/* g_vm.cred. Set at init, read-only after (no lock); each vCPU's current ids are its own (struct vcpu). */
 struct cred_state {
 	int host_privileged;       /* the process can take any uid (euid 0 at init) */
 	struct cred at_init;       /* credentials at init */
-	struct cred now;           /* what the vCPU thread runs under now */
 };
 
 #endif

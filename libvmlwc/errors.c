@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
 
 #include "base.h"
 #include "errors.h"
@@ -17,6 +19,18 @@ int err_set(int errnum, const char *fmt, ...)
 	va_end(ap);
 	errno = errnum;
 	return -1;
+}
+
+int err_check(long r, const char *what)
+{
+	return r >= 0 ? 0 : err_set((int)-r, "%s: %s", what, strerror((int)-r));
+}
+
+long ioctl_checked(int fd, unsigned long req, void *arg, const char *req_name)
+{
+	long r = ioctl(fd, req, arg);
+
+	return r >= 0 ? r : err_set(errno, "%s: %s", req_name, strerror(errno));
 }
 
 VMLWC_API const char *vmlwc_strerror(void)

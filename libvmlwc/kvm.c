@@ -50,7 +50,9 @@ int kvm_open_vm(struct vm *vm)
 	vm->kvm.kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvm.kvm_fd < 0)
 		return err_set(errno, "open /dev/kvm: %s", strerror(errno));
-	v = ioctl(vm->kvm.kvm_fd, KVM_GET_API_VERSION, 0);
+	v = (int)IOCTL_CHECKED(vm->kvm.kvm_fd, KVM_GET_API_VERSION, 0);
+	if (v < 0)
+		goto fail;
 	if (v != KVM_API_VERSION) {
 		err_set(ENOTSUP, "KVM_GET_API_VERSION: %d, need %d", v, KVM_API_VERSION);
 		goto fail;
@@ -68,16 +70,16 @@ int kvm_open_vm(struct vm *vm)
 			vm->kvm.max_memslots = (unsigned)r;
 	}
 	vm->kvm.has_tsc_attr = ioctl(vm->kvm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_VCPU_ATTRIBUTES) > 0;
-	vm->kvm.run_size = ioctl(vm->kvm.kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (vm->kvm.run_size <= 0) {
-		err_set(ENOTSUP, "KVM_GET_VCPU_MMAP_SIZE failed");
+	vm->kvm.run_size = (int)IOCTL_CHECKED(vm->kvm.kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (vm->kvm.run_size < 0)
+		goto fail;
+	if (vm->kvm.run_size < (int)sizeof(struct kvm_run)) {
+		err_set(ENOTSUP, "KVM_GET_VCPU_MMAP_SIZE: %d bytes, less than struct kvm_run", vm->kvm.run_size);
 		goto fail;
 	}
-	vm->kvm.vm_fd = ioctl(vm->kvm.kvm_fd, KVM_CREATE_VM, 0);
-	if (vm->kvm.vm_fd < 0) {
-		err_set(errno, "KVM_CREATE_VM: %s", strerror(errno));
+	vm->kvm.vm_fd = (int)IOCTL_CHECKED(vm->kvm.kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->kvm.vm_fd < 0)
 		goto fail;
-	}
 	fcntl(vm->kvm.vm_fd, F_SETFD, FD_CLOEXEC);
 	return 0;
 fail:
@@ -171,11 +173,9 @@ struct vcpu *vcpu_create(struct vm *vm)
 	}
 	v->index = (int)vm->kvm.nvcpus;
 	v->stats_fd = -1;
-	v->fd = ioctl(vm->kvm.vm_fd, KVM_CREATE_VCPU, v->index);
-	if (v->fd < 0) {
-		err_set(errno, "KVM_CREATE_VCPU: %s", strerror(errno));
+	v->fd = (int)IOCTL_CHECKED(vm->kvm.vm_fd, KVM_CREATE_VCPU, v->index);
+	if (v->fd < 0)
 		goto fail;
-	}
 	fcntl(v->fd, F_SETFD, FD_CLOEXEC);
 	v->run_size = (size_t)vm->kvm.run_size;
 	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
@@ -184,8 +184,10 @@ struct vcpu *vcpu_create(struct vm *vm)
 		err_set(errno, "mmap of kvm_run: %s", strerror(errno));
 		goto fail;
 	}
-	v->stats_fd = ioctl(v->fd, KVM_GET_STATS_FD, 0);
-	if (v->stats_fd < 0 || stats_locate(v) < 0) {
+	v->stats_fd = (int)IOCTL_CHECKED(v->fd, KVM_GET_STATS_FD, 0);
+	if (v->stats_fd < 0)
+		goto fail;
+	if (stats_locate(v) < 0) {
 		err_set(ENOTSUP, "KVM_GET_STATS_FD: no \"exits\" counter for the vCPU");
 		goto fail;
 	}

@@ -34,17 +34,11 @@ void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags);
 struct vmlwc_iret_frame *frame_user(struct vcpu *v); /* never NULL */
 uint64_t user_rsp(struct vcpu *v); /* ring 3's rsp at this exit */
 
-/*
- * g_vm.run. The tables and the hook are filled at init (registration), read-only after (no
- * lock); enter_ctx and enter_err belong to the thread that called vmlwc_init, so they move to
- * struct vcpu when there are several (one vCPU: no lock yet).
- */
+/* g_vm.run. The tables and the hook are filled at init (registration), read-only after (no lock). */
 struct run_state {
 	exit_fn exit_table[MAX_EXIT];
 	void (*exit_begin)(struct vcpu *v); /* set by the ports: each guest exit, before its handler */
 	hypercall_fn hc_table[VMLWC_NR_PORTS];
-	struct enter_ctx enter_ctx;
-	long enter_err;
 };
 
 #endif

@@ -22,14 +22,12 @@ int sigtab_set(struct lwc *l, int sig, const struct ksigaction *a); /* 0, or -1:
 
 /*
  * g_vm.sig. guest_act and root_snap are shared between vCPUs: sig_lock will guard them (one
- * vCPU: no lock yet); held is set from the host signal handler with atomic ORs (no lock);
- * guest_altstack is the vCPU thread's, so it moves to struct vcpu when there are several.
+ * vCPU: no lock yet); held is set from the host signal handler with atomic ORs (no lock).
  */
 struct sig_state {
 	struct ksigaction guest_act[SIGTAB_N]; /* the root lwC's dispositions: the process's */
 	struct sigtab *root_snap;  /* a copy of them the lwCs the root creates share, until it changes one */
 	uint64_t held;             /* signals for a guest handler, held (bit sig - 1) */
-	uint8_t guest_altstack[24];
 };
 
 #endif

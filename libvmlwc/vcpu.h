@@ -4,6 +4,8 @@
 
 #include <linux/kvm.h>
 #include "base.h"
+#include "cred.h"
+#include "run.h"
 
 struct vm;
 struct sys_call;
@@ -39,6 +41,11 @@ struct vcpu {
 	struct sys_call *call;  /* sys/'s marshalling storage of the call in flight: arena pages (sys_vcpu_init) */
 	int call_busy;          /* call is in use: a nested sys_dispatch fails with EDEADLK */
 	int tid;
+	/* the thread's own state, which several vCPUs (one per thread) will each have */
+	struct enter_ctx enter;  /* the thread as vmlwc_init captured it (the first entry's registers) */
+	long enter_err;          /* why entering failed, set on the host stack before resuming natively */
+	struct cred cred_now;    /* the ids the host thread runs under now (cred_apply) */
+	uint8_t sig_altstack[24]; /* the guest's sigaltstack, recorded (the host thread keeps its own) */
 };
 
 int kvm_open_vm(struct vm *vm);         /* 0, or -1 with the reason set */

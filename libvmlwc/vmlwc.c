@@ -400,20 +400,20 @@ static void enter_guest(void *arg)
 	struct kvm_regs r;
 
 	memset(&r, 0, sizeof(r));
-	r.rip = g_vm.run.enter_ctx.rip;
-	r.rsp = g_vm.run.enter_ctx.rsp;
-	r.rbx = g_vm.run.enter_ctx.rbx;
-	r.rbp = g_vm.run.enter_ctx.rbp;
-	r.r12 = g_vm.run.enter_ctx.r12;
-	r.r13 = g_vm.run.enter_ctx.r13;
-	r.r14 = g_vm.run.enter_ctx.r14;
-	r.r15 = g_vm.run.enter_ctx.r15;
-	r.rcx = g_vm.run.enter_ctx.fcw;
-	r.rdx = g_vm.run.enter_ctx.mxcsr;
+	r.rip = v->enter.rip;
+	r.rsp = v->enter.rsp;
+	r.rbx = v->enter.rbx;
+	r.rbp = v->enter.rbp;
+	r.r12 = v->enter.r12;
+	r.r13 = v->enter.r13;
+	r.r14 = v->enter.r14;
+	r.r15 = v->enter.r15;
+	r.rcx = v->enter.fcw;
+	r.rdx = v->enter.mxcsr;
 	r.rflags = 0x202;
 	if (RAW3(SYS_ioctl, v->fd, KVM_SET_REGS, &r) < 0) {
-		g_vm.run.enter_err = EIO;
-		vmlwc_resume_native(&g_vm.run.enter_ctx, -1);
+		v->enter_err = EIO;
+		vmlwc_resume_native(&v->enter, -1);
 	}
 	v->tid = (int)RAW0(SYS_gettid);
 	/* past the last failure point: the host's signal handlers become the library's */
@@ -442,11 +442,148 @@ static void init_undo(struct vcpu *v)
 	g_vm.cpu.cpuid = NULL;
 }
 
+/* What vmlwc_init's steps hand on to each other. */
+struct init_ctx {
+	size_t pool;          /* frame pool ceiling (vmlwc_config.pool_bytes) */
+	uintptr_t pt_lo;      /* the page-table chunks, right after the stub window */
+	struct vcpu *v;       /* the calling thread's vCPU, once created */
+	uint64_t fs_base, gs_base;
+};
+
+/* /dev/kvm, the VM and the CPUID the guest will see. */
+static int init_kvm(struct init_ctx *c)
+{
+	(void)c;
+	if (kvm_open_vm(&g_vm) < 0)
+		return -1;
+	return cpu_setup_cpuid(&g_vm);
+}
+
+/* The arena, its GPA window and memslots, the page-table chunks, the kernel half. */
+static int init_memory(struct init_ctx *c)
+{
+	size_t size = ARENA_FIXED + PT_REGION + c->pool;
+	const char *why;
+	int e;
+
+	if (arena_init(&g_vm.arena, size) < 0)
+		return err_set(ENOMEM, "arena: mmap of %zu bytes failed", size);
+	g_vm.mem.nprotect = 0;
+	if (mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store)) < 0)
+		return -1;
+	c->pt_lo = g_vm.arena.base + VMLWC_STUB_SPAN;
+	if ((e = memmap_library(g_vm.arena.base, g_vm.arena.size, c->pt_lo, c->pt_lo + PT_REGION, &why)) < 0)
+		return err_set(-e, "guest-physical layout (MAXPHYADDR %u, library window %#lx..%#lx): %s: %s",
+			       g_vm.cpu.maxphy, VMLWC_LIB_GPA, VMLWC_LIB_GPA + g_vm.arena.size, why, strerror(-e));
+	/* the first 2 MiB of the arena are the stub window, the page-table chunks follow */
+	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE) ||
+	    arena_pages(&g_vm.arena, PT_REGION / PAGE_SIZE) != (void *)c->pt_lo)
+		return err_set(ENOMEM, "arena too small");
+	g_vm.pt.tdp = tdp_detect();
+	if (err_check(ptpage_init(c->pt_lo, PT_REGION, memmap_slot_reserve(PT_REGION / PTPAGE_CHUNK), !g_vm.pt.tdp),
+		      "memslots for page-table chunks") < 0)
+		return -1;
+	return err_check(pt_init_kernel(), "kernel half of the guest page tables");
+}
+
+/* The stub, the frame pool, the gate window, the vCPU areas and the IDT. */
+static int init_stub(struct init_ctx *c)
+{
+	int e;
+
+	if (loader_load_stub(&g_vm) < 0)
+		return -1;
+	if ((e = pool_init(c->pool)) < 0)
+		return err_set(-e, "frame pool of %zu bytes: %s", c->pool, strerror(-e));
+	*g_vm.stub.smap = (uint64_t)g_vm.cpu.has_smap;
+	/* subtrees shared at lwc_create, copied on the first write below: by the stub where ring 0
+	   is native and tables may be edited in place (EPT/NPT), else by the host (set after the
+	   platform probe, see init_platform) */
+	g_vm.pt.lazy_tables = !g_vm.cfg.eager_tables;
+	/* PCID-tagged CR3 where the guest CPU has PCID (not on PVM); VMLWC_NO_PCID=1 turns it off */
+	g_vm.cpu.pcid = g_vm.cpu.has_pcid && !g_vm.cfg.no_pcid;
+	g_vm.pool.hdr->cr3_noflush = g_vm.cpu.pcid ? VMLWC_CR3_NOFLUSH : 0;
+	if (gate_map() < 0)
+		return -1;
+	if (pt_kernel_map(VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF, g_vm.arena.base + VMLWC_VCPU_AREA_OFF,
+			  (uint64_t)VMLWC_MAX_VCPUS * VMLWC_VCPU_AREA_SIZE, PTE_W | PTE_D | PTE_NX) < 0)
+		return err_set(ENOMEM, "mapping the vCPU areas");
+	cpu_fill_idt(&g_vm);
+	trace_init();
+	return 0;
+}
+
+/* The calling thread's vCPU, its bounce area and call storage; the host memory it must keep. */
+static int init_vcpu(struct init_ctx *c)
+{
+	struct vcpu *v = c->v = vcpu_create(&g_vm);
+
+	if (!v)
+		return -1;
+	v->bounce_size = 1UL << 20;
+	v->bounce = arena_pages(&g_vm.arena, v->bounce_size / PAGE_SIZE);
+	if (!v->bounce)
+		return err_set(ENOMEM, "arena exhausted (bounce buffer)");
+	if (sys_vcpu_init(v) < 0)
+		return err_set(ENOMEM, "arena exhausted (syscall call storage)");
+	stack_pregrow();
+	return mem_pin_host_code();
+}
+
+/* The syscall tables, the seccomp program, and the root lwC over the process as it is now. */
+static int init_root(struct init_ctx *c)
+{
+	struct vcpu *v = c->v;
+
+	policy_init();
+	if (g_vm.cfg.test_gen_start) /* test hook: near the wrap */
+		g_vm.pt.gen_counter = g_vm.cfg.test_gen_start;
+	sys_init();
+	if (sandbox_build() < 0) /* allocates: before the root's page table mirrors the heap */
+		return -1;
+	g_vm.lwc.root_lwc = root_build();
+	if (!g_vm.lwc.root_lwc)
+		return -1;
+	v->lwc = g_vm.lwc.root_lwc;
+	v->lwc->on = v;
+	v->cred_now = g_vm.cred.at_init; /* the thread runs under what root_build read */
+	RAW2(SYS_arch_prctl, ARCH_GET_FS, &c->fs_base);
+	RAW2(SYS_arch_prctl, ARCH_GET_GS, &c->gs_base);
+	v->lwc->fs_base = c->fs_base;
+	v->lwc->gs_base = c->gs_base;
+	return 0;
+}
+
+/* The vCPU's registers, the platform probe's choices, the gate's flags, the exit tables. */
+static int init_platform(struct init_ctx *c)
+{
+	struct vcpu *v = c->v;
+
+	if (cpu_setup_vcpu(&g_vm, v, lwc_cr3(v->lwc), c->fs_base, c->gs_base) < 0)
+		return -1;
+	if (probe_platform(v) < 0)
+		return -1;
+	/* the probe left its own state: the vCPU again as the thread will enter it */
+	if (cpu_setup_vcpu(&g_vm, v, lwc_cr3(v->lwc), c->fs_base, c->gs_base) < 0)
+		return -1;
+	if (gate_configure() < 0)
+		return -1;
+	cpu_fill_idt(&g_vm);
+	run_init();
+	hypercall_init();
+	stats_init();
+	lwc_init();
+	return 0;
+}
+
+/* In order; each 0, or -1 with errno and vmlwc_strerror's message set (init_undo cleans up). */
+static int (*const init_steps[])(struct init_ctx *) = {
+	init_kvm, init_memory, init_stub, init_vcpu, init_root, init_platform,
+};
+
 VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 {
-	size_t pool = POOL_DEFAULT;
-	struct vcpu *v = NULL;
-	uint64_t fs_base = 0, gs_base = 0;
+	struct init_ctx c = { .pool = POOL_DEFAULT };
 	int e;
 
 	/* In the guest, host state is unmapped: decide from this thread's TLS alone. */
@@ -458,127 +595,26 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		return err_set(EINVAL, "vmlwc_init: unknown flags %#x in vmlwc_config",
 			       cfg->flags & ~(unsigned)VMLWC_F_ALL);
 	if (cfg && cfg->pool_bytes)
-		pool = PAGE_ALIGN_UP(cfg->pool_bytes);
+		c.pool = PAGE_ALIGN_UP(cfg->pool_bytes);
 	g_vm.trace.fd = -1;
 	g_vm.policy.pid = getpid();
 	config_read(&g_vm.cfg, cfg ? cfg->flags : 0);
-	if (kvm_open_vm(&g_vm) < 0)
-		return -1;
-	if (cpu_setup_cpuid(&g_vm) < 0)
-		goto fail;
-	if (arena_init(&g_vm.arena, ARENA_FIXED + PT_REGION + pool) < 0) {
-		err_set(ENOMEM, "arena: mmap of %zu bytes failed", ARENA_FIXED + PT_REGION + pool);
-		goto fail;
-	}
-	g_vm.mem.nprotect = 0;
-	if (mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store)) < 0)
-		goto fail;
-	/* right after the 2 MiB stub window: the page-table chunks, each its own memslot */
-	uintptr_t pt_lo = g_vm.arena.base + VMLWC_STUB_SPAN;
-	{
-		const char *why;
-		if ((e = memmap_library(g_vm.arena.base, g_vm.arena.size, pt_lo, pt_lo + PT_REGION, &why)) < 0) {
-			err_set(-e, "guest-physical layout (MAXPHYADDR %u, library window %#lx..%#lx): %s: %s",
-				g_vm.cpu.maxphy, VMLWC_LIB_GPA, VMLWC_LIB_GPA + g_vm.arena.size, why, strerror(-e));
+	for (unsigned i = 0; i < ARRAY_SIZE(init_steps); i++)
+		if (init_steps[i](&c) < 0)
 			goto fail;
-		}
-	}
-	/* the first 2 MiB of the arena are the stub window */
-	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE) ||
-	    arena_pages(&g_vm.arena, PT_REGION / PAGE_SIZE) != (void *)pt_lo) {
-		err_set(ENOMEM, "arena too small");
-		goto fail;
-	}
-	g_vm.pt.tdp = tdp_detect();
-	if ((e = ptpage_init(pt_lo, PT_REGION, memmap_slot_reserve(PT_REGION / PTPAGE_CHUNK), !g_vm.pt.tdp)) < 0) {
-		err_set(-e, "memslots for page-table chunks: %s", strerror(-e));
-		goto fail;
-	}
-	if ((e = pt_init_kernel()) < 0) {
-		err_set(-e, "kernel half of the guest page tables: %s", strerror(-e));
-		goto fail;
-	}
-	if (loader_load_stub(&g_vm) < 0)
-		goto fail;
-	if ((e = pool_init(pool)) < 0) {
-		err_set(-e, "frame pool of %zu bytes: %s", pool, strerror(-e));
-		goto fail;
-	}
-	*g_vm.stub.smap = (uint64_t)g_vm.cpu.has_smap;
-	/* subtrees shared at lwc_create, copied on the first write below: by the stub where ring 0
-	   is native and tables may be edited in place (EPT/NPT), else by the host (set after the
-	   platform probe, see below) */
-	g_vm.pt.lazy_tables = !g_vm.cfg.eager_tables;
-	/* PCID-tagged CR3 where the guest CPU has PCID (not on PVM); VMLWC_NO_PCID=1 turns it off */
-	g_vm.cpu.pcid = g_vm.cpu.has_pcid && !g_vm.cfg.no_pcid;
-	g_vm.pool.hdr->cr3_noflush = g_vm.cpu.pcid ? VMLWC_CR3_NOFLUSH : 0;
-	if (gate_map() < 0)
-		goto fail;
-	if (pt_kernel_map(VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF, g_vm.arena.base + VMLWC_VCPU_AREA_OFF,
-			  (uint64_t)VMLWC_MAX_VCPUS * VMLWC_VCPU_AREA_SIZE, PTE_W | PTE_D | PTE_NX) < 0) {
-		err_set(ENOMEM, "mapping the vCPU areas");
-		goto fail;
-	}
-	cpu_fill_idt(&g_vm);
-	trace_init();
-	v = vcpu_create(&g_vm);
-	if (!v)
-		goto fail;
-	v->bounce_size = 1UL << 20;
-	v->bounce = arena_pages(&g_vm.arena, v->bounce_size / PAGE_SIZE);
-	if (!v->bounce) {
-		err_set(ENOMEM, "arena exhausted (bounce buffer)");
-		goto fail;
-	}
-	if (sys_vcpu_init(v) < 0) {
-		err_set(ENOMEM, "arena exhausted (syscall call storage)");
-		goto fail;
-	}
-	stack_pregrow();
-	if (mem_pin_host_code() < 0)
-		goto fail;
-	policy_init();
-	if (g_vm.cfg.test_gen_start) /* test hook: near the wrap */
-		g_vm.pt.gen_counter = g_vm.cfg.test_gen_start;
-	sys_init();
-	if (sandbox_build() < 0) /* allocates: before the root's page table mirrors the heap */
-		goto fail;
-	g_vm.lwc.root_lwc = root_build();
-	if (!g_vm.lwc.root_lwc)
-		goto fail;
-	v->lwc = g_vm.lwc.root_lwc;
-	v->lwc->on = v;
-	RAW2(SYS_arch_prctl, ARCH_GET_FS, &fs_base);
-	RAW2(SYS_arch_prctl, ARCH_GET_GS, &gs_base);
-	v->lwc->fs_base = fs_base;
-	v->lwc->gs_base = gs_base;
-	if (cpu_setup_vcpu(&g_vm, v, lwc_cr3(v->lwc), fs_base, gs_base) < 0)
-		goto fail;
-	if (probe_platform(v) < 0)
-		goto fail;
-	/* the probe left its own state: the vCPU again as the thread will enter it */
-	if (cpu_setup_vcpu(&g_vm, v, lwc_cr3(v->lwc), fs_base, gs_base) < 0)
-		goto fail;
-	if (gate_configure() < 0)
-		goto fail;
-	cpu_fill_idt(&g_vm);
-	run_init();
-	hypercall_init();
-	stats_init();
-	lwc_init();
 	/* last: from here on the calling thread is the vCPU's host thread and nothing else */
 	if (sandbox_install() < 0)
 		goto fail;
 	tls_active = 1;
 	g_vm.init.live = 1;
-	if (vmlwc_enter(&g_vm.run.enter_ctx, enter_guest, v, (char *)v->host_stack + v->host_stack_size) == 0)
+	if (vmlwc_enter(&c.v->enter, enter_guest, c.v, (char *)c.v->host_stack + c.v->host_stack_size) == 0)
 		return 0; /* in the guest */
 	tls_active = 0;
 	g_vm.init.live = 0;
-	err_set((int)g_vm.run.enter_err, "KVM_SET_REGS failed while entering");
+	err_set((int)c.v->enter_err, "KVM_SET_REGS failed while entering");
 fail:
 	e = errno;
-	init_undo(v);
+	init_undo(c.v);
 	errno = e;
 	return -1;
 }

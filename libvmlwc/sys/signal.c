@@ -132,13 +132,13 @@ static long sys_rt_sigprocmask(struct sys_call *c)
 
 static long sys_sigaltstack(struct sys_call *c)
 {
-	uint8_t *guest_ss = g_vm.sig.guest_altstack;
+	uint8_t *guest_ss = c->v->sig_altstack;
 	uint8_t ss[24];
 
 	/* Recorded for the guest; the host thread keeps its own signal stack. */
 	if (c->a[0] && ua_copy_in(c->l, ss, (gva_t)c->a[0], sizeof(ss)) < 0)
 		return -EFAULT;
-	if (c->a[1] && ua_copy_out(c->l, (gva_t)c->a[1], guest_ss, sizeof(g_vm.sig.guest_altstack)) < 0)
+	if (c->a[1] && ua_copy_out(c->l, (gva_t)c->a[1], guest_ss, sizeof(c->v->sig_altstack)) < 0)
 		return -EFAULT;
 	if (c->a[0])
 		memcpy(guest_ss, ss, sizeof(ss));

@@ -565,7 +565,7 @@ static long dispatch_call(struct sys_call *c)
 		return -EPERM;
 	}
 	/* the host thread takes the lwC's credentials (a no-op while they are the same) */
-	if (l->cred && cred_apply(l->cred) < 0)
+	if (l->cred && cred_apply(&c->v->cred_now, l->cred) < 0)
 		return -EPERM;
 	int um = c->d->umask ? fsctx_umask(l) : -1;
 	if (um < 0)
