@@ -7,6 +7,14 @@
  * "memory" is a 68 KiB region of this process and its view holds nothing else, so a host access
  * anywhere else is a bug AddressSanitizer or the harness's own checks catch.
  *
+ * A second window of the view is larger than the per-vCPU bounce area and scattered: its pages
+ * are every other page of a host region, in shuffled order, so a buffer there is never
+ * host-contiguous and is marshalled through the bounce area (G12 overran it by 2 MiB). The pages
+ * between them belong to no view and must never change. The bounce area is followed by canary
+ * pages that must never change either (the kernel's own writes past it do not fault) and framed
+ * by guard pages (the library's do); the window's own guest addresses are PROT_NONE on the host,
+ * so a pointer used untranslated faults. Arguments may be lengths of up to 3 MiB.
+ *
  * Only syscalls whose effects stay inside this process and its own descriptors are chosen (no
  * paths that write, no signals to others, no memory maps of the harness, no credentials): the
  * point is the marshalling and the checks, and CI replays the corpus on real hosts.
@@ -41,6 +49,12 @@
 #define RO_PAGE 4096
 #define SEED 2048
 #define MAX_OPS 16
+#define SCAT_PAGES 384            /* 1.5 MiB in the view: past the 1 MiB bounce area */
+#define SCAT_STRIDE 7             /* view page i is host page 2 * (i * 7 % 384): coprime, shuffled */
+#define SCAT_BYTES ((size_t)SCAT_PAGES * 4096)
+#define DECOY 0x5a
+#define LONG_LEN (3UL << 20)
+#define CANARY_BYTES (4 * 4096)
 #define OP_BYTES (2 + 6 * 9)
 
 /* Syscalls whose effects stay in this process: the marshalling and checks are what is tested. */
@@ -72,6 +86,9 @@ static const long allowed[] = {
 static struct vcpu *v;
 static struct lwc *root;
 static uint8_t *arena;
+static uint8_t *scat;      /* the scattered window's guest addresses (PROT_NONE on the host) */
+static uint8_t *scat_host; /* 2 * SCAT_PAGES host pages: the even ones in the view, the odd ones decoys */
+static uint8_t *canary;    /* right after the bounce area */
 static int nfixed;
 static int fixed[8]; /* the root's descriptor numbers the input can name */
 
@@ -82,7 +99,12 @@ static void on_alarm(int sig)
 	(void)sig; /* a blocking syscall returns EINTR: the harness never waits */
 }
 
-/* The root's view holds the arena (read-write), one read-only page and its own gate pages. */
+static uint8_t *scat_page(unsigned i)
+{
+	return scat_host + 2 * ((size_t)i * SCAT_STRIDE % SCAT_PAGES) * 4096;
+}
+
+/* The root's view holds the arena (read-write), one read-only page, the scattered window and its own gate pages. */
 static void view_restrict(void)
 {
 	struct pt_txn t;
@@ -96,6 +118,10 @@ static void view_restrict(void)
 	    pt_txn_set(&t, (uintptr_t)arena + ARENA, RO_PAGE, (uintptr_t)arena + ARENA, pt_prot_flags(PROT_READ)) < 0 ||
 	    lwc_map_own_pages(root, &t) < 0)
 		abort();
+	for (unsigned i = 0; i < SCAT_PAGES; i++)
+		if (pt_txn_set(&t, (uintptr_t)scat + (uintptr_t)i * 4096, 4096, (uintptr_t)scat_page(i),
+			       pt_prot_flags(PROT_READ | PROT_WRITE)) < 0)
+			abort();
 	lwc_set_root(root, pt_txn_commit(&t));
 	pt_destroy(old, pool_unref);
 	v->run->s.regs.sregs.cr3 = lwc_cr3(root);
@@ -147,6 +173,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (arena == MAP_FAILED)
 		abort();
 	mprotect(arena + ARENA, RO_PAGE, PROT_READ);
+	scat = mmap(NULL, SCAT_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	scat_host = mmap(NULL, 2 * SCAT_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (scat == MAP_FAILED || scat_host == MAP_FAILED)
+		abort();
+	memset(scat_host, DECOY, 2 * SCAT_BYTES);
+	/* guard, bounce area, canary, guard */
+	uint8_t *b = mmap(NULL, v->bounce_size + CANARY_BYTES + 2 * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b == MAP_FAILED || mprotect(b + 4096, v->bounce_size + CANARY_BYTES, PROT_READ | PROT_WRITE) < 0)
+		abort();
+	v->bounce = (char *)b + 4096;
+	canary = b + 4096 + v->bounce_size;
+	memset(canary, DECOY, CANARY_BYTES);
 	view_restrict();
 	fds_reset();
 	memset(&sa, 0, sizeof(sa));
@@ -172,12 +210,32 @@ static uint64_t arg(const uint8_t **d, size_t *n)
 	unsigned tag = (unsigned)take(d, n, 1);
 	uint64_t val = take(d, n, 8);
 
-	switch (tag % 4) {
+	switch (tag % 6) {
 	case 1: return (uint64_t)(uintptr_t)arena + val % (ARENA + RO_PAGE);
 	case 2: return (uint64_t)fixed[val % (unsigned)nfixed];
 	case 3: return val & 0xff;
+	case 4: return (uint64_t)(uintptr_t)scat + val % SCAT_BYTES;
+	case 5: return val % LONG_LEN;
 	default: return val;
 	}
+}
+
+/*
+ * The pages between the scattered window's belong to no view, and the canary is nobody's: any
+ * change is a host access out of bounds by the input just run.
+ */
+static void decoys_check(void)
+{
+	static uint8_t pattern[4096];
+
+	if (!pattern[0])
+		memset(pattern, DECOY, sizeof(pattern));
+	for (unsigned i = 0; i < CANARY_BYTES / 4096; i++)
+		if (memcmp(canary + (size_t)i * 4096, pattern, 4096) != 0)
+			abort();
+	for (unsigned i = 0; i < SCAT_PAGES; i++)
+		if (memcmp(scat_host + (2 * (size_t)i + 1) * 4096, pattern, 4096) != 0)
+			abort();
 }
 
 /* Back to the root in its own tree, with every other lwC unreachable and collected. */
@@ -210,6 +268,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the exits first, then the lwC's memory: short inputs already do something */
 	memset(arena, 0, ARENA);
 	memcpy(arena, data + opsize, size - opsize < SEED ? size - opsize : SEED);
+	for (unsigned i = 0; i < SCAT_PAGES; i++)
+		memset(scat_page(i), 0, 4096);
 	data = ops;
 	size = opsize;
 	for (unsigned op = 0; op < nops && size > 0; op++) {
@@ -262,6 +322,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r->rip < (uintptr_t)arena && r->rip != VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME)
 			abort();
 	}
+	decoys_check();
 	state_reset();
 	return 0;
 }
