@@ -2,6 +2,7 @@
 #include <stdint.h>
 
 #include "vmlwc_abi.h"
+#include "vmlwc_ptwalk.h"
 
 #define P 1UL
 #define W 2UL
@@ -9,7 +10,7 @@
 #define D 0x40UL
 #define PS 0x80UL
 #define USER_TOP 0x7ffffffff000UL
-#define ADDR 0x000ffffffffff000UL
+#define ADDR VMLWC_PT_ADDR
 
 struct vmlwc_pool vmlwc_stub_pool;
 uint64_t vmlwc_stub_smap; /* CR4.SMAP is on: bracket user accesses with stac/clac */
@@ -49,15 +50,10 @@ static inline void copy_page(uint64_t dst, uint64_t src)
 /* The leaf entry of va in the tree at root, or 0. */
 static uint64_t *leaf(uint64_t root, uint64_t va)
 {
-	uint64_t *t = phys(root), e;
+	int level;
+	uint64_t *e = vmlwc_pt_walk(root, va, 0, P | U | PS, P | U, phys, &level);
 
-	for (int level = 3; level >= 1; level--) {
-		e = t[(va >> (12 + 9 * level)) & 511];
-		if ((e & (P | U | PS)) != (P | U))
-			return 0; /* user halves hold 4 KiB user pages only */
-		t = phys(e);
-	}
-	return t + ((va >> 12) & 511);
+	return level ? 0 : e; /* user halves hold 4 KiB user pages only */
 }
 
 static uint64_t frame_alloc(struct vmlwc_pool *p)
@@ -103,8 +99,8 @@ static int path_own(struct vmlwc_pool *p, uint64_t va)
 	uint64_t *t = phys(read_cr3());
 	int changed = 0;
 
-	for (int level = 3; level >= 1; level--) {
-		uint64_t *e = &t[(va >> (12 + 9 * level)) & 511];
+	for (int level = VMLWC_PT_TOP; level >= 1; level--) {
+		uint64_t *e = &t[vmlwc_pt_index(va, level)];
 		if ((*e & (P | U | PS)) != (P | U))
 			break;
 		if ((*e & VMLWC_PTE_STBL) && !in_pool(p, *e & ADDR))
@@ -136,31 +132,20 @@ static int path_own(struct vmlwc_pool *p, uint64_t va)
 /* Whether every entry above va's leaf lets ring 3 write. */
 static int path_writable(uint64_t root, uint64_t va)
 {
-	uint64_t *t = phys(root), e;
+	int level;
 
-	for (int level = 3; level >= 1; level--) {
-		e = t[(va >> (12 + 9 * level)) & 511];
-		if ((e & (P | W | U)) != (P | W | U))
-			return 0;
-		t = phys(e);
-	}
-	return 1;
+	/* the level-1 entry is tested here, so the walk's level is not needed (nor kept in the loop) */
+	return (*vmlwc_pt_walk(root, va, 1, P | W | U, P | W | U, phys, &level) & (P | W | U)) == (P | W | U);
 }
 
 /* Whether a lazy entry above va in the tree at root stands for the host memory there (not built yet). */
 static int lazy_identity(uint64_t root, uint64_t va)
 {
-	uint64_t *t = phys(root), e;
+	int level;
+	uint64_t e = *vmlwc_pt_walk(root, va, 0, P | U | PS, P | U, phys, &level);
 
-	for (int level = 3; level >= 1; level--) {
-		e = t[(va >> (12 + 9 * level)) & 511];
-		if ((e & (P | VMLWC_PTE_LAZY)) == VMLWC_PTE_LAZY)
-			return !(e & VMLWC_PTE_LZERO);
-		if ((e & (P | U | PS)) != (P | U))
-			return 0;
-		t = phys(e);
-	}
-	return 0;
+	/* a lazy entry is not present: the walk stops at it */
+	return level > 0 && (e & (P | VMLWC_PTE_LAZY | VMLWC_PTE_LZERO)) == VMLWC_PTE_LAZY;
 }
 
 /*

@@ -147,7 +147,7 @@ int cow_prepare(struct lwc *l, uint64_t va, gpa_t *table, uint64_t *entry)
 
 	if (t == GPA_NONE)
 		return 0;
-	e = ((uint64_t *)hva_of(t))[(va >> 12) & 511];
+	e = ((uint64_t *)hva_of(t))[vmlwc_pt_index(va, 0)];
 	if ((e & (PTE_P | PTE_U | VMLWC_PTE_COW)) != (PTE_P | PTE_U | VMLWC_PTE_COW))
 		return -EFAULT;
 	n = cow_frame(l, PAGE_ALIGN_DOWN(va), e);

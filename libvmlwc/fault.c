@@ -131,7 +131,7 @@ static void return_through_store(struct vcpu *v, gpa_t table, uint64_t va, uint6
 	sp[-2] = r->rdx;
 	sp[-3] = r->rsi;
 	r->rsp -= 24;
-	r->rcx = VMLWC_PHYSMAP_KVA + table + ((va >> 12) & 511) * 8;
+	r->rcx = VMLWC_PHYSMAP_KVA + table + vmlwc_pt_index(va, 0) * 8;
 	r->rdx = entry;
 	r->rsi = PAGE_ALIGN_DOWN(va);
 	r->rip = g_vm.stub.pte_store;

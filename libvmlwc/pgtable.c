@@ -302,10 +302,9 @@ static uint64_t *walk_fresh(struct pt_txn *t, uint64_t va, int create, int *err)
 {
 	uint64_t *table = root_fresh(t, err);
 
-	for (int level = 3; level >= 1 && table; level--)
-		table = descend(t, table, (va >> (12 + 9 * level)) & 511, level, va & ~((1UL << (12 + 9 * level)) - 1),
-				create, err);
-	return table ? &table[(va >> 12) & 511] : NULL;
+	for (int level = VMLWC_PT_TOP; level >= 1 && table; level--)
+		table = descend(t, table, vmlwc_pt_index(va, level), level, vmlwc_pt_low(va, level), create, err);
+	return table ? &table[vmlwc_pt_index(va, 0)] : NULL;
 }
 
 /*
@@ -315,18 +314,13 @@ static uint64_t *walk_fresh(struct pt_txn *t, uint64_t va, int create, int *err)
  */
 uint64_t pt_span(gpa_t root, uint64_t va, uint64_t *next)
 {
-	uint64_t *table = tbl(root), e;
+	int level;
+	uint64_t e = *vmlwc_pt_walk(root, va, 0, PTE_P | PTE_PS, PTE_P, tbl, &level);
 
-	for (int level = 3; level >= 1; level--) {
-		e = table[(va >> (12 + 9 * level)) & 511];
-		if (!(e & PTE_P) || (e & PTE_PS)) {
-			*next = (va | ((1UL << (12 + 9 * level)) - 1)) + 1;
-			return pt_is_lazy(e) ? e : 0;
-		}
-		table = tbl(e & PTE_ADDR);
-	}
-	*next = PAGE_ALIGN_DOWN(va) + PAGE_SIZE;
-	return table[(va >> 12) & 511];
+	*next = vmlwc_pt_low(va, level) + vmlwc_pt_span(level);
+	if (level > 0)
+		return pt_is_lazy(e) ? e : 0;
+	return e;
 }
 
 /* Whether anything (a leaf, PROT_NONE included, or a lazy span) is mapped in [va, end). */
@@ -348,12 +342,12 @@ struct set_op {
 /* [va, end) below a fresh table at `level`, mapped or unmapped as o says. */
 static int set_span(struct set_op *o, uint64_t *table, int level, uint64_t va, uint64_t end)
 {
-	uint64_t span = 1UL << (12 + 9 * level);
+	uint64_t span = vmlwc_pt_span(level);
 	int err = 0;
 
 	while (va < end) {
-		unsigned idx = (va >> (12 + 9 * level)) & 511;
-		uint64_t lo = va & ~(span - 1), hi = lo + span, stop = end < hi ? end : hi, e = table[idx];
+		unsigned idx = vmlwc_pt_index(va, level);
+		uint64_t lo = vmlwc_pt_low(va, level), hi = lo + span, stop = end < hi ? end : hi, e = table[idx];
 		int whole = va == lo && stop == hi;
 
 		if (level == 0) {
@@ -477,12 +471,12 @@ static int protect_changes(struct prot_op *o, gpa_t root, uint64_t va, uint64_t 
 
 static int protect_span(struct prot_op *o, uint64_t *table, int level, uint64_t va, uint64_t end)
 {
-	uint64_t span = 1UL << (12 + 9 * level);
+	uint64_t span = vmlwc_pt_span(level);
 	int err = 0;
 
 	while (va < end) {
-		unsigned idx = (va >> (12 + 9 * level)) & 511;
-		uint64_t lo = va & ~(span - 1), hi = lo + span, stop = end < hi ? end : hi, e = table[idx];
+		unsigned idx = vmlwc_pt_index(va, level);
+		uint64_t lo = vmlwc_pt_low(va, level), hi = lo + span, stop = end < hi ? end : hi, e = table[idx];
 
 		if (level == 0) {
 			if (e & PTE_ADDR)
@@ -535,17 +529,11 @@ int pt_txn_set_leaf(struct pt_txn *t, uint64_t va, uint64_t pte)
 
 int pt_path_shared(gpa_t root, uint64_t va)
 {
-	uint64_t *table = tbl(root), e;
+	uint64_t m = PTE_P | PTE_PS | VMLWC_PTE_STBL, e;
+	int level;
 
-	for (int level = 3; level >= 1; level--) {
-		e = table[(va >> (12 + 9 * level)) & 511];
-		if (!(e & PTE_P) || (e & PTE_PS))
-			return 0;
-		if (e & VMLWC_PTE_STBL)
-			return 1;
-		table = tbl(e & PTE_ADDR);
-	}
-	return 0;
+	e = *vmlwc_pt_walk(root, va, 0, m, PTE_P, tbl, &level);
+	return level > 0 && (e & m) == (PTE_P | VMLWC_PTE_STBL);
 }
 
 int pt_txn_own_path(struct pt_txn *t, uint64_t va)
@@ -559,17 +547,12 @@ int pt_txn_own_path(struct pt_txn *t, uint64_t va)
 
 gpa_t pt_leaf_table(gpa_t root, uint64_t va)
 {
-	uint64_t *table = tbl(root), e;
-	gpa_t g = root;
+	uint64_t m = PTE_P | PTE_PS | VMLWC_PTE_STBL, e;
+	int level;
 
-	for (int level = 3; level >= 1; level--) {
-		e = table[(va >> (12 + 9 * level)) & 511];
-		if (!(e & PTE_P) || (e & (PTE_PS | VMLWC_PTE_STBL)))
-			return GPA_NONE;
-		g = e & PTE_ADDR;
-		table = tbl(g);
-	}
-	return g;
+	/* down to the entry above the leaf table, which is tested here: it names the table */
+	e = *vmlwc_pt_walk(root, va, 1, m, PTE_P, tbl, &level);
+	return (e & m) == PTE_P ? e & PTE_ADDR : GPA_NONE;
 }
 
 uint64_t pt_leaf(gpa_t root, uint64_t va)
@@ -587,8 +570,8 @@ uint64_t pt_lookup(gpa_t root, uint64_t va)
 
 	if (!table)
 		return 0;
-	for (level = 3; level >= 0; level--) {
-		e = table[(va >> (12 + 9 * level)) & 511];
+	for (level = VMLWC_PT_TOP; level >= 0; level--) {
+		e = table[vmlwc_pt_index(va, level)];
 		if (!(e & PTE_P))
 			return 0;
 		uw &= e;
@@ -629,8 +612,8 @@ static int kmap(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags, int l
 		uint64_t *table = tbl(g_vm.pt.kernel_root);
 		int level, last = large ? 1 : 0;
 
-		for (level = 3; level > last; level--) {
-			unsigned idx = (kva >> (12 + 9 * level)) & 511;
+		for (level = VMLWC_PT_TOP; level > last; level--) {
+			unsigned idx = vmlwc_pt_index(kva, level);
 			if (!(table[idx] & PTE_P)) {
 				gpa_t c = kpage_new(0);
 				if (c == GPA_NONE)
@@ -642,7 +625,7 @@ static int kmap(uint64_t kva, uintptr_t hva, uint64_t len, uint64_t flags, int l
 		gpa_t g = gpa_of(hva);
 		if (g == GPA_NONE)
 			return -EFAULT;
-		table[(kva >> (12 + 9 * last)) & 511] =
+		table[vmlwc_pt_index(kva, last)] =
 			g | flags | PTE_P | PTE_A | (large ? PTE_PS : 0) | (g_vm.cpu.has_pge ? PTE_G : 0);
 	}
 	return 0;
@@ -818,7 +801,7 @@ static int fork_lazy(struct fork_ctx *f, uint64_t *s, unsigned i, int level, uin
 
 	if (keep && !g_vm.ptp.shadow)
 		s[i] = se; /* src lives on beside the copies (under shadow paging: unsealed instead) */
-	if (f->plain(va, 1UL << (12 + 9 * level), f->arg)) {
+	if (f->plain(va, vmlwc_pt_span(level), f->arg)) {
 		p[i] = c[i] = se;
 		return 1;
 	}
@@ -871,7 +854,7 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 		return any;
 	}
 	for (unsigned i = 0; i < (level == 3 ? 256u : 512u) && !f->err; i++) {
-		uint64_t e = s[i], va = va0 | ((uint64_t)i << (12 + 9 * level));
+		uint64_t e = s[i], va = va0 | i * vmlwc_pt_span(level);
 		if (level > 0 && pt_is_lazy(e)) {
 			any |= fork_lazy(f, s, i, level, va, keep, p, c);
 			continue;
@@ -880,7 +863,7 @@ static int fork_level(struct fork_ctx *f, gpa_t src, int level, uint64_t va0, in
 			continue;
 		if (level > 0) {
 			gpa_t sub = e & PTE_ADDR, pp = GPA_NONE, cc = GPA_NONE;
-			if (g_vm.pt.lazy_tables && f->plain(va, 1UL << (12 + 9 * level), f->arg)) {
+			if (g_vm.pt.lazy_tables && f->plain(va, vmlwc_pt_span(level), f->arg)) {
 				/* the same below for both: share the table, read-only until copied */
 				uint64_t se = vmlwc_shared_entry(e, level);
 				if (keep && !g_vm.ptp.shadow)

@@ -3,6 +3,7 @@
 #define VMLWC_PGTABLE_H
 
 #include "base.h"
+#include "vmlwc_ptwalk.h"
 
 struct vcpu;
 
@@ -14,7 +15,7 @@ struct vcpu;
 #define PTE_PS (1UL << 7)
 #define PTE_G (1UL << 8)
 #define PTE_NX (1UL << 63)
-#define PTE_ADDR 0x000ffffffffff000UL
+#define PTE_ADDR VMLWC_PT_ADDR
 
 /*
  * Page tables are persistent: a page any CR3 may have reached is never written by the host
