@@ -304,12 +304,25 @@ static int gate_map(void)
 		return err_set(EEXIST, "the lwC gate window %#lx..%#lx is already mapped", VMLWC_GATE_VA,
 			       VMLWC_GATE_VA + len);
 	}
-	if (mprotect(p, PAGE_SIZE, PROT_READ | PROT_WRITE) < 0)
-		return err_set(errno, "mprotect of the gate page (writable): %s", strerror(errno));
+	if (mprotect(p, PAGE_SIZE, PROT_READ | PROT_WRITE) < 0) {
+		err_set(errno, "mprotect of the gate page (writable): %s", strerror(errno));
+		goto unmap;
+	}
 	memcpy(p, vmlwc_gate_page, PAGE_SIZE);
-	if (mprotect(p, PAGE_SIZE, PROT_READ | PROT_EXEC) < 0)
-		return err_set(errno, "mprotect of the gate page (read and execute): %s", strerror(errno));
-	return mem_protect_add(VMLWC_GATE_VA, len);
+	if (mprotect(p, PAGE_SIZE, PROT_READ | PROT_EXEC) < 0) {
+		err_set(errno, "mprotect of the gate page (read and execute): %s", strerror(errno));
+		goto unmap;
+	}
+	if (mem_protect_add(VMLWC_GATE_VA, len) == 0)
+		return 0;
+unmap:
+	/* init_undo unmaps the window only once it is protected: until then it is this function's */
+	{
+		int e = errno;
+		munmap(p, len);
+		errno = e;
+	}
+	return -1;
 }
 
 /* The gate page's flags, from what the platform probe found (read-only to the guest). */
