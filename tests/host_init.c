@@ -108,6 +108,20 @@ static scmp_filter_ctx gate_mprotect_filter(int prot, uint32_t action)
 	return f;
 }
 
+/* Executable memory refused (SELinux execmem, say): the gate page never becomes executable. */
+Test(init, gate_page_exec_refused_and_undone, .timeout = 10)
+{
+	seccomp_release(gate_mprotect_filter(PROT_EXEC, SCMP_ACT_ERRNO(EACCES)));
+	expect_refused_and_intact("mprotect of the gate page (read and execute)");
+}
+
+/* The gate page never becomes writable: its code cannot be copied in. */
+Test(init, gate_page_write_refused_and_undone, .timeout = 10)
+{
+	seccomp_release(gate_mprotect_filter(PROT_WRITE, SCMP_ACT_ERRNO(EACCES)));
+	expect_refused_and_intact("mprotect of the gate page (writable)");
+}
+
 /*
  * Each vmlwc_init protects the gate page to prot twice: once to load its code (gate_map), once
  * to write its flags after the platform probe (gate_configure). A stateless filter cannot tell
