@@ -175,6 +175,7 @@
 #define VMLWC_POOL_PT_ALLOCS 11   /* page-table chunk pages handed out, ever */
 #define VMLWC_POOL_PT_TOUCHED 12  /* distinct page-table chunk pages ever handed out */
 #define VMLWC_POOL_PT_RECLAIMED 13 /* freed table pages KVM was made to drop (chunk recycled or scrubbed) */
+#define VMLWC_POOL_FREED_AT_ONCE 14 /* table pages a running lwC's transactions retired, freed in the exit: its vCPU's deferred list was full */
 #define VMLWC_POOL_TABLES_IN_POOL 8 /* 1 when lazy tables are pool frames (EPT/NPT), not page-table chunks */
 /* the same bits as vmlwc_stats().platform (VMLWC_PLATFORM_* in vmlwc.h) */
 #define VMLWC_PLAT_TDP 1         /* two-dimensional paging (EPT/NPT): tables reused at once */

@@ -60,6 +60,9 @@ static int find_symbols(Elf *e, struct want_sym *want, size_t nwant)
 	Elf_Scn *scn = NULL;
 	size_t i, found = 0;
 
+	/* unfound is 0: a second vmlwc_init after a refused one finds them all again */
+	for (i = 0; i < nwant; i++)
+		*want[i].dst = 0;
 	while ((scn = elf_nextscn(e, scn))) {
 		GElf_Shdr sh;
 		Elf_Data *d;

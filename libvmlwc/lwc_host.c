@@ -13,6 +13,7 @@
 #include "fsctx.h"
 #include "lwc_host.h"
 #include "memmap.h"
+#include "overlay.h"
 #include "pgtable.h"
 #include "pool.h"
 #include "rawsys.h"
@@ -877,12 +878,9 @@ static long lwc_restrict_host(struct vcpu *v, long d, gva_t specs, long nspecs)
 }
 
 /*
- * lwc_overlay: map ranges of another lwC (held with the overlay right) into the caller.
- * Memory comes copy-on-write, or shared with LWC_SHARE; descriptors come as duplicates at the
- * same numbers. The caller's own entries in those ranges are replaced.
+ * lwc_overlay: map ranges of another lwC (held with the overlay right) into the caller. The
+ * descriptor and its rights are checked here; overlay.c applies the specs.
  */
-static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set *ss);
-
 static long lwc_overlay_host(struct vcpu *v, long from, gva_t specs, long nspecs)
 {
 	struct lwc *l = v->lwc, *src;
@@ -906,135 +904,6 @@ static long lwc_overlay_host(struct vcpu *v, long from, gva_t specs, long nspecs
 	r = overlay_apply(l, src, &ss);
 	lwc_unref(src);
 	return r;
-}
-
-/* How an entry of src is to be seen by both after an overlay: copy-on-write, or shared on purpose. */
-static uint64_t overlay_entry(uint64_t e, unsigned flags)
-{
-	if ((!pt_is_lazy(e) && !(e & (PTE_P | VMLWC_PTE_PROTNONE))) || (e & VMLWC_PTE_SHARED))
-		return e;
-	if (!(flags & LWC_SHARE) && (e & (PTE_W | VMLWC_PTE_COW)))
-		return (e & ~PTE_W) | VMLWC_PTE_COW; /* both views copy on write */
-	if ((flags & LWC_SHARE) && !(e & VMLWC_PTE_COW))
-		return e | VMLWC_PTE_SHARED; /* shared memory now, for later creates too */
-	return e;
-}
-
-/* A lazy entry of src over [a, b) in t's tree, with the flags the overlay gives it. */
-static int overlay_lazy(struct pt_txn *t, uint64_t a, uint64_t b, uint64_t lazy)
-{
-	uint64_t leaf = (lazy & ~(VMLWC_PTE_LAZY | VMLWC_PTE_LZERO)) | ((lazy & VMLWC_PTE_PROTNONE) ? 0 : PTE_P);
-
-	return (lazy & VMLWC_PTE_LZERO) ? pt_txn_set_zero(t, a, b - a, leaf) : pt_txn_set(t, a, b - a, a, leaf);
-}
-
-/*
- * src's view of [lo, hi) becomes l's too: stretch by stretch (nothing on either side, a lazy
- * span of src), page by page where src has pages.
- */
-static long overlay_mem(struct lwc *l, struct lwc *src, unsigned flags, uint64_t lo, uint64_t hi)
-{
-	struct pt_txn t;
-	uint64_t next;
-	long err = 0;
-
-	pt_txn_begin(&t, l->root);
-	for (uint64_t va = lo; va < hi && !err; va = next) {
-		uint64_t e = pt_span(src->root, va, &next);
-		if (next > hi)
-			next = hi;
-		if (!e) { /* src has nothing there: neither has l now */
-			err = pt_txn_set(&t, va, next - va, 0, 0);
-			continue;
-		}
-		if (pt_is_lazy(e)) {
-			uint64_t se = overlay_entry(e, flags);
-			if (se != e) {
-				/* the source's tree is not loaded: a transaction of its own */
-				struct pt_txn st;
-				pt_txn_begin(&st, src->root);
-				err = overlay_lazy(&st, va, next, se);
-				view_commit(&st, src);
-			}
-			if (!err)
-				err = overlay_lazy(&t, va, next, se);
-			continue;
-		}
-		/* a page under a table src shares with others is theirs too: src's own path first */
-		if (view_own_path(src, va) < 0) {
-			err = -ENOMEM;
-			break;
-		}
-		e = pt_leaf(src->root, va);
-		uint64_t mine = pt_leaf(l->root, va), se = overlay_entry(e, flags);
-		if (se != e) {
-			struct pt_txn st;
-			pt_txn_begin(&st, src->root);
-			err = pt_txn_set_leaf(&st, va, se);
-			view_commit(&st, src);
-			if (err)
-				break;
-		}
-		e = (se & (PTE_P | VMLWC_PTE_PROTNONE)) ? se : 0;
-		if ((err = pt_txn_set_leaf(&t, va, e)) < 0)
-			break;
-		pool_ref(e);
-		if (mine & PTE_ADDR)
-			pool_unref(mine);
-	}
-	view_commit(&t, l); /* what was done is consistent, stretch by stretch */
-	return err;
-}
-
-static long overlay_apply(struct lwc *l, struct lwc *src, const struct spec_set *ss)
-{
-	for (int i = 0; i < ss->n; i++) {
-		const struct lwc_rspec *s = &ss->s[i];
-		if ((s->flags & LWC_UNMAP) || (s->flags & LWC_CRED))
-			return -EINVAL;
-	}
-	for (int i = 0; i < ss->n; i++) {
-		const struct lwc_rspec *s = &ss->s[i];
-		if (s->flags & LWC_MEM) {
-			uint64_t lo = s->u.mem.start, hi = s->u.mem.end, g0 = VMLWC_GATE_VA;
-			uint64_t g1 = VMLWC_GATE_VA + VMLWC_GATE_PAGES * PAGE_SIZE;
-			long err = 0;
-			/* the library's pages are nobody's to overlay: the range around the gate window */
-			if (lo < g0)
-				err = overlay_mem(l, src, s->flags, lo, hi < g0 ? hi : g0);
-			if (!err && hi > g1)
-				err = overlay_mem(l, src, s->flags, lo > g1 ? lo : g1, hi);
-			if (err)
-				return err;
-		} else if (s->flags & LWC_FILES) {
-			int all = s->u.fds.from == -1 && s->u.fds.to == -1;
-			/* the whole table: the slots either has used; a range: up to the limit */
-			unsigned end = all ? (fdtab_used(src->fds) > fdtab_used(l->fds) ? fdtab_used(src->fds)
-										  : fdtab_used(l->fds))
-					   : fdtab_cap(l->fds);
-			for (unsigned g = all ? 0 : (unsigned)s->u.fds.from; g < end && (all || (int)g <= s->u.fds.to); g++) {
-				int raw = fdtab_raw(src->fds, g), lid = fdtab_lwc(src->fds, g, NULL);
-				if (fdtab_linked(src->fds, g, l->fds))
-					continue;
-				if (s->flags & LWC_SHARE) {
-					/* the caller's slot leaves its own group and joins the source's */
-					fdtab_leave(l->fds, g);
-					if (fdtab_share_slot(src->fds, l->fds, g) < 0)
-						return -EMFILE;
-					continue;
-				}
-				if (raw == VMLWC_FD_NONE)
-					continue;
-				/* the same open file at the same number (one more reference), or lwC */
-				fdtab_close(l->fds, g);
-				if (fdtab_copy_entry(l->fds, g, src->fds, g) < 0)
-					return -EMFILE;
-				if (lid >= 0)
-					g_vm.lwc.lwcs[lid]->refs++;
-			}
-		}
-	}
-	return 0;
 }
 
 /*

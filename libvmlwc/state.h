@@ -22,6 +22,7 @@
 #include "policy.h"
 #include "sysdesc.h"
 #include "lwc_host.h"
+#include "view.h"
 #include "sandbox.h"
 #include "init.h"
 
@@ -50,6 +51,7 @@ struct vm {
 	struct policy_state policy; /* policy.h */
 	struct sys_state sys;      /* sysdesc.h */
 	struct lwc_state lwc;      /* lwc_host.h */
+	struct view_state view;    /* view.h */
 	struct sandbox_state sandbox; /* sandbox.h */
 	struct init_state init;    /* init.h */
 };

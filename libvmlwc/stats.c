@@ -59,6 +59,7 @@ static long private_call(struct vcpu *v, struct lwc *l, long nr, const long a[6]
 		case VMLWC_POOL_PT_ALLOCS: return (long)g_vm.ptp.allocs;
 		case VMLWC_POOL_PT_TOUCHED: return (long)ptpage_touched();
 		case VMLWC_POOL_PT_RECLAIMED: return (long)g_vm.ptp.reclaimed;
+		case VMLWC_POOL_FREED_AT_ONCE: return (long)g_vm.view.freed_at_once;
 		default: return -EINVAL;
 		}
 	}

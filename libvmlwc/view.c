@@ -9,6 +9,7 @@
 #include "base.h"
 #include "lwc_host.h"
 #include "pgtable.h"
+#include "run.h"
 #include "vcpu.h"
 #include "view.h"
 #include "state.h"
@@ -50,6 +51,31 @@ void lwc_load_on_return(struct vcpu *v, struct lwc *l)
 	lwc_publish(l);
 }
 
+/*
+ * A vCPU's list of retired pages is emptied at every IO and MMIO exit (ports_exit_begin), the
+ * only exits whose handlers run transactions, and the first transaction of an exit that
+ * replaces the loaded root retires it among at most PT_TXN_RETIRE pages: the loaded root always
+ * finds room.
+ */
+_Static_assert(PT_TXN_RETIRE <= ARRAY_SIZE(((struct vcpu *)0)->deferred), "the loaded root is always deferred");
+
+/*
+ * A page retired by a transaction of the lwC v runs, with v's list full: freed now. The guest
+ * is stopped in this exit, and until ring 3 runs only the kernel half is reached (the stub's
+ * return and CR3 trampoline; after a doorbell nothing runs before KVM loads the new CR3),
+ * whose tables no transaction replaces; ring 3 runs only on the new root, loaded with its
+ * PCID flushed. Under shadow paging the page stays dirty until a later exit's scrub or its
+ * chunk's recycling, as any freed table page. The one page this does not hold for is the root
+ * CR3 holds now: never here (see above), and a panic rather than a stub running on a freed root.
+ */
+static void retired_free_now(struct vcpu *v, gpa_t g)
+{
+	if ((g & PTE_ADDR) == (v->run->s.regs.sregs.cr3 & PTE_ADDR))
+		run_panic(v, "the loaded root retired with the vCPU's deferred list full");
+	pt_page_free(g);
+	g_vm.view.freed_at_once++;
+}
+
 void view_commit(struct pt_txn *t, struct lwc *l)
 {
 	struct vcpu *v = l->on;
@@ -63,7 +89,7 @@ void view_commit(struct pt_txn *t, struct lwc *l)
 			if (v->ndeferred < (int)ARRAY_SIZE(v->deferred))
 				v->deferred[v->ndeferred++] = t->retired[i];
 			else
-				pt_page_free(t->retired[i]); /* safe, as in fresh(): ring 3 runs only after the new root is loaded */
+				retired_free_now(v, t->retired[i]);
 	} else {
 		for (int i = 0; i < t->nretired; i++)
 			pt_page_free(t->retired[i]);

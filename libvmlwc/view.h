@@ -7,7 +7,13 @@
 
 struct lwc;
 struct vcpu;
-/* Commit for an lwC: its new root, and the replaced pages freed when safe (v running it, or now). */
+
+/* g_vm.view. Shared between vCPUs: pt_lock (pgtable.h) will guard it with the page tables (one vCPU: no lock yet). */
+struct view_state {
+	uint64_t freed_at_once; /* retired pages of a running lwC freed in the exit (its vCPU's list full) */
+};
+
+/* Commit for an lwC: its new root, and the replaced pages freed when safe (at the next exit if it runs, else now). */
 void view_commit(struct pt_txn *t, struct lwc *l);
 int view_own_path(struct lwc *l, uint64_t va);    /* l's own copies of the shared tables on it, if any; 0 or -errno */
 int view_materialize(struct lwc *l, uint64_t va); /* build l's tables where a lazy entry covers va: 1, 0, -errno */

@@ -392,3 +392,74 @@ Test(lwc_tables, generations_wrap, .timeout = 120)
 	waitpid(p, &st, 0);
 	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x (exit %d)", st, WEXITSTATUS(st));
 }
+
+/* Pages i of [from, to) of p whose first and last bytes are mark + i % 26. */
+static long pages_marked(const char *p, size_t from, size_t to, char mark)
+{
+	long ok = 0;
+
+	for (size_t i = from; i < to; i++)
+		ok += p[i * PG] == (char)(mark + i % 26) && p[i * PG + PG - 1] == (char)(mark + i % 26);
+	return ok;
+}
+
+/*
+ * One exit that retires more table pages of the running lwC than its vCPU's deferred list
+ * holds (256): a child's 1 MiB pread lands in copy-on-write pages, and the host's copy-out
+ * breaks them one by one, a transaction each, each retiring the path the one before built
+ * (root down to the leaf table). The pages beyond the list are freed in that exit
+ * (VMLWC_POOL_FREED_AT_ONCE counts them). Afterwards memory reads right in the child and in
+ * its creator, and each round ends with the table pages and frames of the one before.
+ */
+Test(lwc_tables, retired_tables_beyond_the_deferred_list, .timeout = 300)
+{
+	struct lwc_msg in;
+	char path[] = "/tmp/vmlwc_retired_XXXXXX";
+	size_t len = MIB, n = MIB / PG;
+	long frames = 0, tables = 0;
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+	cr_assert_eq(unlink(path), 0);
+	for (size_t i = 0; i < n; i++) {
+		char page[PG];
+		memset(page, 'A' + i % 26, PG);
+		cr_assert_eq(write(fd, page, PG), (ssize_t)PG);
+	}
+	ENTER();
+	/* [0, 1 MiB) and [2 MiB, 3 MiB) stay as they are; the child reads the file into the middle */
+	char *r = touched(3 * MIB, 0);
+	for (size_t i = 0; i < 3 * n; i++)
+		r[i * PG] = r[i * PG + PG - 1] = (char)('a' + i % 26);
+	for (int round = 0; round < 3; round++) {
+		int c = lwc_create(NULL, 0, 0, &in);
+		if (c == LWC_SWITCHED) {
+			long v[5] = { 0 }, f0 = pool(VMLWC_POOL_FREED_AT_ONCE);
+			v[0] = pread(fd, r + MIB, len, 0);
+			v[1] = pool(VMLWC_POOL_FREED_AT_ONCE) - f0;
+			v[2] = pages_marked(r + MIB, 0, n, 'A');
+			v[3] = pages_marked(r, 0, n, 'a');
+			v[4] = pages_marked(r, 2 * n, 3 * n, 'a');
+			lwc_switch_discard(in.src, v, 5);
+		}
+		cr_assert_geq(c, 0, "round %d: lwc_create: %s", round, strerror(errno));
+		cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+		cr_expect_eq(in.args[0], (long)len, "round %d: pread returned %ld", round, in.args[0]);
+		cr_expect_gt(in.args[1], 0, "round %d: no retired page was freed in the exit: the deferred list never filled",
+			     round);
+		cr_log_info("round %d: %ld retired table pages freed in the pread's exit", round, in.args[1]);
+		cr_expect_eq(in.args[2], (long)n, "round %d: %ld of %zu pages read right in the child", round, in.args[2], n);
+		cr_expect_eq(in.args[3] + in.args[4], 2 * (long)n, "round %d: the child's pages around the read changed",
+			     round);
+		cr_expect_eq(pages_marked(r, 0, 3 * n, 'a'), 3 * (long)n, "round %d: the creator's view changed", round);
+		cr_assert_eq(lwc_close(c), 0);
+		if (round == 0) {
+			frames = pool(VMLWC_POOL_IN_USE);
+			tables = pool(VMLWC_POOL_PT_PAGES);
+			continue;
+		}
+		cr_expect_eq(pool(VMLWC_POOL_IN_USE), frames, "round %d: pool frames in use", round);
+		cr_expect_eq(pool(VMLWC_POOL_PT_PAGES), tables, "round %d: table pages in use", round);
+	}
+	close(fd);
+}
