@@ -90,9 +90,19 @@ void view_commit(struct pt_txn *t, struct lwc *l)
 				v->deferred[v->ndeferred++] = t->retired[i];
 			else
 				retired_free_now(v, t->retired[i]);
-	} else {
-		for (int i = 0; i < t->nretired; i++)
+		return;
+	}
+	for (int i = 0; i < t->nretired; i++) {
+		/*
+		 * l is not the vCPU's lwC, but its old root may still be in CR3 (a switch's slow path
+		 * has moved v->lwc and the target's root loads on the return): freed after that load.
+		 */
+		if (!v || (t->retired[i] & PTE_ADDR) != (v->run->s.regs.sregs.cr3 & PTE_ADDR))
 			pt_page_free(t->retired[i]);
+		else if (v->ndeferred < (int)ARRAY_SIZE(v->deferred))
+			v->deferred[v->ndeferred++] = t->retired[i];
+		else
+			retired_free_now(v, t->retired[i]); /* the loaded root: a panic, never a free */
 	}
 }
 
