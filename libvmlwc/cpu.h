@@ -16,6 +16,7 @@ void cpu_init_area(struct vm *vm, struct vcpu *v);
 void cpu_fill_idt(struct vm *vm);
 
 int probe_platform(struct vcpu *v); /* 0, or -1 with the reason set */
+long vmlwc_platform_bits(void);     /* VMLWC_PLAT_*, what init chose; never fails */
 
 /* g_vm.cpu: what the guest CPU has and what the probe found. Set at init, read-only after: no lock. */
 struct cpu_state {

@@ -14,7 +14,6 @@ struct root_build_ctx {
 struct procmaps_entry;
 int root_map_entry(const struct procmaps_entry *e, void *arg); /* procmaps_each callback: 0, or 1 to stop (ctx->err set) */
 
-long vmlwc_platform_bits(void); /* VMLWC_PLAT_*; never fails */
 int mem_pin_host_code(void);                      /* 0, or -1 with the reason set */
 
 /* g_vm.init: set by vmlwc_init, read-only after (live is read with an acquire load): no lock. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "base.h"
+#include "vmlwc.h"
 #include "cpu.h"
 #include "errors.h"
 #include "rawsys.h"
@@ -99,4 +100,34 @@ int probe_platform(struct vcpu *v)
 	g_vm.pool.hdr->lazy_tables = (uint64_t)(g_vm.pt.lazy_tables && !g_vm.cpu.host_cow);
 	run->kvm_dirty_regs = 0;
 	return 0;
+}
+
+_Static_assert(VMLWC_PLAT_TDP == VMLWC_PLATFORM_TDP && VMLWC_PLAT_SYSCALL_CPL3 == VMLWC_PLATFORM_PVM &&
+	       VMLWC_PLAT_HOST_COW == VMLWC_PLATFORM_HOST_COW && VMLWC_PLAT_DOORBELL_LWC == VMLWC_PLATFORM_LWC_DOORBELL &&
+	       VMLWC_PLAT_FSGSBASE == VMLWC_PLATFORM_FSGSBASE && VMLWC_PLAT_XSAVE == VMLWC_PLATFORM_XSAVE &&
+	       VMLWC_PLAT_LAZY == VMLWC_PLATFORM_LAZY_TABLES && VMLWC_PLAT_PCID == VMLWC_PLATFORM_PCID,
+	       "public platform bits");
+
+/* What vmlwc_init chose for this platform from the probe and the CPU (VMLWC_PLAT_*), for tests and benchmarks. */
+long vmlwc_platform_bits(void)
+{
+	long b = 0;
+
+	if (g_vm.pt.tdp)
+		b |= VMLWC_PLAT_TDP;
+	if (g_vm.cpu.syscall_cpl3)
+		b |= VMLWC_PLAT_SYSCALL_CPL3;
+	if (g_vm.cpu.host_cow)
+		b |= VMLWC_PLAT_HOST_COW;
+	if (g_vm.init.gate_flags & VMLWC_GF_DOORBELL)
+		b |= VMLWC_PLAT_DOORBELL_LWC;
+	if (g_vm.cpu.fsgsbase_user)
+		b |= VMLWC_PLAT_FSGSBASE;
+	if (g_vm.cpu.xcr0_user)
+		b |= VMLWC_PLAT_XSAVE;
+	if (g_vm.pt.lazy_tables)
+		b |= VMLWC_PLAT_LAZY;
+	if (g_vm.cpu.pcid)
+		b |= VMLWC_PLAT_PCID;
+	return b;
 }

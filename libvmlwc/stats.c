@@ -5,6 +5,7 @@
 
 #include "base.h"
 #include "arena.h"
+#include "cpu.h"
 #include "fdtab.h"
 #include "init.h"
 #include "lwc_host.h"

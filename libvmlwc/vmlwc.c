@@ -372,36 +372,6 @@ static int tdp_detect(void)
 	return 0;
 }
 
-_Static_assert(VMLWC_PLAT_TDP == VMLWC_PLATFORM_TDP && VMLWC_PLAT_SYSCALL_CPL3 == VMLWC_PLATFORM_PVM &&
-	       VMLWC_PLAT_HOST_COW == VMLWC_PLATFORM_HOST_COW && VMLWC_PLAT_DOORBELL_LWC == VMLWC_PLATFORM_LWC_DOORBELL &&
-	       VMLWC_PLAT_FSGSBASE == VMLWC_PLATFORM_FSGSBASE && VMLWC_PLAT_XSAVE == VMLWC_PLATFORM_XSAVE &&
-	       VMLWC_PLAT_LAZY == VMLWC_PLATFORM_LAZY_TABLES && VMLWC_PLAT_PCID == VMLWC_PLATFORM_PCID,
-	       "public platform bits");
-
-/* What vmlwc_init chose for this platform (VMLWC_PLAT_*), for tests and benchmarks. */
-long vmlwc_platform_bits(void)
-{
-	long b = 0;
-
-	if (g_vm.pt.tdp)
-		b |= VMLWC_PLAT_TDP;
-	if (g_vm.cpu.syscall_cpl3)
-		b |= VMLWC_PLAT_SYSCALL_CPL3;
-	if (g_vm.cpu.host_cow)
-		b |= VMLWC_PLAT_HOST_COW;
-	if (g_vm.init.gate_flags & VMLWC_GF_DOORBELL)
-		b |= VMLWC_PLAT_DOORBELL_LWC;
-	if (g_vm.cpu.fsgsbase_user)
-		b |= VMLWC_PLAT_FSGSBASE;
-	if (g_vm.cpu.xcr0_user)
-		b |= VMLWC_PLAT_XSAVE;
-	if (g_vm.pt.lazy_tables)
-		b |= VMLWC_PLAT_LAZY;
-	if (g_vm.cpu.pcid)
-		b |= VMLWC_PLAT_PCID;
-	return b;
-}
-
 /* ---- entering ---- */
 
 

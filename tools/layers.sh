@@ -31,7 +31,6 @@ declare -A def lay
 objs=$(cd "$objdir" && find . -name '*.o' | sed 's|^\./||' | sort)
 bad=0
 layers=$(mktemp)
-trap 'rm -f "$layers"' EXIT
 for o in $objs; do
 	l=$(layer_of "${o%.o}")
 	if [ "$l" = -1 ]; then
@@ -42,10 +41,20 @@ for o in $objs; do
 	echo "$o $l" >>"$layers"
 done
 # one nm for the definitions and one for the references of every object (fast under TCG too)
-violations=$(cd "$objdir" && {
+refs=$(mktemp)
+trap 'rm -f "$layers" "$refs"' EXIT
+(cd "$objdir" && {
 	nm -A --defined-only -g $objs | awk '$2 ~ /^[TDBRC]$/ {sub(/:.*/, "", $1); print "D", $1, $3}'
 	nm -A -u $objs | awk '{sub(/:.*/, "", $1); print "U", $1, $NF}'
-} | awk -v names="leaves|memory|machine|page tables|shadows|views|uaccess|sys|lwC|ports|API edge" -v lf="$layers" '
+}) >"$refs"
+# no circle at all, within a layer either: tsort names every loop it finds in the file graph
+loops=$(awk '$1 == "D" { def[$3] = $2; next } { t = def[$3]; if (t != "" && t != $2) { sub(/\.o$/, "", t); s = $2; sub(/\.o$/, "", s); print s, t } }' "$refs" |
+	sort -u | tsort 2>&1 >/dev/null | grep -v 'input contains a loop' | sed 's/^tsort: //' | tr '\n' ' ' || true)
+if [ -n "$loops" ]; then
+	echo "tools/layers.sh: the file graph has a circle through: $loops" >&2
+	bad=1
+fi
+violations=$(awk -v names="leaves|memory|machine|page tables|shadows|views|uaccess|sys|lwC|ports|API edge" -v lf="$layers" '
 	BEGIN { split(names, nm, "|"); while ((getline line < lf) > 0) { split(line, f, " "); lay[f[1]] = f[2] } }
 	$1 == "D" { def[$3] = $2; next }
 	{ ref[++n] = $2 " " $3 }
@@ -61,6 +70,6 @@ violations=$(cd "$objdir" && {
 			}
 		}
 		print v
-	}')
+	}' "$refs")
 echo "tools/layers.sh: $violations upward reference(s)" >&2
 [ "$violations" = 0 ] && [ "$bad" = 0 ]
