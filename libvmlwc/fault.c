@@ -5,6 +5,7 @@
 
 #include "base.h"
 #include "cow.h"
+#include "die.h"
 #include "fault.h"
 #include "init.h"
 #include "lwc_host.h"
@@ -158,13 +159,13 @@ static int fault_common(struct vcpu *v, struct fault *x)
 	if ((x->f->cs & 3) != 3 || x->vector == 8 || x->vector == 18) {
 		trace_msg("stub fault: %s (vector %lu) error %lx rip %lx cr2 %lx rsp %lx", vec_name(x->vector),
 			  x->vector, x->error, x->f->rip, cr2, x->f->rsp);
-		run_panic(v, "exception in ring 0");
+		die_panic(v, "exception in ring 0");
 	}
 	if (x->vector == 14) {
 		int lz = fault_lazy(v, cr2, x->error);
 		v->npagefaults++;
 		if (lz > 0)
-			run_die_signal(v, SIGBUS); /* as for memory the host cannot back */
+			die_signal(v, SIGBUS); /* as for memory the host cannot back */
 		if (lz == 0 || fault_fill(v, cr2, x->error) == 0) {
 			/* after the port the iret frame is the usual ring-3 one */
 			frame_return_to_user(v, x->f->rip, x->f->rflags);
@@ -219,8 +220,8 @@ static int fault_common(struct vcpu *v, struct fault *x)
 		trace_msg("guest %s at rip %lx cr2 %lx error %lx -> signal %d", vec_name(x->vector), x->f->rip, cr2,
 			  x->error, sig);
 	if (!sig)
-		run_panic(v, "unexpected exception from ring 3");
-	run_die_signal(v, sig);
+		die_panic(v, "unexpected exception from ring 3");
+	die_signal(v, sig);
 }
 
 /* The fault port: every exception vector but the lean #PF; stack: rax, vector, error, frame. */
@@ -232,7 +233,7 @@ int fault_handle(struct vcpu *v)
 	struct fault x;
 
 	if (r->rsp < v->area_kva || off > VMLWC_VCPU_AREA_SIZE - sizeof(*fs))
-		run_panic(v, "fault port with the stack outside the vCPU area");
+		die_panic(v, "fault port with the stack outside the vCPU area");
 	fs = (void *)(v->area + off);
 	x = (struct fault){ .vector = fs->vector, .error = fs->error, .cr2 = r->rax, .f = &fs->f };
 	return fault_common(v, &x);
@@ -247,10 +248,10 @@ int fault_handle_pf(struct vcpu *v)
 	struct fault x;
 
 	if (r->rsp < v->area_kva || off > VMLWC_VCPU_AREA_SIZE - sizeof(*ps))
-		run_panic(v, "#PF port with the stack outside the vCPU area");
+		die_panic(v, "#PF port with the stack outside the vCPU area");
 	ps = (void *)(v->area + off);
 	if ((ps->f.cs & 3) == 3 && r->rsp != v->area_kva + VMLWC_VCPU_KSTACK_TOP - sizeof(*ps))
-		run_panic(v, "#PF port from ring 3 with the stack elsewhere than the top of the kernel stack");
+		die_panic(v, "#PF port from ring 3 with the stack elsewhere than the top of the kernel stack");
 	x = (struct fault){ .vector = 14, .error = ps->error, .cr2 = v->run->s.regs.sregs.cr2, .f = &ps->f,
 			    .pf_port = 1 };
 	return fault_common(v, &x);

@@ -3,6 +3,7 @@
 
 #include "base.h"
 #include "cpu.h"
+#include "die.h"
 #include "fault.h"
 #include "hypercall.h"
 #include "lwc_host.h"
@@ -50,7 +51,7 @@ static int hc_syscall(struct vcpu *v)
 
 	/* Only ring-3 syscalls land here with this stack shape: anything else is a stub bug. */
 	if ((f->cs & 3) != 3 || r->rsp != v->area_kva + VMLWC_FRAME_ON_KSTACK - 8)
-		run_panic(v, "syscall port used outside the syscall path");
+		die_panic(v, "syscall port used outside the syscall path");
 	return syscall_run(v);
 }
 
@@ -67,7 +68,7 @@ static int exit_doorbell(struct vcpu *v)
 	if (!run->mmio.is_write || run->mmio.phys_addr < VMLWC_DOORBELL_GPA || off >= PAGE_SIZE) {
 		trace_msg("guest access to guest-physical %lx (no memslot) at rip %lx",
 			  (unsigned long)run->mmio.phys_addr, (unsigned long)run->s.regs.regs.rip);
-		run_die_signal(v, SIGBUS);
+		die_signal(v, SIGBUS);
 	}
 	if ((run->s.regs.sregs.cs.selector & 3) != 3) {
 		uint64_t rip = run->s.regs.regs.rip - (VMLWC_GATE_VA + VMLWC_GATE_LSTAR);
@@ -76,7 +77,7 @@ static int exit_doorbell(struct vcpu *v)
 		 * CPL 0; the host then returns to CPL 3 as PVM would have stayed there.
 		 */
 		if (!g_vm.cfg.test_pvm || off != VMLWC_DB_SYSCALL || rip >= 16)
-			run_panic(v, "doorbell rung from ring 0");
+			die_panic(v, "doorbell rung from ring 0");
 		cpu_user_segments(&run->s.regs.sregs);
 		run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
 	}
@@ -91,7 +92,7 @@ static int exit_doorbell(struct vcpu *v)
 	case VMLWC_DB_LWC:
 		return lwc_call_doorbell(v);
 	default:
-		run_die_signal(v, SIGBUS); /* as a store to a device register that does not exist */
+		die_signal(v, SIGBUS); /* as a store to a device register that does not exist */
 	}
 }
 
@@ -104,7 +105,7 @@ static void ports_exit_begin(struct vcpu *v)
 	struct lwc *l = lwc_by_cr3(v->run->s.regs.sregs.cr3);
 
 	if (!l)
-		run_panic(v, "CR3 holds no lwC's tree");
+		die_panic(v, "CR3 holds no lwC's tree");
 	v->lwc = l;
 	l->on = v;
 	if (v->deferred_tree) {

@@ -9,6 +9,7 @@
 #include "base.h"
 #include "arena.h"
 #include "cred.h"
+#include "die.h"
 #include "fdtab.h"
 #include "fsctx.h"
 #include "lwc_host.h"
@@ -1105,12 +1106,12 @@ static int hc_lwc(struct vcpu *v)
 	struct vmlwc_iret_frame *f = frame_user(v);
 
 	if (r->rsp != v->area_kva + VMLWC_FRAME_ON_KSTACK)
-		run_panic(v, "lwC port used outside the gate path");
+		die_panic(v, "lwC port used outside the gate path");
 	if (f->rip == VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME)
 		return lwc_call(v, VMLWC_LWC_SWITCH, f->rip, f->rflags);
 	if (f->rip == VMLWC_GATE_VA + VMLWC_GATE_CALL_INT3 + 1)
 		return lwc_call(v, r->rax, f->rip, f->rflags);
-	run_panic(v, "lwC port used outside the gate path");
+	die_panic(v, "lwC port used outside the gate path");
 }
 
 int lwc_call_doorbell(struct vcpu *v)

@@ -6,6 +6,7 @@
 
 #include "base.h"
 #include "cpu.h"
+#include "die.h"
 #include "rawsys.h"
 #include "run.h"
 #include "trace.h"
@@ -60,7 +61,7 @@ void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags)
 	struct vmlwc_iret_frame *f = frame_user(v);
 
 	if (!canonical_user(rip))
-		run_die_signal(v, SIGSEGV); /* as Linux does for a bad return address */
+		die_signal(v, SIGSEGV); /* as Linux does for a bad return address */
 	rflags = (rflags & USER_RFLAGS) | 0x202;
 	if (v->via_doorbell) {
 		struct kvm_regs *r = &v->run->s.regs.regs;
@@ -121,55 +122,6 @@ void exit_register(unsigned reason, exit_fn fn)
 		g_vm.run.exit_table[reason] = fn;
 }
 
-void run_dump(struct vcpu *v, const char *why)
-{
-	struct kvm_regs *r = &v->run->s.regs.regs;
-	struct kvm_sregs s;
-	int have_s = RAW3(SYS_ioctl, v->fd, KVM_GET_SREGS, &s) == 0;
-
-	trace_msg("guest failure on vcpu %d: %s (exit reason %u)", v->index, why, v->run->exit_reason);
-	trace_msg("rip %lx rsp %lx rflags %lx", r->rip, r->rsp, r->rflags);
-	trace_msg("rax %lx rbx %lx rcx %lx rdx %lx", r->rax, r->rbx, r->rcx, r->rdx);
-	trace_msg("rsi %lx rdi %lx rbp %lx r8 %lx", r->rsi, r->rdi, r->rbp, r->r8);
-	trace_msg("r9 %lx r10 %lx r11 %lx r12 %lx", r->r9, r->r10, r->r11, r->r12);
-	trace_msg("r13 %lx r14 %lx r15 %lx", r->r13, r->r14, r->r15);
-	if (have_s)
-		trace_msg("cs %lx ss %lx cr0 %lx cr2 %lx cr3 %lx cr4 %lx efer %lx", (unsigned long)s.cs.selector,
-			  (unsigned long)s.ss.selector, s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
-}
-
-__attribute__((noreturn)) static void die_by(int sig)
-{
-	struct {
-		void *handler;
-		unsigned long flags;
-		void *restorer;
-		unsigned long mask;
-	} sa = { (void *)SIG_DFL, 0, 0, 0 };
-	unsigned long set = 1UL << (sig - 1);
-
-	/* As natively for a fault: default action, not blockable. */
-	RAW4(SYS_rt_sigaction, sig, &sa, 0, 8);
-	RAW4(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, 0, 8);
-	RAW3(SYS_tgkill, RAW0(SYS_getpid), RAW0(SYS_gettid), sig);
-	RAW1(SYS_exit_group, 128 + sig);
-	__builtin_unreachable();
-}
-
-void run_die_signal(struct vcpu *v, int sig)
-{
-	if (g_vm.cfg.trace)
-		trace_msg("vcpu %d: guest killed by signal %d", v->index, sig);
-	die_by(sig);
-}
-
-void run_panic(struct vcpu *v, const char *why)
-{
-	run_dump(v, why);
-	die_by(SIGABRT);
-}
-
-
 void run_loop(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
@@ -185,8 +137,8 @@ void run_loop(struct vcpu *v)
 			if (r == -EINTR || r == -EAGAIN)
 				continue;
 			if (r == -EFAULT) /* host memory behind a guest mapping is gone (beyond EOF) */
-				run_die_signal(v, SIGBUS);
-			run_panic(v, "KVM_RUN failed");
+				die_signal(v, SIGBUS);
+			die_panic(v, "KVM_RUN failed");
 		}
 		run_exit_handle(v);
 	}
@@ -197,12 +149,12 @@ void run_exit_handle(struct vcpu *v)
 	unsigned reason = v->run->exit_reason;
 
 	if (reason >= MAX_EXIT || !g_vm.run.exit_table[reason])
-		run_panic(v, "unhandled exit reason");
+		die_panic(v, "unhandled exit reason");
 	/* the layer above learns which lwC runs and reclaims what the last return freed */
 	if ((reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO) && g_vm.run.exit_begin)
 		g_vm.run.exit_begin(v);
 	if (g_vm.run.exit_table[reason](v) != 0)
-		run_panic(v, "exit handler refused the exit");
+		die_panic(v, "exit handler refused the exit");
 }
 
 static int exit_intr(struct vcpu *v)
@@ -226,7 +178,7 @@ static int exit_fatal(struct vcpu *v)
 	if (v->run->exit_reason == KVM_EXIT_FAIL_ENTRY)
 		trace_msg("hardware entry failure reason %lx",
 			  (unsigned long)v->run->fail_entry.hardware_entry_failure_reason);
-	run_panic(v, why);
+	die_panic(v, why);
 }
 
 void run_init(void)

@@ -23,10 +23,7 @@ int vmlwc_enter(struct enter_ctx *ctx, void (*fn)(void *), void *arg, void *host
 void exit_register(unsigned reason, exit_fn fn);
 void run_init(void);
 __attribute__((noreturn)) void run_loop(struct vcpu *v);
-__attribute__((noreturn)) void run_die_signal(struct vcpu *v, int sig);
 void run_exit_handle(struct vcpu *v); /* one exit as KVM_RUN left it in v->run (the run loop's body) */
-__attribute__((noreturn)) void run_panic(struct vcpu *v, const char *why);
-void run_dump(struct vcpu *v, const char *why);
 void hypercall_register(unsigned port, hypercall_fn fn);
 int hypercall_dispatch(struct vcpu *v, unsigned port); /* the handler's result (0: resume); -1: no handler for port */
 /* Rewrite the ring-3 iret frame; reload CR3 first when v->pending_cr3 is set. */

@@ -7,9 +7,9 @@
 #include <errno.h>
 
 #include "base.h"
+#include "die.h"
 #include "lwc_host.h"
 #include "pgtable.h"
-#include "run.h"
 #include "vcpu.h"
 #include "view.h"
 #include "state.h"
@@ -71,7 +71,7 @@ _Static_assert(PT_TXN_RETIRE <= ARRAY_SIZE(((struct vcpu *)0)->deferred), "the l
 static void retired_free_now(struct vcpu *v, gpa_t g)
 {
 	if ((g & PTE_ADDR) == (v->run->s.regs.sregs.cr3 & PTE_ADDR))
-		run_panic(v, "the loaded root retired with the vCPU's deferred list full");
+		die_panic(v, "the loaded root retired with the vCPU's deferred list full");
 	pt_page_free(g);
 	g_vm.view.freed_at_once++;
 }

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 
+#include "../die.h"
 #include "../run.h"
 #include "../sigtab.h"
 #include "../trace.h"
@@ -150,7 +151,7 @@ static long sys_rt_sigreturn(struct sys_call *c)
 	(void)c;
 	if (g_vm.cfg.trace)
 		trace_msg("rt_sigreturn without a guest signal frame: SIGSEGV");
-	run_die_signal(c->v, SIGSEGV);
+	die_signal(c->v, SIGSEGV);
 }
 
 /* At init: the host's handlers become the library's, the application's become the guest's. */

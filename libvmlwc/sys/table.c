@@ -4,6 +4,7 @@
 
 #include "../arena.h"
 #include "../cred.h"
+#include "../die.h"
 #include "../fsctx.h"
 #include "../trace.h"
 #include "rawsys.h"
@@ -82,7 +83,7 @@ static long dispatch_call(struct sys_call *c)
  * lwc_syscall (lwc_host.c), which is an lwC call, itself never a syscall; no handler below
  * calls back into sys_dispatch, the private calls (g_vm.sys.priv) do not use the storage, and
  * the host signal handler (sys/signal.c) only records the signal. Every handler returns here
- * or ends the process (run_die_signal, exit). Should a nested entry ever happen, it would
+ * or ends the process (die_signal, exit). Should a nested entry ever happen, it would
  * overwrite the outer call's buffers, so it fails with EDEADLK and a trace line instead.
  */
 long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, const long a[6])
