@@ -31,7 +31,7 @@ static int syscall_run(struct vcpu *v)
 		t0 = trace_now_ns();
 	ret = sys_dispatch(v, v->lwc, nr, a);
 	if (g_vm.cfg.trace)
-		trace_syscall(v, sys_name(nr), nr, a, ret, trace_now_ns() - t0);
+		trace_syscall(v, trace_sys_name(nr), nr, a, ret, trace_now_ns() - t0);
 	r->rax = (uint64_t)ret;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	if (v->test_fault_pending) {

@@ -38,7 +38,6 @@ void sys_init(void); /* the descriptor table from the families' const tables; ne
    not copied); it replaces the family's, if any. A number outside the table is ignored. */
 void sys_register(long nr, const struct sys_desc *d);
 int sys_vcpu_init(struct vcpu *v); /* v's call storage (arena pages, no guest maps them): 0 or -ENOMEM */
-const char *sys_name(long nr); /* NULL for a number it has no name for */
 void sig_init(void); /* host signal dispositions (sys/signal.c); never fails */
 
 /* g_vm.sys: filled at init (sys_init, registration), read-only after: no lock. */

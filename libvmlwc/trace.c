@@ -10,6 +10,8 @@
 #include "rawsys.h"
 #include "trace.h"
 #include "vcpu.h"
+#include "syscall_names.h"
+#include "sysdesc.h"
 #include "state.h"
 
 
@@ -141,4 +143,20 @@ void trace_syscall(struct vcpu *v, const char *name, long nr, const long a[6], l
 	put_c(&b, (char)('0' + (ns / 100) % 10));
 	put_s(&b, " us>\n");
 	emit(&b);
+}
+
+/* The descriptor's name, else the kernel's, else the library's private calls'. */
+const char *trace_sys_name(long nr)
+{
+	if (nr >= 0 && nr < SYS_NR_MAX && g_vm.sys.table[nr] && g_vm.sys.table[nr]->name)
+		return g_vm.sys.table[nr]->name;
+	if (nr >= 0 && nr < (long)ARRAY_SIZE(syscall_names) && syscall_names[nr])
+		return syscall_names[nr];
+	if (nr == VMLWC_SYS_STATS)
+		return "vmlwc_stats";
+	if (nr == VMLWC_SYS_TEST_STUB_FAULT)
+		return "vmlwc_test_stub_fault";
+	if (nr == VMLWC_SYS_POOL)
+		return "vmlwc_pool";
+	return NULL;
 }

@@ -123,7 +123,7 @@ static long cred_syscall(struct sys_call *sc)
 	return r;
 }
 
-/* Every credential syscall goes to cred_syscall; sys_name falls back to the syscall names. */
+/* Every credential syscall goes to cred_syscall; trace_sys_name falls back to the syscall names. */
 const struct sys_entry sys_cred_table[] = {
 	SYS(__NR_getuid, .fn = cred_syscall),
 	SYS(__NR_geteuid, .fn = cred_syscall),

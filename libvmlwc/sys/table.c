@@ -9,7 +9,6 @@
 #include "../trace.h"
 #include "rawsys.h"
 #include "sys.h"
-#include "syscall_names.h"
 #include "../state.h"
 
 
@@ -18,21 +17,6 @@ void sys_register(long nr, const struct sys_desc *d)
 	if (nr < 0 || nr >= SYS_NR_MAX)
 		return;
 	g_vm.sys.table[nr] = d;
-}
-
-const char *sys_name(long nr)
-{
-	if (nr >= 0 && nr < SYS_NR_MAX && g_vm.sys.table[nr] && g_vm.sys.table[nr]->name)
-		return g_vm.sys.table[nr]->name;
-	if (nr >= 0 && nr < (long)ARRAY_SIZE(syscall_names) && syscall_names[nr])
-		return syscall_names[nr];
-	if (nr == VMLWC_SYS_STATS)
-		return "vmlwc_stats";
-	if (nr == VMLWC_SYS_TEST_STUB_FAULT)
-		return "vmlwc_test_stub_fault";
-	if (nr == VMLWC_SYS_POOL)
-		return "vmlwc_pool";
-	return NULL;
 }
 
 int sys_redirected(long nr)
@@ -93,7 +77,7 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 
 	if (!lwc_allows(l, nr)) {
 		if (g_vm.cfg.trace) {
-			const char *n = sys_name(nr);
+			const char *n = trace_sys_name(nr);
 			trace_msg("syscall %ld (%s) outside the lwC's limit: EPERM", nr, n ? n : "unknown");
 		}
 		return -EPERM;
@@ -102,14 +86,14 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 		return g_vm.sys.priv ? g_vm.sys.priv(v, l, nr, a) : -ENOSYS;
 	if (nr < 0 || nr >= SYS_NR_MAX || !g_vm.sys.table[nr]) {
 		if (g_vm.cfg.trace) {
-			const char *n = sys_name(nr);
+			const char *n = trace_sys_name(nr);
 			trace_msg("unsupported syscall %ld (%s): ENOSYS", nr, n ? n : "unknown");
 		}
 		return -ENOSYS;
 	}
 	if (v->call_busy) {
 		if (g_vm.cfg.trace) {
-			const char *n = sys_name(nr);
+			const char *n = trace_sys_name(nr);
 			trace_msg("syscall %ld (%s) entered while vCPU %d's call storage is in use: EDEADLK", nr,
 				  n ? n : "unknown", v->index);
 		}
