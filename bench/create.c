@@ -1,5 +1,6 @@
-/* bench/create: lwc_create + first switch against fork+exit+wait, by memory touched; COW fault cost. */
+/* bench/create: lwc_create + first switch against fork+exit+wait, by memory touched; COW fault and host copy-out costs. */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,6 +85,55 @@ static void first_write(int n, double *first_ns, double *second_ns, double *copi
 	free(b);
 }
 
+#define COPYOUT (1UL << 20)
+
+static int zero_fd;
+
+static void op_pread(void *a)
+{
+	(void)a;
+	if (pread(zero_fd, mem, COPYOUT, 0) != (ssize_t)COPYOUT)
+		abort();
+}
+
+/*
+ * A host write into a child's copy-on-write buffer: pread of 1 MiB from /dev/zero in a fresh
+ * child each time (the host breaks every page: its table transactions are what this measures).
+ * The median time, and the mean exits to user space and table pages allocated per call.
+ */
+static void copyout_child(int reps, double *ns, double *exits, double *tables)
+{
+	uint64_t t[64];
+	long ex = 0, tb = 0;
+
+	memset(mem, 5, COPYOUT);
+	for (int i = 0; i < reps && i < 64; i++) {
+		struct lwc_msg in;
+		int c = lwc_create(NULL, 0, 0, &in);
+		if (c == LWC_SWITCHED) {
+			struct vmlwc_stats a, z;
+			long p0 = pool(VMLWC_POOL_PT_ALLOCS);
+			vmlwc_stats(&a);
+			uint64_t t0 = bench_now_ns();
+			long r = pread(zero_fd, mem, COPYOUT, 0);
+			uint64_t d = bench_now_ns() - t0;
+			vmlwc_stats(&z);
+			long v[4] = { (long)d, (long)(z.vm_exits - a.vm_exits - 1), pool(VMLWC_POOL_PT_ALLOCS) - p0, r };
+			lwc_switch_discard(in.src, v, 4);
+		}
+		if (c < 0 || lwc_switch(c, NULL, 0, &in) != LWC_SWITCHED || in.args[3] != (long)COPYOUT)
+			abort();
+		t[i] = (uint64_t)in.args[0];
+		ex += in.args[1];
+		tb += in.args[2];
+		lwc_close(c);
+	}
+	qsort(t, (size_t)reps, sizeof(t[0]), cmp_u64);
+	*ns = (double)t[reps / 2];
+	*exits = (double)ex / reps;
+	*tables = (double)tb / reps;
+}
+
 static void op_lwc(void *a)
 {
 	struct lwc_msg in;
@@ -112,6 +162,8 @@ int main(int argc, char **argv)
 		memset(mem, 1, sizes[i]);
 		fork_ns[i] = bench_median(op_fork, NULL, 3, quick ? 3 : 7);
 	}
+	zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	double pread_native = bench_median(op_pread, NULL, 5, quick ? 3 : 7);
 	munmap(mem, mem_len);
 	if (vmlwc_init(NULL) != 0) {
 		fprintf(stderr, "bench-create: vmlwc_init: %s\n", vmlwc_strerror());
@@ -133,6 +185,8 @@ int main(int argc, char **argv)
 	       cyc_hv = (double)(s1.hv_exits - s0.hv_exits) / ncyc,
 	       cyc_insns = (double)(s1.emulated_insns - s0.emulated_insns) / ncyc;
 	long lazy = pool(VMLWC_POOL_LAZY);
+	double co_ns, co_exits, co_tables;
+	copyout_child(quick ? 5 : 15, &co_ns, &co_exits, &co_tables);
 	double fw_first, fw_second, fw_copies;
 	first_write(quick ? 11 : 101, &fw_first, &fw_second, &fw_copies);
 	/* COW faults: in a child (frame from the pool) and in the root (copy-out) */
@@ -185,5 +239,7 @@ int main(int argc, char **argv)
 	printf("copy-on-write fault in the root (copy-out):  %.2f us, %.2f exits, %.1f emulated insns per fault (%lu faults)\n",
 	       (double)root_t / pages / 1e3, (double)(s1.vm_exits - s0.vm_exits - 1) / pages,
 	       (double)(s1.emulated_insns - s0.emulated_insns) / pages, (unsigned long)(s1.cow_faults - s0.cow_faults));
+	printf("host write into a child's copy-on-write buffer (pread 1 MiB of /dev/zero, fresh child): %.1f us (native %.1f us), %.2f exits, %.1f page-table chunk pages allocated (0 where tables are pool frames)\n",
+	       co_ns / 1e3, pread_native / 1e3, co_exits, co_tables);
 	return 0;
 }

@@ -4,6 +4,7 @@
 
 #include "base.h"
 #include "cow.h"
+#include "die.h"
 #include "lwc_host.h"
 #include "memmap.h"
 #include "pgtable.h"
@@ -159,32 +160,73 @@ int cow_prepare(struct lwc *l, uint64_t va, gpa_t *table, uint64_t *entry)
 }
 
 /*
+ * l's copy-on-write page va made writable in t. The path is made t's own first, so that no
+ * allocation can fail after cow_frame: it drops l's reference to the old frame, and l must
+ * never map a frame it holds no reference to. 1: broken; 0: not copy-on-write here; -errno.
+ */
+static int break_in(struct pt_txn *t, struct lwc *l, uint64_t va)
+{
+	uint64_t e;
+	int err;
+	gpa_t n;
+
+	/* below a shared table: t's own copy of the path first (the copy marks entries COW) */
+	if (pt_path_shared(t->root, va) && (err = pt_txn_own_path(t, va)) < 0)
+		return err;
+	e = pt_leaf(t->root, va);
+	if ((e & (PTE_P | PTE_U | VMLWC_PTE_COW)) != (PTE_P | PTE_U | VMLWC_PTE_COW))
+		return 0;
+	if ((err = pt_txn_own_path(t, va)) < 0)
+		return err;
+	n = cow_frame(l, va, e);
+	if (n == GPA_NONE)
+		return -ENOMEM;
+	if (pt_txn_set_leaf(t, va, (e & ~(VMLWC_PTE_COW | PTE_ADDR)) | PTE_W | PTE_D | n) < 0)
+		die_panic(l->on, "a copy-on-write break failed on a path its transaction owns");
+	return 1;
+}
+
+/*
  * The root lwC is the process: native threads share its memory, so its pages stay where they
  * are and the other lwCs that still share a page get the copy instead ("copy-out"). Any other
  * lwC takes a private frame from the pool. Either way the caller's view becomes writable.
  */
 int cow_break(struct lwc *l, uint64_t va)
 {
-	uint64_t e, old, keep;
 	struct pt_txn t;
-	gpa_t n;
+	int r;
 
-	va = PAGE_ALIGN_DOWN(va);
-	/* below a shared table: this lwC's own copy of the path first (the copy marks entries COW) */
-	if (view_own_path(l, va) < 0)
-		return -ENOMEM;
-	e = pt_leaf(l->root, va);
-	old = e & PTE_ADDR;
-	if ((e & (PTE_P | PTE_U | VMLWC_PTE_COW)) != (PTE_P | PTE_U | VMLWC_PTE_COW))
-		return -EFAULT;
-	keep = (e & ~(VMLWC_PTE_COW | PTE_ADDR)) | PTE_W | PTE_D;
-	(void)old;
-	n = cow_frame(l, va, e);
-	if (n == GPA_NONE)
-		return -ENOMEM;
 	pt_txn_begin(&t, l->root);
-	if (pt_txn_set_leaf(&t, va, keep | n) < 0)
-		return -ENOMEM;
+	r = break_in(&t, l, PAGE_ALIGN_DOWN(va));
 	view_commit(&t, l);
-	return 0;
+	return r < 0 ? (r == -EFAULT ? r : -ENOMEM) : r == 0 ? -EFAULT : 0;
+}
+
+/*
+ * The copy-on-write pages of [va, end) in one transaction, from va while pages are mapped and
+ * user-accessible: the path above them is copied once, not once per page (a long host write
+ * into a child's buffer). Stops at the first page that is neither writable nor copy-on-write
+ * or lies in a lazy span, which the caller's page-by-page walk then materializes, breaks or
+ * refuses: a hostile length costs no more than the walk. 0 or -errno.
+ */
+int cow_break_range(struct lwc *l, uint64_t va, uint64_t end)
+{
+	struct pt_txn t;
+	int r = 0;
+
+	if (end > USER_TOP)
+		end = USER_TOP;
+	pt_txn_begin(&t, l->root);
+	for (va = PAGE_ALIGN_DOWN(va); va < end; va += PAGE_SIZE) {
+		uint64_t next;
+		/* built leaves only: a lazy span costs what is touched, page by page in the walk */
+		if (pt_is_lazy(pt_span(t.root, va, &next)))
+			break;
+		if ((r = break_in(&t, l, va)) < 0)
+			break;
+		if (r == 0 && (pt_leaf(t.root, va) & (PTE_P | PTE_U | PTE_W)) != (PTE_P | PTE_U | PTE_W))
+			break;
+	}
+	view_commit(&t, l);
+	return r < 0 ? r : 0;
 }

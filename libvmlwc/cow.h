@@ -6,6 +6,7 @@
 
 struct lwc;
 int cow_break(struct lwc *l, uint64_t va); /* 0, -EFAULT or -ENOMEM */
+int cow_break_range(struct lwc *l, uint64_t va, uint64_t end); /* as far as it can: 0 or -errno */
 /* The entry that ends a COW fault on va in l's own (unshared) table, the page copied; 0 if
    the fault needs cow_break (a table on the way is shared), -errno on failure. */
 int cow_prepare(struct lwc *l, uint64_t va, gpa_t *table, uint64_t *entry);

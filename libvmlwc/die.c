@@ -11,6 +11,10 @@
 
 void die_dump(struct vcpu *v, const char *why)
 {
+	if (!v) { /* a failure found outside any vCPU's exit (an lwC no vCPU runs) */
+		trace_msg("guest failure: %s", why);
+		return;
+	}
 	struct kvm_regs *r = &v->run->s.regs.regs;
 	struct kvm_sregs s;
 	int have_s = RAW3(SYS_ioctl, v->fd, KVM_GET_SREGS, &s) == 0;

@@ -3,7 +3,7 @@
 #define VMLWC_DIE_H
 
 struct vcpu;
-void die_dump(struct vcpu *v, const char *why);   /* registers, CR2, CR3 ... to the trace (stderr) */
+void die_dump(struct vcpu *v, const char *why);   /* registers, CR2, CR3 ... to the trace (stderr); v may be NULL */
 __attribute__((noreturn)) void die_signal(struct vcpu *v, int sig); /* as a native fault: default action, unblocked */
 __attribute__((noreturn)) void die_panic(struct vcpu *v, const char *why); /* a dump, then SIGABRT */
 

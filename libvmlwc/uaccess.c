@@ -44,6 +44,10 @@ int ua_translate(struct lwc *l, gva_t gva, size_t len, int flags, struct iovec *
 
 	if (gva + len < gva)
 		return -EFAULT;
+	/* a write over several pages: their copy-on-write breaks in one transaction (what it
+	   leaves, the walk below breaks page by page or refuses) */
+	if ((flags & UA_WRITE) && len > PAGE_SIZE - (gva & (PAGE_SIZE - 1)))
+		cow_break_range(l, gva, gva + len);
 	while (len) {
 		size_t chunk = PAGE_SIZE - (gva & (PAGE_SIZE - 1));
 		uintptr_t h = page_hva(l, gva, flags);

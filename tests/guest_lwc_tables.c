@@ -4,6 +4,8 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include <sys/uio.h>
+
 #include "guest_common.h"
 #include "vmlwc_abi.h"
 
@@ -405,9 +407,10 @@ static long pages_marked(const char *p, size_t from, size_t to, char mark)
 
 /*
  * One exit that retires more table pages of the running lwC than its vCPU's deferred list
- * holds (256): a child's 1 MiB pread lands in copy-on-write pages, and the host's copy-out
- * breaks them one by one, a transaction each, each retiring the path the one before built
- * (root down to the leaf table). The pages beyond the list are freed in that exit
+ * holds (256): a child's 1 MiB preadv, one iovec a page, lands in copy-on-write pages, and the
+ * host breaks them one iovec at a time, a transaction each, each retiring the path the one
+ * before built (root down to the leaf table). (A single long buffer is broken in one
+ * transaction: ua_translate's cow_break_range.) The pages beyond the list are freed in that exit
  * (VMLWC_POOL_FREED_AT_ONCE counts them). Afterwards memory reads right in the child and in
  * its creator, and each round ends with the table pages and frames of the one before.
  */
@@ -434,8 +437,13 @@ Test(lwc_tables, retired_tables_beyond_the_deferred_list, .timeout = 300)
 	for (int round = 0; round < 3; round++) {
 		int c = lwc_create(NULL, 0, 0, &in);
 		if (c == LWC_SWITCHED) {
+			/* one iovec a page: each is translated (and its break committed) on its own, four
+			   retired table pages a page; one long buffer would be a single transaction */
+			static struct iovec iov[MIB / PG];
+			for (size_t i = 0; i < n; i++)
+				iov[i] = (struct iovec){ r + MIB + i * PG, PG };
 			long v[5] = { 0 }, f0 = pool(VMLWC_POOL_FREED_AT_ONCE);
-			v[0] = pread(fd, r + MIB, len, 0);
+			v[0] = preadv(fd, iov, (int)n, 0);
 			v[1] = pool(VMLWC_POOL_FREED_AT_ONCE) - f0;
 			v[2] = pages_marked(r + MIB, 0, n, 'A');
 			v[3] = pages_marked(r, 0, n, 'a');
@@ -444,10 +452,10 @@ Test(lwc_tables, retired_tables_beyond_the_deferred_list, .timeout = 300)
 		}
 		cr_assert_geq(c, 0, "round %d: lwc_create: %s", round, strerror(errno));
 		cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
-		cr_expect_eq(in.args[0], (long)len, "round %d: pread returned %ld", round, in.args[0]);
+		cr_expect_eq(in.args[0], (long)len, "round %d: preadv returned %ld", round, in.args[0]);
 		cr_expect_gt(in.args[1], 0, "round %d: no retired page was freed in the exit: the deferred list never filled",
 			     round);
-		cr_log_info("round %d: %ld retired table pages freed in the pread's exit", round, in.args[1]);
+		cr_log_info("round %d: %ld retired table pages freed in the preadv's exit", round, in.args[1]);
 		cr_expect_eq(in.args[2], (long)n, "round %d: %ld of %zu pages read right in the child", round, in.args[2], n);
 		cr_expect_eq(in.args[3] + in.args[4], 2 * (long)n, "round %d: the child's pages around the read changed",
 			     round);
