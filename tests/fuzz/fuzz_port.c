@@ -28,6 +28,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -193,6 +194,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct sigevent se = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2 };
 	if (timer_create(CLOCK_MONOTONIC, &se, &tick) < 0)
 		abort();
+	/* files (the memfd) stay small: fallocate or ftruncate of GiBs would fill memory (shmem),
+	   not test the host side; beyond it the call fails with EFBIG */
+	struct rlimit fsz = { 64UL << 20, 64UL << 20 };
+	signal(SIGXFSZ, SIG_IGN);
+	if (setrlimit(RLIMIT_FSIZE, &fsz) < 0)
+		abort();
 	return 0;
 }
 
@@ -316,7 +323,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (r->rdx == SYS_open || r->rdx == SYS_openat || r->rdx == SYS_ioctl)
 					r->rdx = SYS_getpid;
 			}
+			/* lwc_syscall runs the same syscalls: ppoll with no timeout would wait for ever */
+			timer_settime(tick, 0, &on, NULL);
 			vmlwc_hostonly_doorbell(v, VMLWC_DB_LWC);
+			timer_settime(tick, 0, &off, NULL);
 		}
 		/* the host may only have returned to ring 3 in the lwC's own memory */
 		if (r->rip < (uintptr_t)arena && r->rip != VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME)
