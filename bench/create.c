@@ -106,8 +106,10 @@ static void copyout_child(int reps, double *ns, double *exits, double *tables)
 	uint64_t t[64];
 	long ex = 0, tb = 0;
 
+	if (reps > 64)
+		reps = 64;
 	memset(mem, 5, COPYOUT);
-	for (int i = 0; i < reps && i < 64; i++) {
+	for (int i = 0; i < reps; i++) {
 		struct lwc_msg in;
 		int c = lwc_create(NULL, 0, 0, &in);
 		if (c == LWC_SWITCHED) {

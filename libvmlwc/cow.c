@@ -162,9 +162,10 @@ int cow_prepare(struct lwc *l, uint64_t va, gpa_t *table, uint64_t *entry)
 /*
  * l's copy-on-write page va made writable in t. The path is made t's own first, so that no
  * allocation can fail after cow_frame: it drops l's reference to the old frame, and l must
- * never map a frame it holds no reference to. 1: broken; 0: not copy-on-write here; -errno.
+ * never map a frame it holds no reference to. 1: broken; 0: not copy-on-write here (*leaf:
+ * the leaf entry it has); -errno.
  */
-static int break_in(struct pt_txn *t, struct lwc *l, uint64_t va)
+static int break_in(struct pt_txn *t, struct lwc *l, uint64_t va, uint64_t *leaf)
 {
 	uint64_t e;
 	int err;
@@ -173,7 +174,7 @@ static int break_in(struct pt_txn *t, struct lwc *l, uint64_t va)
 	/* below a shared table: t's own copy of the path first (the copy marks entries COW) */
 	if (pt_path_shared(t->root, va) && (err = pt_txn_own_path(t, va)) < 0)
 		return err;
-	e = pt_leaf(t->root, va);
+	e = *leaf = pt_leaf(t->root, va);
 	if ((e & (PTE_P | PTE_U | VMLWC_PTE_COW)) != (PTE_P | PTE_U | VMLWC_PTE_COW))
 		return 0;
 	if ((err = pt_txn_own_path(t, va)) < 0)
@@ -194,10 +195,11 @@ static int break_in(struct pt_txn *t, struct lwc *l, uint64_t va)
 int cow_break(struct lwc *l, uint64_t va)
 {
 	struct pt_txn t;
+	uint64_t e;
 	int r;
 
 	pt_txn_begin(&t, l->root);
-	r = break_in(&t, l, PAGE_ALIGN_DOWN(va));
+	r = break_in(&t, l, PAGE_ALIGN_DOWN(va), &e);
 	view_commit(&t, l);
 	return r < 0 ? (r == -EFAULT ? r : -ENOMEM) : r == 0 ? -EFAULT : 0;
 }
@@ -218,13 +220,13 @@ int cow_break_range(struct lwc *l, uint64_t va, uint64_t end)
 		end = USER_TOP;
 	pt_txn_begin(&t, l->root);
 	for (va = PAGE_ALIGN_DOWN(va); va < end; va += PAGE_SIZE) {
-		uint64_t next;
+		uint64_t next, e;
 		/* built leaves only: a lazy span costs what is touched, page by page in the walk */
 		if (pt_is_lazy(pt_span(t.root, va, &next)))
 			break;
-		if ((r = break_in(&t, l, va)) < 0)
+		if ((r = break_in(&t, l, va, &e)) < 0)
 			break;
-		if (r == 0 && (pt_leaf(t.root, va) & (PTE_P | PTE_U | PTE_W)) != (PTE_P | PTE_U | PTE_W))
+		if (r == 0 && (e & (PTE_P | PTE_U | PTE_W)) != (PTE_P | PTE_U | PTE_W))
 			break;
 	}
 	view_commit(&t, l);

@@ -3,11 +3,11 @@
 #include <string.h>
 
 #include "base.h"
-#include "vmlwc.h"
 #include "cpu.h"
 #include "errors.h"
 #include "rawsys.h"
 #include "vcpu.h"
+#include "vmlwc.h"
 #include "state.h"
 
 #define MSR_LSTAR 0xc0000082

@@ -8,10 +8,10 @@
 
 #include "base.h"
 #include "rawsys.h"
-#include "trace.h"
-#include "vcpu.h"
 #include "syscall_names.h"
 #include "sysdesc.h"
+#include "trace.h"
+#include "vcpu.h"
 #include "state.h"
 
 

@@ -76,6 +76,15 @@ static void retired_free_now(struct vcpu *v, gpa_t g)
 	g_vm.view.freed_at_once++;
 }
 
+/* g, retired while v's CR3 may still reach it: freed after the next exit (or now: above). */
+static void retired_defer(struct vcpu *v, gpa_t g)
+{
+	if (v->ndeferred < (int)ARRAY_SIZE(v->deferred))
+		v->deferred[v->ndeferred++] = g;
+	else
+		retired_free_now(v, g);
+}
+
 void view_commit(struct pt_txn *t, struct lwc *l)
 {
 	struct vcpu *v = l->on;
@@ -86,10 +95,7 @@ void view_commit(struct pt_txn *t, struct lwc *l)
 	if (v && v->lwc == l) {
 		lwc_load_on_return(v, l);
 		for (int i = 0; i < t->nretired; i++)
-			if (v->ndeferred < (int)ARRAY_SIZE(v->deferred))
-				v->deferred[v->ndeferred++] = t->retired[i];
-			else
-				retired_free_now(v, t->retired[i]);
+			retired_defer(v, t->retired[i]);
 		return;
 	}
 	for (int i = 0; i < t->nretired; i++) {
@@ -99,10 +105,8 @@ void view_commit(struct pt_txn *t, struct lwc *l)
 		 */
 		if (!v || (t->retired[i] & PTE_ADDR) != (v->run->s.regs.sregs.cr3 & PTE_ADDR))
 			pt_page_free(t->retired[i]);
-		else if (v->ndeferred < (int)ARRAY_SIZE(v->deferred))
-			v->deferred[v->ndeferred++] = t->retired[i];
 		else
-			retired_free_now(v, t->retired[i]); /* the loaded root: a panic, never a free */
+			retired_defer(v, t->retired[i]); /* full list: a panic for the loaded root, never a free */
 	}
 }
 

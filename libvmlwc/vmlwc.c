@@ -428,7 +428,6 @@ static void init_undo(struct vcpu *v)
 /* What vmlwc_init's steps hand on to each other. */
 struct init_ctx {
 	size_t pool;          /* frame pool ceiling (vmlwc_config.pool_bytes) */
-	uintptr_t pt_lo;      /* the page-table chunks, right after the stub window */
 	struct vcpu *v;       /* the calling thread's vCPU, once created */
 	uint64_t fs_base, gs_base;
 };
@@ -446,6 +445,7 @@ static int init_kvm(struct init_ctx *c)
 static int init_memory(struct init_ctx *c)
 {
 	size_t size = ARENA_FIXED + PT_REGION + c->pool;
+	uintptr_t pt_lo;
 	const char *why;
 	int e;
 
@@ -454,16 +454,16 @@ static int init_memory(struct init_ctx *c)
 	g_vm.mem.nprotect = 0;
 	if (mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store)) < 0)
 		return -1;
-	c->pt_lo = g_vm.arena.base + VMLWC_STUB_SPAN;
-	if ((e = memmap_library(g_vm.arena.base, g_vm.arena.size, c->pt_lo, c->pt_lo + PT_REGION, &why)) < 0)
+	pt_lo = g_vm.arena.base + VMLWC_STUB_SPAN; /* the page-table chunks, right after the stub window */
+	if ((e = memmap_library(g_vm.arena.base, g_vm.arena.size, pt_lo, pt_lo + PT_REGION, &why)) < 0)
 		return err_set(-e, "guest-physical layout (MAXPHYADDR %u, library window %#lx..%#lx): %s: %s",
 			       g_vm.cpu.maxphy, VMLWC_LIB_GPA, VMLWC_LIB_GPA + g_vm.arena.size, why, strerror(-e));
 	/* the first 2 MiB of the arena are the stub window, the page-table chunks follow */
 	if (!arena_pages(&g_vm.arena, VMLWC_STUB_SPAN / PAGE_SIZE) ||
-	    arena_pages(&g_vm.arena, PT_REGION / PAGE_SIZE) != (void *)c->pt_lo)
+	    arena_pages(&g_vm.arena, PT_REGION / PAGE_SIZE) != (void *)pt_lo)
 		return err_set(ENOMEM, "arena too small");
 	g_vm.pt.tdp = tdp_detect();
-	if (err_check(ptpage_init(c->pt_lo, PT_REGION, memmap_slot_reserve(PT_REGION / PTPAGE_CHUNK), !g_vm.pt.tdp),
+	if (err_check(ptpage_init(pt_lo, PT_REGION, memmap_slot_reserve(PT_REGION / PTPAGE_CHUNK), !g_vm.pt.tdp),
 		      "memslots for page-table chunks") < 0)
 		return -1;
 	return err_check(pt_init_kernel(), "kernel half of the guest page tables");
