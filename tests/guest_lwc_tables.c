@@ -405,6 +405,13 @@ static long pages_marked(const char *p, size_t from, size_t to, char mark)
 	return ok;
 }
 
+/* page i of p marked like pages_marked expects it */
+static void pages_mark(char *p, size_t from, size_t to, char mark)
+{
+	for (size_t i = from; i < to; i++)
+		p[i * PG] = p[i * PG + PG - 1] = (char)(mark + i % 26);
+}
+
 /*
  * One exit that retires more table pages of the running lwC than its vCPU's deferred list
  * holds (256): a child's 1 MiB preadv, one iovec a page, lands in copy-on-write pages, and the
@@ -432,8 +439,7 @@ Test(lwc_tables, retired_tables_beyond_the_deferred_list, .timeout = 300)
 	ENTER();
 	/* [0, 1 MiB) and [2 MiB, 3 MiB) stay as they are; the child reads the file into the middle */
 	char *r = touched(3 * MIB, 0);
-	for (size_t i = 0; i < 3 * n; i++)
-		r[i * PG] = r[i * PG + PG - 1] = (char)('a' + i % 26);
+	pages_mark(r, 0, 3 * n, 'a');
 	for (int round = 0; round < 3; round++) {
 		int c = lwc_create(NULL, 0, 0, &in);
 		if (c == LWC_SWITCHED) {
@@ -469,5 +475,61 @@ Test(lwc_tables, retired_tables_beyond_the_deferred_list, .timeout = 300)
 		cr_expect_eq(pool(VMLWC_POOL_IN_USE), frames, "round %d: pool frames in use", round);
 		cr_expect_eq(pool(VMLWC_POOL_PT_PAGES), tables, "round %d: table pages in use", round);
 	}
+	close(fd);
+}
+
+/*
+ * A host write of 1 MiB into pages an lwC shares copy-on-write (its copy-on-write breaks are
+ * one transaction: cow_break_range) stays the writer's: a child's pread leaves its creator's
+ * pages as they were, and the root's pread (copy-out) leaves a child's. The pages around the
+ * buffer keep their contents on both sides.
+ */
+Test(lwc_tables, long_host_writes_into_shared_pages_stay_private, .timeout = 300)
+{
+	struct lwc_msg in;
+	char path[] = "/tmp/vmlwc_longwrite_XXXXXX";
+	size_t n = MIB / PG;
+	int fd = mkstemp(path);
+
+	cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+	cr_assert_eq(unlink(path), 0);
+	for (size_t i = 0; i < n; i++) {
+		char page[PG];
+		memset(page, 'A' + i % 26, PG);
+		cr_assert_eq(write(fd, page, PG), (ssize_t)PG);
+	}
+	ENTER();
+	/* the file lands in [1 MiB, 2 MiB) of three */
+	char *r = touched(3 * MIB, 0);
+	pages_mark(r, 0, 3 * n, 'a');
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long v[3] = { pread(fd, r + MIB, MIB, 0), pages_marked(r + MIB, 0, n, 'A'),
+			      pages_marked(r, 0, n, 'a') + pages_marked(r, 2 * n, 3 * n, 'a') };
+		lwc_switch_discard(in.src, v, 3);
+	}
+	cr_assert_geq(c, 0, "lwc_create: %s", strerror(errno));
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], (long)MIB, "the child's pread returned %ld", in.args[0]);
+	cr_expect_eq(in.args[1], (long)n, "%ld of %zu pages read right in the child", in.args[1], n);
+	cr_expect_eq(in.args[2], 2 * (long)n, "the child's pages around the read changed");
+	cr_expect_eq(pages_marked(r, 0, 3 * n, 'a'), 3 * (long)n, "the child's pread reached its creator's pages");
+	cr_assert_eq(lwc_close(c), 0);
+
+	/* the root writes: a child created before keeps the pages it was made with */
+	c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long v[1] = { pages_marked(r, 0, 3 * n, 'a') };
+		lwc_switch_discard(in.src, v, 1);
+	}
+	cr_assert_geq(c, 0, "lwc_create: %s", strerror(errno));
+	cr_expect_eq(pread(fd, r + MIB, MIB, 0), (long)MIB);
+	cr_expect_eq(pages_marked(r + MIB, 0, n, 'A'), (long)n, "the root's pread");
+	cr_expect_eq(pages_marked(r, 0, n, 'a') + pages_marked(r, 2 * n, 3 * n, 'a'), 2 * (long)n,
+		     "the root's pages around its read changed");
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 3 * (long)n, "the root's pread reached its child's pages: %ld of %zu as created",
+		     in.args[0], 3 * n);
+	cr_assert_eq(lwc_close(c), 0);
 	close(fd);
 }
