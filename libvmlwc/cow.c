@@ -8,6 +8,7 @@
 #include "lwc_host.h"
 #include "memmap.h"
 #include "pgtable.h"
+#include "memrange.h"
 #include "pool.h"
 #include "view.h"
 #include "state.h"
@@ -73,7 +74,11 @@ int mem_copy_out(struct lwc *l, uint64_t va, int keep_shared)
 
 	if (n == GPA_NONE)
 		return -ENOMEM;
-	memcpy((void *)hva_of(n), (void *)va, PAGE_SIZE);
+	/* a page l holds PROT_NONE may be PROT_NONE on the host too: read whatever its protection */
+	if (pt_leaf(l->root, va) & PTE_P)
+		memcpy((void *)hva_of(n), (void *)va, PAGE_SIZE);
+	else if (mem_read_force((void *)hva_of(n), va, PAGE_SIZE) < 0)
+		memset((void *)hva_of(n), 0, PAGE_SIZE); /* not host memory at all: nothing to keep */
 	for (unsigned i = 0; i < VMLWC_MAX_LWCS; i++) {
 		struct lwc *o = g_vm.lwc.lwcs[i];
 		uint64_t oe;
@@ -97,6 +102,27 @@ int mem_copy_out(struct lwc *l, uint64_t va, int keep_shared)
 		pool_unref(n);
 	for (int i = 1; i < users; i++)
 		pool_ref(n);
+	return 0;
+}
+
+/*
+ * l's page at va holds a private copy of src (PAGE_SIZE bytes) from now on, a pool frame of
+ * its own with leaf flags, whatever frame it had. 0 or -ENOMEM.
+ */
+int mem_copy_view(struct lwc *l, struct pt_txn *t, uint64_t va, const void *src, uint64_t flags)
+{
+	uint64_t e = pt_leaf(l->root, va);
+	gpa_t n = pool_alloc();
+
+	if (n == GPA_NONE)
+		return -ENOMEM;
+	memcpy((void *)hva_of(n), src, PAGE_SIZE);
+	if (pt_txn_set_leaf(t, va, flags | n) < 0) {
+		pool_unref(n);
+		return -ENOMEM;
+	}
+	if (e & (PTE_P | VMLWC_PTE_PROTNONE))
+		pool_unref(e);
 	return 0;
 }
 
@@ -129,7 +155,8 @@ static gpa_t cow_frame(struct lwc *l, uint64_t va, uint64_t e)
 {
 	gpa_t old = e & PTE_ADDR, n;
 
-	if (l == g_vm.lwc.root_lwc && pool_refcount(e) < 0)
+	/* the root's host page at its own address (host memory elsewhere gets a copy below) */
+	if (l == g_vm.lwc.root_lwc && pool_refcount(e) < 0 && old == gpa_of(va))
 		return mem_copy_out(l, va, 0) < 0 ? GPA_NONE : old;
 	if (pool_refcount(e) == 1)
 		return old;

@@ -15,6 +15,7 @@ int mem_identity(uint64_t e, uint64_t a);    /* 1: entry e (leaf or lazy) maps t
 int mem_shared_at(struct lwc *l, uint64_t a, uint64_t end, uint64_t *stop); /* 1 or 0: shared at a; *stop: until where */
 int mem_copy_out(struct lwc *l, uint64_t va, int keep_shared); /* the others get a copy of host page va; 0 or -ENOMEM */
 struct pt_txn;
+int mem_copy_view(struct lwc *l, struct pt_txn *t, uint64_t va, const void *src, uint64_t flags); /* 0 or -ENOMEM */
 int mem_zero_view(struct lwc *l, struct pt_txn *t, uint64_t va); /* l's page reads as zeros; 0 or -ENOMEM */
 
 #endif

@@ -57,11 +57,20 @@ static int fill_find(const struct procmaps_entry *e, void *arg)
 	return 1;
 }
 
+/* The stretches of [a, a+n) the root's view has nothing for: what it knows stays as it is. */
 static long fill_range(uint64_t a, uint64_t n, void *arg)
 {
 	struct root_build_ctx *b = arg;
+	long r = 0;
 
-	return pt_txn_set(&b->t, a, n, a, b->flags);
+	for (uint64_t end = a + n, next; a < end && r == 0; a = next) {
+		uint64_t e = pt_span(b->t.root, a, &next);
+		if (next > end)
+			next = end;
+		if (!e)
+			r = pt_txn_set(&b->t, a, next - a, a, b->flags);
+	}
+	return r;
 }
 
 /*
@@ -87,6 +96,8 @@ static int fault_fill(struct vcpu *v, uint64_t addr, uint64_t err)
 		return -1;
 	if (pt_lookup(v->lwc->root, addr) & PTE_P)
 		return 0; /* another path filled it already */
+	if (pt_leaf(v->lwc->root, addr) & VMLWC_PTE_PROTNONE)
+		return -1; /* the view knows it: PROT_NONE (the host may allow more: see host_protect) */
 	struct root_build_ctx b = { .flags = flags };
 	pt_txn_begin(&b.t, v->lwc->root);
 	if (mem_each_unprotected(c.start, c.end - c.start, fill_range, &b) < 0)

@@ -45,6 +45,8 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	g_vm.kvm.max_memslots = 512;
 	g_vm.cpu.has_nx = 1;
 	mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store));
+	if (mem_force_open() < 0)
+		return NULL;
 	const char *why;
 	uintptr_t pt_lo;
 	if (arena_init(&g_vm.arena, 128UL << 20) < 0)

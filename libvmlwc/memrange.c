@@ -1,11 +1,38 @@
 /* Library memory (protected: a hole in every view) and host code the guest may not remap (pinned). */
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
 
 #include "base.h"
 #include "arena.h"
 #include "errors.h"
 #include "memrange.h"
+#include "rawsys.h"
 #include "state.h"
+
+int mem_force_open(void)
+{
+	long fd = RAW3(SYS_open, "/proc/self/mem", O_RDONLY | O_CLOEXEC, 0);
+
+	if (fd < 0)
+		return err_set((int)-fd, "open /proc/self/mem: %s", strerror((int)-fd));
+	g_vm.mem.self_mem_fd = (int)fd;
+	return 0;
+}
+
+void mem_force_close(void)
+{
+	if (g_vm.mem.self_mem_fd > 0)
+		RAW1(SYS_close, g_vm.mem.self_mem_fd);
+	g_vm.mem.self_mem_fd = -1;
+}
+
+int mem_read_force(void *dst, uint64_t hva, size_t len)
+{
+	long r = RAW4(SYS_pread64, g_vm.mem.self_mem_fd, dst, len, hva);
+
+	return r == (long)len ? 0 : -EFAULT;
+}
 
 int mem_protect_add(uint64_t start, uint64_t len)
 {

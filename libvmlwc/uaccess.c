@@ -6,6 +6,7 @@
 #include "cow.h"
 #include "lwc_host.h"
 #include "memmap.h"
+#include "memrange.h"
 #include "pgtable.h"
 #include "uaccess.h"
 #include "view.h"
@@ -20,6 +21,12 @@ static uintptr_t page_hva(struct lwc *l, gva_t gva, int flags)
 	e = pt_lookup(l->root, gva);
 	if (!(e & PTE_P) && view_materialize(l, gva) > 0) /* the host touches memory only through built tables */
 		e = pt_lookup(l->root, gva);
+	if ((flags & UA_ANYPROT) && !(flags & UA_WRITE) && !(e & PTE_P)) {
+		/* a frame kept under PROT_NONE: the host page may be PROT_NONE too (copy reads it by force) */
+		uint64_t leaf = pt_leaf(l->root, gva);
+		uintptr_t h = (leaf & VMLWC_PTE_PROTNONE) ? hva_of(leaf & PTE_ADDR) : 0;
+		return h ? h + (gva & (PAGE_SIZE - 1)) : 0;
+	}
 	if (!(e & PTE_P) || !(e & PTE_U))
 		return 0;
 	if ((flags & UA_WRITE) && !(e & PTE_W)) {
@@ -82,11 +89,11 @@ void *ua_direct(struct lwc *l, gva_t gva, size_t len, int flags)
 	return iov.iov_base;
 }
 
-static int copy(struct lwc *l, gva_t gva, void *host, size_t len, int out)
+static int copy(struct lwc *l, gva_t gva, void *host, size_t len, int out, int flags)
 {
 	while (len) {
 		size_t chunk = PAGE_SIZE - (gva & (PAGE_SIZE - 1));
-		uintptr_t h = page_hva(l, gva, out ? UA_WRITE : 0);
+		uintptr_t h = page_hva(l, gva, (out ? UA_WRITE : 0) | flags);
 
 		if (!h)
 			return -EFAULT;
@@ -94,8 +101,10 @@ static int copy(struct lwc *l, gva_t gva, void *host, size_t len, int out)
 			chunk = len;
 		if (out)
 			memcpy((void *)h, host, chunk);
-		else
+		else if (!(flags & UA_ANYPROT))
 			memcpy(host, (void *)h, chunk);
+		else if (mem_read_force(host, h, chunk) < 0)
+			return -EFAULT;
 		gva += chunk;
 		host = (char *)host + chunk;
 		len -= chunk;
@@ -122,12 +131,17 @@ int ua_check(struct lwc *l, gva_t gva, size_t len, int flags)
 
 int ua_copy_in(struct lwc *l, void *dst, gva_t src, size_t len)
 {
-	return copy(l, src, dst, len, 0);
+	return copy(l, src, dst, len, 0, 0);
+}
+
+int ua_copy_in_anyprot(struct lwc *l, void *dst, gva_t src, size_t len)
+{
+	return copy(l, src, dst, len, 0, UA_ANYPROT);
 }
 
 int ua_copy_out(struct lwc *l, gva_t dst, const void *src, size_t len)
 {
-	return copy(l, dst, (void *)src, len, 1);
+	return copy(l, dst, (void *)src, len, 1, 0);
 }
 
 long ua_strncpy_in(struct lwc *l, char *dst, gva_t src, size_t max)

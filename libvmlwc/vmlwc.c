@@ -142,8 +142,9 @@ int root_map_entry(const struct procmaps_entry *e, void *arg)
 	uint64_t end = e->end > USER_TOP ? USER_TOP : e->end;
 	long r;
 
-	b->flags = pt_prot_flags(e->prot);
-	if (e->start >= end || !b->flags)
+	/* PROT_NONE mappings too, not present with their frames: a later mprotect finds them */
+	b->flags = pt_prot_flags(e->prot) ?: VMLWC_PTE_PROTNONE;
+	if (e->start >= end)
 		return 0;
 	if (e->shared)
 		b->flags |= VMLWC_PTE_SHARED;
@@ -207,7 +208,7 @@ static int fdtab_fill(struct fdtab *t)
 
 		if (*end || de->d_name[0] == '.' || fd == self)
 			continue;
-		if (fd == g_vm.kvm.kvm_fd || fd == g_vm.kvm.vm_fd || fd == g_vm.trace.fd)
+		if (fd == g_vm.kvm.kvm_fd || fd == g_vm.kvm.vm_fd || fd == g_vm.trace.fd || fd == g_vm.mem.self_mem_fd)
 			continue;
 		int lib = 0;
 		for (unsigned i = 0; i < g_vm.kvm.nvcpus; i++)
@@ -414,6 +415,7 @@ static void init_undo(struct vcpu *v)
 		close(g_vm.trace.fd);
 	g_vm.trace.fd = -1;
 	kvm_close_vm(&g_vm);
+	mem_force_close();
 	arena_fini(&g_vm.arena);
 	if (g_vm.mem.nprotect && mem_is_protected(VMLWC_GATE_VA, PAGE_SIZE))
 		munmap((void *)VMLWC_GATE_VA, VMLWC_GATE_PAGES * PAGE_SIZE);
@@ -452,7 +454,7 @@ static int init_memory(struct init_ctx *c)
 	if (arena_init(&g_vm.arena, size) < 0)
 		return err_set(ENOMEM, "arena: mmap of %zu bytes failed", size);
 	g_vm.mem.nprotect = 0;
-	if (mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store)) < 0)
+	if (mem_protect_add((uint64_t)&g_vm_store, sizeof(g_vm_store)) < 0 || mem_force_open() < 0)
 		return -1;
 	pt_lo = g_vm.arena.base + VMLWC_STUB_SPAN; /* the page-table chunks, right after the stub window */
 	if ((e = memmap_library(g_vm.arena.base, g_vm.arena.size, pt_lo, pt_lo + PT_REGION, &why)) < 0)

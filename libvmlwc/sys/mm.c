@@ -50,6 +50,18 @@ static int range_ok(uint64_t addr, uint64_t len)
 	return !(addr & (PAGE_SIZE - 1)) && addr + len >= addr && addr + len <= USER_TOP;
 }
 
+/*
+ * Leaf flags for memory mapped with prot. PROT_NONE memory is in the view too, not present but
+ * with its frame: a later mprotect has entries to change (glibc's thread stacks, jemalloc's
+ * and the JVM's reservations are born PROT_NONE and made usable afterwards).
+ */
+static uint64_t map_flags(int prot, int shared)
+{
+	uint64_t f = pt_prot_flags(prot);
+
+	return (f ? f : VMLWC_PTE_PROTNONE) | (shared ? VMLWC_PTE_SHARED : 0);
+}
+
 /* Maps fresh zeros (the zero frame, copy-on-write) at [va, va+len) in l's view. */
 static int view_map_zero(struct lwc *l, uint64_t va, uint64_t len, uint64_t pflags)
 {
@@ -63,6 +75,38 @@ static int view_map_zero(struct lwc *l, uint64_t va, uint64_t len, uint64_t pfla
 	r = pt_txn_set_zero(&t, va, len, n);
 	view_commit(&t, l);
 	return r;
+}
+
+static long unmap_part(uint64_t a, uint64_t len, void *arg);
+
+/*
+ * MAP_FIXED anonymous private memory over [addr, addr+len), some of whose host memory other
+ * lwCs still use: there this view gets zeros of its own (the zero frame, copied on write: pool
+ * frames, which go back to the pool when it lets them go); elsewhere new host memory at its
+ * own address, as natively, so that no host memory is left that no view maps.
+ */
+static long mmap_fixed_anon_split(struct sys_call *c, uint64_t addr, uint64_t len, const long h[6],
+				  uint64_t pflags)
+{
+	uint64_t end = addr + len, stop;
+	long r = 0;
+
+	for (uint64_t a = addr; a < end && r >= 0; a = stop) {
+		if (mem_shared_at(c->l, a, end, &stop)) {
+			r = view_map_zero(c->l, a, stop - a, pflags);
+			continue;
+		}
+		long hh[6] = { (long)a, (long)(stop - a), h[2], h[3], -1, 0 };
+		r = sys_raw(__NR_mmap, hh);
+		if (r >= 0 || r < -4095)
+			r = pt_apply(c, a, stop - a, pflags);
+	}
+	if (r < 0) {
+		/* as natively, what was there is gone either way */
+		mem_each_unprotected(addr, len, unmap_part, c);
+		return r == -ENOSPC ? -ENOMEM : r;
+	}
+	return (long)addr;
 }
 
 static long sys_mmap(struct sys_call *c)
@@ -90,13 +134,10 @@ static long sys_mmap(struct sys_call *c)
 			return -EACCES;
 		h[4] = fd;
 	}
-	uint64_t pflags = pt_prot_flags(prot) | ((flags & MAP_SHARED) ? VMLWC_PTE_SHARED : 0);
+	uint64_t pflags = map_flags(prot, (flags & MAP_SHARED) != 0);
 	if ((flags & MAP_FIXED) && (flags & MAP_ANONYMOUS) && !(flags & MAP_SHARED) &&
-	    mem_shared_elsewhere(c->l, addr, len)) {
-		/* another lwC still uses the host memory there: this view gets zeros of its own (the
-		   zero frame, copied on write), which go back to the pool when it lets them go */
-		return (e = view_map_zero(c->l, addr, len, pflags)) < 0 ? e : (long)addr;
-	}
+	    mem_shared_elsewhere(c->l, addr, len))
+		return mmap_fixed_anon_split(c, addr, len, h, pflags);
 	if ((flags & MAP_FIXED) && mem_shared_elsewhere(c->l, addr, len)) {
 		/* another lwC still uses the host memory there: back this view with new memory */
 		h[3] &= ~(long)(MAP_FIXED | MAP_FIXED_NOREPLACE);
@@ -108,7 +149,13 @@ static long sys_mmap(struct sys_call *c)
 		pt_txn_begin(&t, c->l->root);
 		e = pt_txn_set(&t, addr, len, (uint64_t)r, pflags);
 		view_commit(&t, c->l);
-		return e < 0 ? e : (long)addr;
+		if (e < 0) {
+			/* the new memory is nobody's: back to the host, and out of the view it half entered */
+			pt_apply(c, addr, len, 0);
+			RAW2(SYS_munmap, r, len);
+			return e == -ENOSPC ? -ENOMEM : e;
+		}
+		return (long)addr;
 	}
 	r = sys_raw(__NR_mmap, h);
 	if (r < 0 && r > -4096)
@@ -188,12 +235,118 @@ static long sys_munmap(struct sys_call *c)
 	return mem_each_unprotected(addr, len, unmap_part, c);
 }
 
+/* The first page of [addr, end) that l's view does not map (PROT_NONE counts as mapped), or end. */
+static uint64_t view_first_hole(struct lwc *l, uint64_t addr, uint64_t end)
+{
+	for (uint64_t a = addr, next; a < end; a = next) {
+		uint64_t e = pt_span(l->root, a, &next);
+		if (!pt_is_lazy(e) && !(e & (PTE_P | VMLWC_PTE_PROTNONE)))
+			return a;
+	}
+	return end;
+}
+
+/* The host's first unmapped page in [addr, end), or end (for a host call that stopped there). */
+struct hole_ctx {
+	uint64_t at, end;
+};
+
+static int hole_find(const struct procmaps_entry *e, void *arg)
+{
+	struct hole_ctx *h = arg;
+
+	if (e->end <= h->at)
+		return 0;
+	if (e->start > h->at)
+		return 1; /* a gap before this mapping */
+	h->at = e->end;
+	return h->at >= h->end;
+}
+
+static uint64_t host_first_hole(uint64_t addr, uint64_t end)
+{
+	struct hole_ctx h = { .at = addr, .end = end };
+
+	if (procmaps_each(hole_find, &h) < 0)
+		return addr;
+	return h.at < end ? h.at : end;
+}
+
+/*
+ * The host protection of [a, b), whose host memory l's view maps at its own address: exactly
+ * prot where no other lwC maps it. Where others do, their own views say what each may do, and
+ * the host must not refuse any of them what its view allows (KVM maps the host page with the
+ * host's permissions): the host only ever gains access there, read and write where it can.
+ */
+static long host_protect_run(uint64_t a, uint64_t b, int prot, int shared)
+{
+	long r;
+
+	if (!shared)
+		return RAW3(SYS_mprotect, a, b - a, prot);
+	if (prot == PROT_NONE)
+		return 0;
+	r = RAW3(SYS_mprotect, a, b - a, prot | PROT_READ | PROT_WRITE);
+	if (r == -EACCES) /* a shared mapping of a file opened read-only */
+		r = RAW3(SYS_mprotect, a, b - a, prot | PROT_READ);
+	return r;
+}
+
+static long host_protect(struct lwc *l, uint64_t addr, uint64_t end, int prot)
+{
+	uint64_t run = addr, next, stop;
+	int kind = -1; /* of the run from `run`: -1 none, 0 l's alone, 1 shared with others */
+	long r = 0;
+
+	for (uint64_t a = addr; a < end && r == 0; a = next) {
+		int mine = mem_identity(pt_span(l->root, a, &next), a);
+		if (next > end)
+			next = end;
+		for (uint64_t p = a; p < next && r == 0; p = stop) {
+			int k = mine ? mem_shared_at(l, p, next, &stop) : -1;
+			if (!mine)
+				stop = next;
+			if (k != kind) {
+				if (kind >= 0)
+					r = host_protect_run(run, p, prot, kind);
+				run = p;
+				kind = k;
+			}
+		}
+	}
+	if (r == 0 && kind >= 0)
+		r = host_protect_run(run, end, prot, kind);
+	return r;
+}
+
+/* The lwC's entries of [addr, end) under prot; the new root loaded on return. */
+static long view_protect(struct sys_call *c, uint64_t addr, uint64_t end, int prot)
+{
+	struct pt_txn t;
+	long r;
+
+	if (end <= addr)
+		return 0;
+	pt_txn_begin(&t, c->l->root);
+	r = pt_txn_protect(&t, addr, end - addr, pt_prot_flags(prot), g_vm.lwc.nlwcs <= 1);
+	view_commit(&t, c->l);
+	return r;
+}
+
+/*
+ * As Linux: the pages up to the first hole in the range change, then ENOMEM (nothing changes
+ * when the range starts in a hole). With several lwCs the hole is the caller's view's; alone,
+ * the root's view may lag the host's mappings (lazy fill), so the host's call decides.
+ */
 static long sys_mprotect(struct sys_call *c)
 {
-	uint64_t addr = (uint64_t)c->a[0], len = PAGE_ALIGN_UP(c->a[1]);
+	uint64_t addr = (uint64_t)c->a[0], len = PAGE_ALIGN_UP(c->a[1]), end, hole;
+	int prot = (int)c->a[2];
 	long r;
 
 	if (addr & (PAGE_SIZE - 1))
+		return -EINVAL;
+	if (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_GROWSDOWN | PROT_GROWSUP))
 		return -EINVAL;
 	if (!c->a[1])
 		return 0;
@@ -201,27 +354,32 @@ static long sys_mprotect(struct sys_call *c)
 		return -ENOMEM;
 	if (!range_ok(addr, len) || mem_is_protected(addr, len) || mem_is_pinned(addr, len))
 		return -ENOMEM;
-	if (!mem_shared_elsewhere(c->l, addr, len)) {
-		r = RAW3(SYS_mprotect, addr, c->a[1], c->a[2]);
-		if (r < 0)
+	end = addr + len;
+	if (g_vm.lwc.nlwcs <= 1) {
+		r = RAW3(SYS_mprotect, addr, c->a[1], prot);
+		if (r == -ENOMEM)
+			hole = host_first_hole(addr, end);
+		else if (r < 0)
 			return r;
+		else
+			hole = end;
+		long e = view_protect(c, addr, hole, prot);
+		return r < 0 ? r : e;
 	}
-	struct pt_txn t;
-	pt_txn_begin(&t, c->l->root);
-	r = pt_txn_protect(&t, addr, len, pt_prot_flags((int)c->a[2]), g_vm.lwc.nlwcs <= 1);
-	view_commit(&t, c->l);
-	return r;
+	hole = view_first_hole(c->l, addr, end);
+	if (hole == addr)
+		return -ENOMEM;
+	if ((r = host_protect(c->l, addr, hole, prot & (PROT_READ | PROT_WRITE | PROT_EXEC))) < 0)
+		return r;
+	if ((r = view_protect(c, addr, hole, prot)) < 0)
+		return r;
+	return hole < end ? -ENOMEM : 0;
 }
 
 /* Whether every page of [addr, addr+len) is mapped in l's view (PROT_NONE counts). */
 static int view_covers(struct lwc *l, uint64_t addr, uint64_t len)
 {
-	for (uint64_t a = addr, next; a < addr + len; a = next) {
-		uint64_t e = pt_span(l->root, a, &next);
-		if (!pt_is_lazy(e) && !(e & (PTE_P | VMLWC_PTE_PROTNONE)))
-			return 0;
-	}
-	return 1;
+	return view_first_hole(l, addr, addr + len) == addr + len;
 }
 
 /* Whether l alone maps all of [addr, addr+len), as host memory at its own address, writable as it is. */
@@ -248,6 +406,28 @@ static int view_all_shared(struct lwc *l, uint64_t addr, uint64_t len)
 	return 1;
 }
 
+/* Whether l's view maps anything (PROT_NONE included) in [addr, end). */
+static int any_in_view(struct lwc *l, uint64_t addr, uint64_t end)
+{
+	for (uint64_t a = addr, next; a < end; a = next)
+		if (pt_span(l->root, a, &next))
+			return 1;
+	return 0;
+}
+
+/* Whether each page of [addr, addr+len) is a hole in l's view or l's own host memory at its address. */
+static int view_all_mine_or_hole(struct lwc *l, uint64_t addr, uint64_t len)
+{
+	for (uint64_t a = addr, next; a < addr + len; a = next) {
+		uint64_t e = pt_span(l->root, a, &next);
+		if (next > addr + len)
+			next = addr + len;
+		if (e && (!mem_identity(e, a) || mem_shared_elsewhere(l, a, next - a)))
+			return 0;
+	}
+	return 1;
+}
+
 /* The host mapping at va is private and anonymous (or gone: the view is all the lwC has). */
 struct anon_ctx {
 	uint64_t va;
@@ -266,15 +446,71 @@ static int anon_find(const struct procmaps_entry *e, void *arg)
 
 
 /*
+ * New private anonymous host memory at [va, va+len), the caller's alone: 0, -EEXIST when the
+ * host has memory there (other lwCs'), or -errno.
+ */
+static long host_new_at(uint64_t va, uint64_t len)
+{
+	long r = RAW6(SYS_mmap, va, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+		      -1, 0);
+
+	if (r >= 0 && (uint64_t)r != va) { /* a kernel without MAP_FIXED_NOREPLACE */
+		RAW2(SYS_munmap, r, len);
+		return -EEXIST;
+	}
+	return r < 0 ? r : 0;
+}
+
+/* [dst, dst+len) of l's view as new memory: the host's at dst where it has none, else pool frames (zeros). */
+static long view_new(struct sys_call *c, uint64_t dst, uint64_t len, uint64_t pflags)
+{
+	long r = host_new_at(dst, len);
+
+	if (r == 0) {
+		if ((r = pt_apply(c, dst, len, pflags)) < 0) {
+			pt_apply(c, dst, len, 0);
+			RAW2(SYS_munmap, dst, len);
+		}
+		return r == -ENOSPC ? -ENOMEM : r;
+	}
+	/* the host memory there is other lwCs': frames of the pool, reference-counted, freed with the view */
+	return r == -EEXIST ? view_map_zero(c->l, dst, len, pflags) : r;
+}
+
+/* The caller's bytes of [old, old+len) into [dst, dst+len) of its view, new memory already (PROT_NONE pages too). */
+static long view_move_contents(struct sys_call *c, uint64_t old, uint64_t dst, uint64_t len, uint64_t pflags)
+{
+	char page[PAGE_SIZE] __attribute__((aligned(16)));
+	struct pt_txn t;
+	long r = 0;
+
+	pt_txn_begin(&t, c->l->root);
+	for (uint64_t o = 0; o < len && r == 0; o += PAGE_SIZE) {
+		uint64_t e = pt_leaf(t.root, dst + o);
+		if (ua_copy_in_anyprot(c->l, page, old + o, PAGE_SIZE) < 0) {
+			r = -EFAULT;
+		} else if (mem_identity(e, dst + o)) {
+			memcpy((void *)(dst + o), page, PAGE_SIZE); /* host memory just made, RW on the host */
+		} else {
+			uint64_t f = (pflags & VMLWC_PTE_PROTNONE) ? pflags : pflags | PTE_P;
+			r = mem_copy_view(c->l, &t, dst + o, page, f & ~(uint64_t)VMLWC_PTE_COW);
+		}
+	}
+	view_commit(&t, c->l);
+	return r;
+}
+
+/*
  * mremap while lwCs exist, for memory others may also use: only the caller's view changes.
- * Private anonymous memory grows in place when the host has room after it, else it moves:
- * new host memory, the caller's contents copied over, the old range unmapped from its view.
+ * The new range gets new memory (the host's at its own address where the host has none there,
+ * else frames of the pool, so that no host memory is left that nothing accounts for), the
+ * caller's contents copied over (PROT_NONE pages too), and the old range leaves its view.
  */
 static long mremap_view(struct sys_call *c, uint64_t old, uint64_t oldlen, uint64_t newlen,
 			uint64_t flags, uint64_t pflags)
 {
 	struct anon_ctx ac = { .va = old, .anon = 1 };
-	uint64_t dst;
+	uint64_t dst, keep = oldlen < newlen ? oldlen : newlen;
 	long r;
 
 	if ((pflags & VMLWC_PTE_SHARED) || oldlen == 0 || (procmaps_each(anon_find, &ac), !ac.anon)) {
@@ -288,52 +524,32 @@ static long mremap_view(struct sys_call *c, uint64_t old, uint64_t oldlen, uint6
 				return r;
 			return (long)old;
 		}
-		/* room after it on the host: fresh memory, the caller's alone */
-		r = RAW6(SYS_mmap, old + oldlen, newlen - oldlen, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if (r == (long)(old + oldlen) && !mem_is_protected(old + oldlen, newlen - oldlen)) {
-			if ((r = pt_apply(c, old + oldlen, newlen - oldlen, pflags)) < 0)
-				return r;
-			return (long)old;
+		if (!any_in_view(c->l, old + oldlen, old + newlen) && !mem_is_protected(old + oldlen, newlen - oldlen) &&
+		    !mem_is_pinned(old + oldlen, newlen - oldlen)) {
+			/* room after it in the caller's view: grows in place, the tail new zeros */
+			r = view_new(c, old + oldlen, newlen - oldlen, pflags);
+			return r < 0 ? r : (long)old;
 		}
-		if (r >= 0 || r < -4095)
-			RAW2(SYS_munmap, r, newlen - oldlen);
 		if (!(flags & MREMAP_MAYMOVE))
 			return -ENOMEM;
-		r = RAW6(SYS_mmap, 0, newlen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		/* anywhere the host has room that the caller's view has none of */
+		r = RAW6(SYS_mmap, 0, newlen, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (r < 0)
+			return r;
+		dst = (uint64_t)r;
+		RAW2(SYS_munmap, dst, newlen);
+		if (dst + newlen > USER_TOP || mem_is_protected(dst, newlen) || any_in_view(c->l, dst, dst + newlen))
+			return -ENOMEM;
 	} else {
 		dst = (uint64_t)c->a[4];
-		if ((dst & (PAGE_SIZE - 1)) || (dst < old + oldlen && old < dst + newlen))
-			return -EINVAL;
+		/* the caller's own view of the target goes first, as natively */
 		if ((r = mem_each_unprotected(dst, newlen, unmap_part, c)) < 0)
 			return r;
-		r = RAW6(SYS_mmap, dst, newlen, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-		if (r >= 0 && (uint64_t)r != dst) {
-			RAW2(SYS_munmap, r, newlen);
-			r = -EEXIST;
-		}
-		if (r == -EEXIST) {
-			if (g_vm.cfg.trace)
-				trace_msg("mremap: the target range holds memory another lwC uses: ENOMEM");
-			return -ENOMEM;
-		}
 	}
-	if (r < 0 && r > -4096)
+	if ((r = view_new(c, dst, newlen, pflags)) < 0)
 		return r;
-	dst = (uint64_t)r;
-	if (dst + newlen > USER_TOP || mem_is_protected(dst, newlen)) {
-		if (!mem_is_protected(dst, newlen))
-			RAW2(SYS_munmap, dst, newlen);
-		return -ENOMEM;
-	}
-	uint64_t keep = oldlen < newlen ? oldlen : newlen;
-	if (ua_copy_in(c->l, (void *)dst, old, keep) < 0) {
-		RAW2(SYS_munmap, dst, newlen);
-		return -EFAULT;
-	}
-	if ((r = pt_apply(c, dst, newlen, pflags)) < 0) {
-		RAW2(SYS_munmap, dst, newlen);
+	if ((r = view_move_contents(c, old, dst, keep, pflags)) < 0) {
+		mem_each_unprotected(dst, newlen, unmap_part, c);
 		return r;
 	}
 	if (flags & MREMAP_DONTUNMAP)
@@ -343,10 +559,27 @@ static long mremap_view(struct sys_call *c, uint64_t old, uint64_t oldlen, uint6
 	return r < 0 ? r : (long)dst;
 }
 
+/* The root's pages of [a, a+len) that other lwCs map too: theirs become copies, the host's the root's alone. */
+static long root_copy_out(struct lwc *l, uint64_t a, uint64_t len)
+{
+	long r = 0;
+
+	for (uint64_t p = a, next, stop; p < a + len && r == 0; p = next) {
+		int mine = mem_identity(pt_span(l->root, p, &next), p);
+		if (next > a + len)
+			next = a + len;
+		for (uint64_t q = p; mine && q < next && r == 0; q = stop)
+			if (mem_shared_at(l, q, next, &stop))
+				for (uint64_t pg = q; pg < stop && r == 0; pg += PAGE_SIZE)
+					r = mem_copy_out(l, pg, 0);
+	}
+	return r;
+}
+
 static long sys_mremap(struct sys_call *c)
 {
 	uint64_t old = (uint64_t)c->a[0], oldlen = PAGE_ALIGN_UP(c->a[1]);
-	uint64_t newlen = PAGE_ALIGN_UP(c->a[2]), flags = (uint64_t)c->a[3];
+	uint64_t newlen = PAGE_ALIGN_UP(c->a[2]), flags = (uint64_t)c->a[3], dst = (uint64_t)c->a[4];
 	uint64_t pte, pflags;
 	long r;
 
@@ -356,24 +589,44 @@ static long sys_mremap(struct sys_call *c)
 		return -EINVAL;
 	if (((flags & MREMAP_FIXED) || (flags & MREMAP_DONTUNMAP)) && !(flags & MREMAP_MAYMOVE))
 		return -EINVAL;
+	if ((flags & MREMAP_FIXED) && ((dst & (PAGE_SIZE - 1)) || (dst < old + oldlen && old < dst + newlen)))
+		return -EINVAL; /* before the ranges are looked at, as Linux */
 	if (!range_ok(old, oldlen ? oldlen : PAGE_SIZE) || mem_is_protected(old, oldlen ? oldlen : PAGE_SIZE) ||
 	    mem_is_pinned(old, oldlen ? oldlen : PAGE_SIZE))
 		return -EFAULT;
 	if ((flags & MREMAP_FIXED) &&
-	    (!range_ok((uint64_t)c->a[4], newlen) || mem_is_protected((uint64_t)c->a[4], newlen) ||
-	     mem_is_pinned((uint64_t)c->a[4], newlen)))
+	    (!range_ok(dst, newlen) || mem_is_protected(dst, newlen) || mem_is_pinned(dst, newlen)))
 		return -ENOMEM;
 	/* the old mapping is one VMA (or mremap fails): its first page tells its protection (the
 	   leaf's own: a table shared above it clears W on the way) */
 	pte = pt_leaf(c->l->root, old);
-	pflags = (pte & PTE_P) ? PTE_P | PTE_U | PTE_A | (pte & (PTE_W | PTE_NX | VMLWC_PTE_SHARED)) |
-				 ((pte & (PTE_W | VMLWC_PTE_COW)) ? PTE_W | PTE_D : 0) : 0;
+	if (pte & PTE_P)
+		pflags = PTE_P | PTE_U | PTE_A | (pte & (PTE_W | PTE_NX | VMLWC_PTE_SHARED)) |
+			 ((pte & (PTE_W | VMLWC_PTE_COW)) ? PTE_W | PTE_D : 0);
+	else if (pte & VMLWC_PTE_PROTNONE)
+		pflags = VMLWC_PTE_PROTNONE | (pte & VMLWC_PTE_SHARED); /* moves, still PROT_NONE */
+	else
+		pflags = 0;
 	if (g_vm.lwc.nlwcs > 1) {
 		/* only the caller's own view can move: memory it does not map is not its to move */
 		if (!view_covers(c->l, old, oldlen ? oldlen : PAGE_SIZE))
 			return -EFAULT;
+		/* the root's memory is the process's: others that still map it get their own copies
+		   first, then the host moves it as natively */
+		if (c->l == g_vm.lwc.root_lwc && !(pflags & VMLWC_PTE_SHARED) &&
+		    ((r = root_copy_out(c->l, old, oldlen)) < 0 ||
+		     ((flags & MREMAP_FIXED) && (r = root_copy_out(c->l, dst, newlen)) < 0)))
+			return r;
 		int mine = view_all_mine(c->l, old, oldlen);
-		if (!mine || ((flags & MREMAP_FIXED) && mem_shared_elsewhere(c->l, (uint64_t)c->a[4], newlen)))
+		/* the host's growth in place or its target must not land on what the caller's view
+		   has there from elsewhere (a zero view, memory backed at another address) */
+		if (mine && !(flags & MREMAP_FIXED) && newlen > oldlen &&
+		    (any_in_view(c->l, old + oldlen, old + newlen) ||
+		     mem_shared_elsewhere(c->l, old + oldlen, newlen - oldlen)))
+			mine = 0;
+		if (mine && (flags & MREMAP_FIXED) && !view_all_mine_or_hole(c->l, dst, newlen))
+			mine = 0;
+		if (!mine)
 			return mremap_view(c, old, oldlen, newlen, flags, pflags);
 	}
 	r = RAW5(SYS_mremap, old, c->a[1], c->a[2], flags, c->a[4]);
@@ -526,13 +779,31 @@ static long sys_madvise(struct sys_call *c)
 		return 0;
 	if (g_vm.lwc.nlwcs <= 1)
 		return RAW3(SYS_madvise, addr, c->a[1], adv); /* the view may lag the host's (lazy fill) */
-	/* only the caller's own view: memory it does not map is not its to advise on */
+	/*
+	 * Only the caller's own view: memory it does not map is not its to advise on. As Linux,
+	 * advice that drops contents acts on every mapped page of the range, then ENOMEM for the
+	 * holes; the rest is refused whole when the range has a hole.
+	 */
+	if (adv == MADV_DONTNEED || adv == MADV_DONTNEED_LOCKED_ || adv == MADV_FREE) {
+		long r = 0, hole_seen = 0;
+		for (uint64_t a = addr, end = addr + len, hole, next; a < end && r >= 0; a = next) {
+			hole = view_first_hole(c->l, a, end);
+			if (hole > a)
+				r = madvise_views(c, a, hole - a, adv == MADV_FREE ? MADV_FREE : MADV_DONTNEED);
+			/* past the hole to the next mapped page */
+			for (next = hole; next < end && view_first_hole(c->l, next, next + PAGE_SIZE) == next;) {
+				uint64_t n2;
+				pt_span(c->l->root, next, &n2);
+				next = n2 < end ? n2 : end;
+			}
+			hole_seen |= hole < end;
+		}
+		return r < 0 ? r : hole_seen ? -ENOMEM : 0;
+	}
 	if (!view_covers(c->l, addr, len))
 		return -ENOMEM;
 	if (advice_keeps_content(adv))
 		return RAW3(SYS_madvise, addr, c->a[1], adv);
-	if (adv == MADV_DONTNEED || adv == MADV_DONTNEED_LOCKED_ || adv == MADV_FREE)
-		return madvise_views(c, addr, len, adv == MADV_FREE ? MADV_FREE : MADV_DONTNEED);
 	if (adv == MADV_REMOVE) {
 		/* frees the backing store of shared memory: the caller must share every page on purpose */
 		if (!view_all_shared(c->l, addr, len))
