@@ -67,6 +67,11 @@ int main(void)
 		}
 		r = lwc_switch(in.src, &res, 1, &in);
 	}
+	if (r != LWC_SWITCHED) {
+		/* the sandbox did not finish with its discard: its report may be missing */
+		perror("monitor: lwc_switch");
+		return 1;
+	}
 	fprintf(stderr, "monitor: %d syscalls allowed, %d denied\n", allowed, denied);
 	lwc_close(c);
 	return 0;

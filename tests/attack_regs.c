@@ -1,6 +1,7 @@
 /* Attacks through CPU state across a switch: vector registers, TLS bases, stub addresses. */
 #include <asm/prctl.h>
 #include <cpuid.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 
@@ -218,42 +219,127 @@ Test(attack_regs, tls_bases_cannot_be_forged_through_a_switch, .timeout = 60)
 	cr_expect_eq(rd_fs(), fs0, "FS base after the second switch");
 }
 
-/* What an lwC sees of the stub after a switch: no register holds a stub or table address. */
-static int leaks_kernel(const uint64_t *r, int n)
+/*
+ * Every general register as the target's gate code leaves it after a switch: gate_regs_all
+ * loads all of them from g->set before a raw gate call (rax = call, rdi = descriptor, r11 =
+ * the gate entry) and stores all of them to g->out when the call returns, in whichever lwC
+ * resumes there. Offsets: call 0, desc 8, entry 16, set 24, out 120.
+ */
+struct gate_regs {
+	uint64_t call, desc, entry;
+	uint64_t set[12]; /* the message: rbx rbp r8 r9 r10 r12 r13 r14 r15; then rcx rdx rsi */
+	uint64_t out[15]; /* rax rbx rcx rdx rsi rdi rbp r8 r9 r10 r11 r12 r13 r14 r15 */
+};
+
+long gate_regs_all(struct gate_regs *g);
+__asm__(".text\n"
+	".globl gate_regs_all\n"
+	".hidden gate_regs_all\n"
+	".type gate_regs_all, @function\n"
+	"gate_regs_all:\n\t"
+	"pushq %rbx\n\tpushq %rbp\n\tpushq %r12\n\tpushq %r13\n\tpushq %r14\n\tpushq %r15\n\t"
+	"pushq %rdi\n\t"
+	"movq %rdi, %r11\n\t"
+	"movq 24(%r11), %rbx\n\tmovq 32(%r11), %rbp\n\tmovq 40(%r11), %r8\n\tmovq 48(%r11), %r9\n\t"
+	"movq 56(%r11), %r10\n\tmovq 64(%r11), %r12\n\tmovq 72(%r11), %r13\n\tmovq 80(%r11), %r14\n\t"
+	"movq 88(%r11), %r15\n\tmovq 96(%r11), %rcx\n\tmovq 104(%r11), %rdx\n\tmovq 112(%r11), %rsi\n\t"
+	"movq 0(%r11), %rax\n\tmovq 8(%r11), %rdi\n\tmovq 16(%r11), %r11\n\t"
+	"call *%r11\n\t"
+	"pushq %r11\n\t"
+	"movq 8(%rsp), %r11\n\t"
+	"movq %rax, 120(%r11)\n\tmovq %rbx, 128(%r11)\n\tmovq %rcx, 136(%r11)\n\tmovq %rdx, 144(%r11)\n\t"
+	"movq %rsi, 152(%r11)\n\tmovq %rdi, 160(%r11)\n\tmovq %rbp, 168(%r11)\n\tmovq %r8, 176(%r11)\n\t"
+	"movq %r9, 184(%r11)\n\tmovq %r10, 192(%r11)\n\t"
+	"popq %rax\n\tmovq %rax, 200(%r11)\n\t"
+	"movq %r12, 208(%r11)\n\tmovq %r13, 216(%r11)\n\tmovq %r14, 224(%r11)\n\tmovq %r15, 232(%r11)\n\t"
+	"movq 120(%r11), %rax\n\t"
+	"popq %rdi\n\t"
+	"popq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbp\n\tpopq %rbx\n\t"
+	"ret\n\t"
+	".size gate_regs_all, . - gate_regs_all\n");
+
+_Static_assert(offsetof(struct gate_regs, set) == 24 && offsetof(struct gate_regs, out) == 120, "gate_regs_all");
+
+static const char *const reg_name[15] = { "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "r8",
+					  "r9",  "r10", "r11", "r12", "r13", "r14", "r15" };
+/* where each register of set[] lands in out[]: the message, then the scratch registers */
+static const int msg_at[9] = { 1, 6, 7, 8, 9, 11, 12, 13, 14 }, scratch_at[3] = { 2, 3, 4 };
+
+/* A value a gate call loads: distinct per register and per sender, in none of the ranges below. */
+static void gate_prepare(struct gate_regs *g, uint64_t call, long desc, unsigned entry, uint64_t tag)
 {
-	for (int i = 0; i < n; i++)
-		if (r[i] >= 0xffff800000000000UL || (r[i] >= VMLWC_LIB_GPA && r[i] < VMLWC_LIB_GPA + (4UL << 30) &&
-						     (r[i] & 0xfff) == 0 && r[i] != 0))
-			return i + 1;
-	return 0;
+	g->call = call;
+	g->desc = (uint64_t)desc;
+	g->entry = VMLWC_GATE_VA + entry;
+	for (int i = 0; i < 12; i++)
+		g->set[i] = KEY + (tag << 8) + (uint64_t)i;
+	g->set[1] = 8; /* rbp: the message's argument count */
 }
 
+/* The stub and every kernel-half address, the gate window, the library's guest-physical window (page tables). */
+static int library_address(uint64_t r)
+{
+	return r >= 0xffff800000000000UL ||
+	       (r >= VMLWC_GATE_VA && r < VMLWC_GATE_VA + VMLWC_GATE_PAGES * 4096UL) ||
+	       (r >= VMLWC_LIB_GPA && r < VMLWC_LIB_GPA + (4UL << 30));
+}
+
+/*
+ * What the target saw (out) after a gate call by the sender (sent): LWC_SWITCHED in rax, its
+ * own descriptor for the sender in rdi, the sender's message, nothing else of the sender's
+ * (its scratch values, the gate entry in its r11), and no library address anywhere.
+ */
+static void expect_clean(const char *what, const uint64_t *out, long desc, const struct gate_regs *sent)
+{
+	cr_expect_eq(out[0], (uint64_t)LWC_SWITCHED, "%s: rax %lx", what, out[0]);
+	cr_expect_eq(out[5], (uint64_t)desc, "%s: rdi %lx, the sender's descriptor is %ld", what, out[5], desc);
+	for (int i = 0; i < 9; i++)
+		cr_expect_eq(out[msg_at[i]], sent->set[i], "%s: message register %s holds %lx, sent %lx", what,
+			     reg_name[msg_at[i]], out[msg_at[i]], sent->set[i]);
+	for (int i = 1; i < 15; i++) {
+		cr_expect(!library_address(out[i]), "%s: %s holds a stub, gate or table address: %lx", what,
+			  reg_name[i], out[i]);
+		for (int k = 0; k < 3; k++)
+			cr_expect_neq(out[i], sent->set[9 + k], "%s: %s holds the sender's %s", what, reg_name[i],
+				      reg_name[scratch_at[k]]);
+		cr_expect_neq(out[i], sent->entry, "%s: %s holds the sender's r11 (the gate entry)", what, reg_name[i]);
+	}
+}
+
+/*
+ * No register holds a stub, gate or table address after a switch, nor anything of the other
+ * lwC's but its message: the child's fast switch back to its creator, the creator's fast
+ * switch into the child, and the child's discard (the host path).
+ */
 Test(attack_regs, no_stub_address_in_registers_after_a_switch, .timeout = 60)
 {
+	static struct gate_regs mine, childs;
 	struct lwc_msg in;
 	ENTER();
-	int c = lwc_create(NULL, 0, 0, &in);
+	memset((void *)report, 0, sizeof(report));
+	int c = lwc_create(&share_report, 1, 0, &in);
 	if (c == LWC_SWITCHED) {
-		for (;;)
-			lwc_switch(in.src, NULL, 0, &in);
+		gate_prepare(&childs, (uint64_t)LWC_SWITCHED, in.src, VMLWC_GATE_SW, 1);
+		gate_regs_all(&childs); /* the fast path back; the creator switches in again */
+		memcpy((void *)report, childs.out, sizeof(childs.out));
+		report[15] = in.src;
+		report[16] = 1;
+		gate_prepare(&childs, VMLWC_LWC_SWITCH_DISCARD, in.src, VMLWC_GATE_CALL, 2);
+		gate_regs_all(&childs); /* the host path back: never returns */
+		_exit(1);
 	}
 	cr_assert_geq(c, 0);
-	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
-	/* the raw gate: the registers as the target's gate code leaves them */
-	uint64_t regs[6];
-	__asm__ volatile("movq $-2, %%rax\n\t"
-			 "movq %[d], %%rdi\n\t"
-			 "movl %[gate], %%r11d\n\t"
-			 "pushq %%rbx\n\tpushq %%rbp\n\tpushq %%r12\n\tpushq %%r13\n\tpushq %%r14\n\tpushq %%r15\n\t"
-			 "call *%%r11\n\t"
-			 "popq %%r15\n\tpopq %%r14\n\tpopq %%r13\n\tpopq %%r12\n\tpopq %%rbp\n\tpopq %%rbx\n\t"
-			 "movq %%rcx, 0(%[out])\n\tmovq %%rdx, 8(%[out])\n\tmovq %%rsi, 16(%[out])\n\t"
-			 "movq %%r11, 24(%[out])\n\tmovq %%rax, 32(%[out])\n\tmovq %%rdi, 40(%[out])"
-			 : : [d] "r"((long)c), [gate] "i"(VMLWC_GATE_VA + VMLWC_GATE_SW), [out] "r"(regs)
-			 : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "memory");
-	cr_expect_eq(regs[4], (uint64_t)LWC_SWITCHED);
-	cr_expect_eq(leaks_kernel(regs, 4), 0, "register %d holds a stub or table address: %lx %lx %lx %lx",
-		     leaks_kernel(regs, 4), regs[0], regs[1], regs[2], regs[3]);
+	gate_prepare(&mine, (uint64_t)LWC_SWITCHED, c, VMLWC_GATE_SW, 3);
+	cr_assert_eq(gate_regs_all(&mine), LWC_SWITCHED);
+	gate_prepare(&childs, (uint64_t)LWC_SWITCHED, -1, VMLWC_GATE_SW, 1); /* what the child sent: its tag 1 */
+	expect_clean("the child's switch back", mine.out, c, &childs);
+	cr_assert_eq(gate_regs_all(&mine), LWC_SWITCHED);
+	cr_assert_eq(report[16], 1, "the child ran to its discard");
+	gate_prepare(&childs, VMLWC_LWC_SWITCH_DISCARD, -1, VMLWC_GATE_CALL, 2);
+	expect_clean("the child's discard (host path)", mine.out, c, &childs);
+	uint64_t seen_by_child[15];
+	memcpy(seen_by_child, (const void *)report, sizeof(seen_by_child));
+	expect_clean("the creator's switch into the child", seen_by_child, report[15], &mine);
 }
 
 /*

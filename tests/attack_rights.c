@@ -29,12 +29,29 @@ static long in_child_without_secret(long (*fn)(int creator), int flags)
 	return in.args[0];
 }
 
+/*
+ * Whether the calling lwC can read the byte at p, without touching it: a write from it into a
+ * pipe of its own copies it (EFAULT where nothing is mapped).
+ */
+static int readable(const void *p)
+{
+	int fd[2];
+	if (pipe(fd) != 0)
+		return -1;
+	int r = write(fd[1], p, 1) == 1;
+	close(fd[0]);
+	close(fd[1]);
+	return r;
+}
+
+/* 1: the secret leaked; 3: the overlay was refused but the range is mapped all the same */
 static long overlay_back(int creator)
 {
 	struct lwc_rspec s = { .flags = LWC_MEM, .u.mem = { (uintptr_t)secret, (uintptr_t)secret + PG } };
 	if (lwc_overlay(creator, &s, 1) == 0)
-		return memcmp(secret, SECRET, sizeof(SECRET)) == 0 ? 1 : 2; /* 1: the secret leaked */
-	return -errno;
+		return memcmp(secret, SECRET, sizeof(SECRET)) == 0 ? 1 : 2;
+	long e = -errno;
+	return readable(secret) ? 3 : e;
 }
 
 /* The child's descriptor for its creator carries the switch right only. */
@@ -42,7 +59,8 @@ Test(attack_rights, overlay_of_the_creator_refused, .timeout = 60)
 {
 	ENTER();
 	strcpy(secret, SECRET);
-	cr_expect_eq(in_child_without_secret(overlay_back, 0), -EPERM, "the child overlaid the secret back");
+	cr_expect_eq(in_child_without_secret(overlay_back, 0), -EPERM,
+		     "the child overlaid the secret back (1: it read it, 3: refused but mapped)");
 }
 
 static int pipefd[2];
@@ -66,8 +84,12 @@ Test(attack_rights, lwc_syscall_through_the_creator_refused, .timeout = 60)
 	cr_expect_eq(read(pipefd[0], buf, sizeof(buf)), -1, "the secret reached the pipe");
 }
 
-/* The creator grants what it wants to: the syscall right for memory only, overlay of one page. */
-static char shared_page[PG] __attribute__((aligned(PG)));
+/*
+ * The creator grants what it wants to: the syscall right for memory only, overlay of one page.
+ * The page after the granted one holds "before" in the child's copy and "after" in the
+ * creator's: a refused overlay of both pages must leave the child's own.
+ */
+static char shared_page[2 * PG] __attribute__((aligned(PG)));
 
 static long use_grants(int creator)
 {
@@ -83,9 +105,13 @@ static long use_grants(int creator)
 	struct lwc_rspec no = { .flags = LWC_MEM, .u.mem = { (uintptr_t)secret, (uintptr_t)secret + PG } };
 	if (lwc_overlay(creator, &no, 1) != -1 || errno != EPERM)
 		r |= 8; /* not granted: the secret */
+	if (readable(secret))
+		r |= 32; /* refused, yet the secret is mapped */
 	struct lwc_rspec wider = { .flags = LWC_MEM, .u.mem = { (uintptr_t)shared_page, (uintptr_t)shared_page + 2 * PG } };
 	if (lwc_overlay(creator, &wider, 1) != -1 || errno != EPERM)
 		r |= 16; /* one page more than granted */
+	if (strcmp(shared_page + PG, "before") != 0)
+		r |= 64; /* refused, yet the creator's next page is mapped */
 	return r;
 }
 
@@ -101,14 +127,17 @@ Test(attack_rights, grants_are_exact, .timeout = 60)
 		{ .flags = LWC_MEM | LWC_MAY_SYSCALL, .u.mem = { (uintptr_t)shared_page, (uintptr_t)shared_page + PG } },
 	};
 	strcpy(shared_page, "open");
+	strcpy(shared_page + PG, "before");
 	int c = lwc_create(specs, 3, 0, &in);
 	if (c == LWC_SWITCHED) {
 		long r[1] = { use_grants(in.src) };
 		lwc_switch_discard(in.src, r, 1);
 	}
 	cr_assert_geq(c, 0);
+	strcpy(shared_page + PG, "after");
 	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
-	cr_expect_eq(in.args[0], 0, "grant checks failed: mask %#lx", in.args[0]);
+	cr_expect_eq(in.args[0], 0, "grant checks failed: mask %#lx (32: a refused overlay mapped the secret, "
+		     "64: a refused overlay mapped the creator's next page)", in.args[0]);
 	char buf[8];
 	cr_expect_eq(read(pipefd[0], buf, 4), 4);
 }
@@ -294,7 +323,14 @@ Test(attack_rights, the_creators_self_descriptor_grants_nothing, .timeout = 60)
 	self_desc = lwc_self();
 	cr_assert_geq(self_desc, 0);
 	cr_expect_eq(in_child_without_secret(overlay_through_self, 0), -EPERM,
-		     "the child used the creator's own descriptor for itself");
+		     "the child used the creator's own descriptor for itself (1: overlay read the secret, "
+		     "3: overlay refused but mapped)");
+	/* the refused write must not have run anyway: nothing reached the pipe */
+	char buf[64];
+	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
+	errno = 0;
+	cr_expect_eq(read(pipefd[0], buf, sizeof(buf)), -1, "the secret reached the pipe through the self descriptor");
+	cr_expect_eq(errno, EAGAIN);
 }
 
 /*
