@@ -52,6 +52,7 @@
 
 #include "base.h"
 #include "arena.h"
+#include "cred.h"
 #include "fdtab.h"
 #include "hostonly.h"
 #include "lwc_host.h"
@@ -318,6 +319,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!v)
 		abort();
 	root = v->lwc;
+	/* the root's credential shadow and the vCPU's ids, as vmlwc_init gives them: without a
+	   shadow (host-only setup) the credential syscalls go to the kernel as they are, the lwC's
+	   pointers untranslated (getresgid wrote to a page outside the view: tests/fuzz/findings) */
+	if (cred_init(&g_vm.cred.at_init) < 0 || !(root->cred = cred_new(&g_vm.cred.at_init)))
+		abort();
+	v->cred_now = g_vm.cred.at_init;
 	/* the table's 0..2 are this process's: keep them when the table lets go of its entries */
 	int keep[3] = { dup(0), dup(1), dup(2) };
 	fdtab_close_all(root->fds);
@@ -655,7 +662,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned nops = (unsigned)take(&data, &size, 1) % (MAX_OPS + 1);
 	const uint8_t *ops = data;
 	size_t opsize = size < nops * OP_BYTES ? size : nops * OP_BYTES;
+	static int xfsz_ignored;
 
+	if (!xfsz_ignored) {
+		/* libFuzzer sets its own SIGXFSZ handler (-handle_xfsz, exit) after LLVMFuzzerInitialize:
+		   a write past RLIMIT_FSIZE must fail with EFBIG, not end the run */
+		signal(SIGXFSZ, SIG_IGN);
+		xfsz_ignored = 1;
+	}
 	/* the exits first, then the lwC's memory: short inputs already do something */
 	memset(arena, 0, ARENA);
 	memcpy(arena, data + opsize, size - opsize < SEED ? size - opsize : SEED);
