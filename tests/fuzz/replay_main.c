@@ -1,13 +1,34 @@
 /* Runs a libFuzzer target over corpus files without libFuzzer: how CI replays the checked-in corpus. */
 #include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#ifndef VMLWC_REPLAY_SANITIZERS
+#define VMLWC_REPLAY_SANITIZERS ""
+#endif
+
+static const char *current; /* the input being run: named when it ends the replay */
+
+static void on_fatal(int sig)
+{
+	static const char pre[] = "replay: ended by a signal in ";
+
+	if (current) {
+		(void)!write(2, pre, sizeof(pre) - 1);
+		(void)!write(2, current, strlen(current));
+		(void)!write(2, "\n", 1);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
 
 static int run_file(const char *path)
 {
@@ -25,7 +46,9 @@ static int run_file(const char *path)
 		exit(2);
 	}
 	fclose(f);
+	current = path;
 	LLVMFuzzerTestOneInput(buf, (size_t)n);
+	current = NULL;
 	free(buf);
 	return 1;
 }
@@ -34,6 +57,14 @@ int main(int argc, char **argv)
 {
 	int files = 0;
 
+	printf("replay: built with %s%s\n", VMLWC_REPLAY_SANITIZERS[0] ? "-fsanitize=" : "no sanitizer",
+	       VMLWC_REPLAY_SANITIZERS);
+	fflush(stdout);
+	signal(SIGABRT, on_fatal); /* the harness's checks, and the sanitizers' reports (abort_on_error=1) */
+	if (!strstr(VMLWC_REPLAY_SANITIZERS, "address")) { /* ASan has its own, which reports */
+		signal(SIGSEGV, on_fatal);
+		signal(SIGBUS, on_fatal);
+	}
 	LLVMFuzzerInitialize(&argc, &argv);
 	for (int i = 1; i < argc; i++) {
 		struct stat st;
