@@ -74,8 +74,10 @@ int mem_copy_out(struct lwc *l, uint64_t va, int keep_shared)
 
 	if (n == GPA_NONE)
 		return -ENOMEM;
-	/* a page l holds PROT_NONE may be PROT_NONE on the host too: read whatever its protection */
-	if (pt_leaf(l->root, va) & PTE_P)
+	/* unless l maps the host page itself, present, the host may hold it PROT_NONE: read
+	   whatever its protection */
+	uint64_t le = pt_leaf(l->root, va);
+	if ((le & PTE_P) && (le & PTE_ADDR) == old)
 		memcpy((void *)hva_of(n), (void *)va, PAGE_SIZE);
 	else if (mem_read_force((void *)hva_of(n), va, PAGE_SIZE) < 0)
 		memset((void *)hva_of(n), 0, PAGE_SIZE); /* not host memory at all: nothing to keep */

@@ -6,6 +6,7 @@
 #include "arena.h"
 #include "config.h"
 #include "cpu.h"
+#include "cred.h"
 #include "fdtab.h"
 #include "hostonly.h"
 #include "hypercall.h"
@@ -71,7 +72,7 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	root = pt_new_root();
 	memset(&b, 0, sizeof(b));
 	pt_txn_begin(&b.t, root);
-	if (procmaps_each(root_map_entry, &b) < 0 || b.err < 0)
+	if (root_map_all(&b) < 0)
 		return NULL;
 	lwc_set_root(l, pt_txn_commit(&b.t));
 	l->brk_start = l->brk_cur = (uint64_t)raw_syscall6(__NR_brk, 0, 0, 0, 0, 0, 0);
@@ -86,6 +87,10 @@ struct vcpu *vmlwc_hostonly_setup(void)
 	test_vcpu.bounce = arena_pages(&g_vm.arena, test_vcpu.bounce_size / PAGE_SIZE);
 	if (sys_vcpu_init(&test_vcpu) < 0)
 		return NULL;
+	/* the root's credential shadow and the thread's ids, as vmlwc_init gives them: every lwC has one */
+	if (cred_init(&g_vm.cred.at_init) < 0 || !(l->cred = cred_new(&g_vm.cred.at_init)))
+		return NULL;
+	test_vcpu.cred_now = g_vm.cred.at_init;
 	g_vm.lwc.root_lwc = l;
 	g_vm.cpu.fsgsbase_user = 1; /* TLS bases are ring 3's own: no MSR to write for a switch */
 	policy_init();

@@ -674,6 +674,14 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	}
 	child->fs_base = parent->fs_base;
 	child->gs_base = parent->gs_base;
+	/* its credentials first: an lwC without a shadow must never exist, not even for a moment */
+	if (parent->cred && spec_shared(&ss, LWC_CRED)) {
+		child->cred = parent->cred;
+		child->cred->refs++;
+	} else if (!(child->cred = cred_new(parent->cred))) {
+		r = -ENOMEM;
+		goto fail;
+	}
 	if ((r = fds_copy(parent, child, &ss)) < 0)
 		goto fail;
 	/* its descriptor for its creator: the switch right and what the specs grant, no more */
@@ -700,12 +708,6 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 		child->trap_to = parent->trap_to;
 	if (child->trap_to)
 		g_vm.lwc.lwcs[child->trap_to - 1]->refs++; /* the monitor lives as long as the lwC it watches */
-	if (parent->cred && spec_shared(&ss, LWC_CRED)) {
-		child->cred = parent->cred;
-		child->cred->refs++;
-	} else if (parent->cred) {
-		child->cred = cred_new(parent->cred);
-	}
 	memcpy(child->allow, parent->allow, sizeof(child->allow));
 	/* the root's mask is the vCPU thread's own */
 	if (parent == g_vm.lwc.root_lwc)

@@ -365,8 +365,10 @@ static int set_span(struct set_op *o, uint64_t *table, int level, uint64_t va, u
 			if (e & PTE_ADDR)
 				pool_unref(e);
 			table[idx] = want;
-		} else if (whole && !(e & PTE_P) && (!o->flags || (!o->delta && (level >= 2 || pt_is_lazy(e))))) {
-			/* nothing built below: from 1 GiB up a lazy entry, made on first use; or gone */
+		} else if (whole && !(e & PTE_P) &&
+			   (!o->flags || (!o->delta && (level >= 2 || pt_is_lazy(e) || o->flags == VMLWC_PTE_PROTNONE)))) {
+			/* nothing built below: from 1 GiB up (2 MiB up for PROT_NONE, which nothing
+			   touches until an mprotect) a lazy entry, made on first use; or gone */
 			table[idx] = o->flags ? lazy_of(o->flags, o->zero) : 0;
 		} else if (!o->flags && !any_mapped(o->t->root, va, stop)) {
 			/* nothing to unmap there */

@@ -48,6 +48,12 @@
 #define STACK_GUARD_GAP (1UL << 20)
 
 static __thread int tls_active;
+/*
+ * A vmlwc_init under way, or done (atomic exchange: one attempt at a time). Outside g_vm_store,
+ * which a failed attempt clears whole; once in the guest this word is guest memory, but then
+ * g_vm.init.live, which no guest maps, refuses every further call first.
+ */
+static int init_claimed;
 
 VMLWC_API const char *vmlwc_version(void)
 {
@@ -144,15 +150,34 @@ int root_map_entry(const struct procmaps_entry *e, void *arg)
 
 	/* PROT_NONE mappings too, not present with their frames: a later mprotect finds them */
 	b->flags = pt_prot_flags(e->prot) ?: VMLWC_PTE_PROTNONE;
-	if (e->start >= end)
+	if (e->start >= end || !(b->flags & VMLWC_PTE_PROTNONE) != !b->prot_none_pass)
 		return 0;
 	if (e->shared)
 		b->flags |= VMLWC_PTE_SHARED;
 	r = mem_each_unprotected(e->start, end - e->start, build_range, b);
+	if (r < 0 && (b->flags & VMLWC_PTE_PROTNONE) && (r == -ENOMEM || r == -ENOSPC)) {
+		/* a reservation the table or memslot budget cannot describe (sanitizers' shadow
+		   maps): left out, as everything PROT_NONE was in 0.2.0; it becomes usable again only
+		   while the root is alone (lazy fill) */
+		if (g_vm.cfg.trace)
+			trace_msg("PROT_NONE mapping %#lx-%#lx left out of the root's view: %s", e->start, end,
+				  strerror((int)-r));
+		return 0;
+	}
 	if (r < 0) {
 		b->err = (int)r;
 		return 1;
 	}
+	return 0;
+}
+
+int root_map_all(struct build_ctx *b)
+{
+	int r;
+
+	for (b->prot_none_pass = 0; b->prot_none_pass < 2; b->prot_none_pass++)
+		if ((r = procmaps_each(root_map_entry, b)) < 0 || (r = b->err) < 0)
+			return r;
 	return 0;
 }
 
@@ -257,10 +282,9 @@ static struct lwc *root_build(void)
 	}
 	memset(&b, 0, sizeof(b));
 	pt_txn_begin(&b.t, root);
-	r = procmaps_each(root_map_entry, &b);
-	if (r < 0 || b.err < 0) {
-		err_set(r < 0 ? -r : -b.err, "building the root page table from /proc/self/maps: %s%s",
-			strerror(r < 0 ? -r : -b.err),
+	r = root_map_all(&b);
+	if (r < 0) {
+		err_set(-r, "building the root page table from /proc/self/maps: %s%s", strerror(-r),
 			g_vm.pt.lazy_tables ? " (page tables come from the frame pool: pool_bytes)" : "");
 		return NULL;
 	}
@@ -425,6 +449,12 @@ static void init_undo(struct vcpu *v)
 	memset(g_vm.lwc.lwcs, 0, sizeof(g_vm.lwc.lwcs));
 	free(g_vm.cpu.cpuid);
 	g_vm.cpu.cpuid = NULL;
+	/* nothing of this attempt may reach the next one (the descriptor shadow's counts, the lwC
+	   table, the memslots...): the whole state as before the first call, the claim released last */
+	memset(&g_vm_store, 0, sizeof(g_vm_store));
+	g_vm.trace.fd = -1;
+	g_vm.mem.self_mem_fd = -1;
+	__atomic_store_n(&init_claimed, 0, __ATOMIC_RELEASE);
 }
 
 /* What vmlwc_init's steps hand on to each other. */
@@ -576,9 +606,14 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 		return err_set(EBUSY, "vmlwc_init: this thread already runs in the guest");
 	if (__atomic_load_n(&g_vm.init.live, __ATOMIC_ACQUIRE))
 		return err_set(EBUSY, "vmlwc_init: the process already entered the guest");
-	if (cfg && (cfg->flags & ~(unsigned)VMLWC_F_ALL))
+	/* one attempt at a time: a second thread must not build on a half-made state */
+	if (__atomic_exchange_n(&init_claimed, 1, __ATOMIC_ACQ_REL))
+		return err_set(EBUSY, "vmlwc_init: another thread of the process is entering the guest");
+	if (cfg && (cfg->flags & ~(unsigned)VMLWC_F_ALL)) {
+		__atomic_store_n(&init_claimed, 0, __ATOMIC_RELEASE);
 		return err_set(EINVAL, "vmlwc_init: unknown flags %#x in vmlwc_config",
 			       cfg->flags & ~(unsigned)VMLWC_F_ALL);
+	}
 	if (cfg && cfg->pool_bytes)
 		c.pool = PAGE_ALIGN_UP(cfg->pool_bytes);
 	g_vm.trace.fd = -1;

@@ -179,3 +179,10 @@ Test(caps, failing_kvm_ioctl_named_and_undone, .timeout = 120)
 			     "13: message names another call, 14: left active, 15: descriptors leaked)", denied[i].name, r);
 	}
 }
+
+/* The paths this configuration is for (tools/configs.sh), whatever the suites around it test. */
+Test(caps, platform_paths_are_the_configurations, .timeout = 60)
+{
+	ENTER();
+	assert_expected_paths();
+}

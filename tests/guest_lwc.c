@@ -765,3 +765,10 @@ Test(lwc, shared_descriptor_table, .timeout = 60)
 	cr_expect_eq(errno, EINVAL);
 	cr_expect_eq(lwc_close(c), 0);
 }
+
+/* The paths this run is for, not others: the configuration's (tools/configs.sh), eager or lazy. */
+Test(lwc, platform_paths_are_the_configurations, .timeout = 60)
+{
+	ENTER();
+	assert_expected_paths();
+}

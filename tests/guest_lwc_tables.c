@@ -533,3 +533,10 @@ Test(lwc_tables, long_host_writes_into_shared_pages_stay_private, .timeout = 300
 	cr_assert_eq(lwc_close(c), 0);
 	close(fd);
 }
+
+/* The paths this run is for, not others: the configuration's (tools/configs.sh), eager or lazy. */
+Test(lwc_tables, platform_paths_are_the_configurations, .timeout = 60)
+{
+	ENTER();
+	assert_expected_paths();
+}

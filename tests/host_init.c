@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
+#include <pthread.h>
+#include <sys/wait.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -173,4 +175,133 @@ Test(init, gate_flags_exec_refused_and_undone, .timeout = 10)
 Test(init, gate_flags_write_refused_and_undone, .timeout = 10)
 {
 	gate_second_mprotect_refused(PROT_WRITE);
+}
+
+/*
+ * A late failure, then a retry that succeeds: the supervisor refuses only the very second
+ * mprotect of the gate page (the first call's gate_configure, after the root lwC, its
+ * descriptor shadow and the probe were made). The second call must start from nothing: in
+ * the guest, descriptors, files and lwCs work, and the table holds what the process holds.
+ */
+static void retry_after_late_failure(void)
+{
+	scmp_filter_ctx f = gate_mprotect_filter(PROT_WRITE, SCMP_ACT_NOTIFY);
+	int fd = seccomp_notify_fd(f), parent = getpid(), p[2];
+	pid_t sup;
+
+	cr_assert_geq(fd, 0);
+	sup = fork();
+	cr_assert_geq(sup, 0);
+	if (sup == 0) {
+		struct seccomp_notif *req;
+		struct seccomp_notif_resp *resp;
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent || seccomp_notify_alloc(&req, &resp) < 0)
+			_exit(1);
+		for (unsigned long n = 1;; n++) {
+			memset(req, 0, sizeof(*req));
+			if (seccomp_notify_receive(fd, req) < 0)
+				_exit(1);
+			memset(resp, 0, sizeof(*resp));
+			resp->id = req->id;
+			if (n == 2)
+				resp->error = -EACCES;
+			else
+				resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+			if (seccomp_notify_respond(fd, resp) < 0)
+				_exit(1);
+		}
+	}
+	close(fd);
+	seccomp_release(f);
+	/* descriptors the first attempt's shadow saw, some of them gone before the second */
+	int extra[8];
+	for (int i = 0; i < 8; i++)
+		extra[i] = open("/dev/null", O_RDONLY);
+	int before = count_fds();
+	errno = 0;
+	cr_assert_eq(vmlwc_init(NULL), -1);
+	cr_assert_eq(errno, EACCES, "first call: %s", vmlwc_strerror());
+	for (int i = 0; i < 8; i += 2)
+		close(extra[i]);
+	cr_assert_eq(count_fds(), before - 4);
+	/* the first attempt's library memory is free again: take its place, so that anything the
+	   retry still believes lies there is found out (it faults) rather than reused by luck */
+	void *hole = mmap(NULL, 8UL << 30, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	cr_assert_neq(hole, MAP_FAILED);
+	int rc = vmlwc_init(NULL);
+	cr_assert_eq(rc, 0, "the retry: %s (errno %d)", vmlwc_strerror(), errno);
+	cr_assert_eq(vmlwc_active(), 1);
+	/* in the guest: the closed ones are closed, the kept ones usable, new ones land where natively */
+	for (int i = 0; i < 8; i++) {
+		errno = 0;
+		int ok = fcntl(extra[i], F_GETFD) >= 0;
+		cr_expect_eq(ok, i % 2, "descriptor %d (%s) after the retry", extra[i], i % 2 ? "kept" : "closed");
+	}
+	cr_assert_eq(pipe(p), 0);
+	cr_expect_eq(p[0], extra[0], "the lowest free number");
+	cr_expect_eq(write(p[1], "retry", 5), 5);
+	char b[8] = { 0 };
+	cr_expect_eq(read(p[0], b, sizeof(b)), 5);
+	cr_expect_str_eq(b, "retry");
+	struct lwc_msg in;
+	int c = lwc_create(NULL, 0, 0, &in);
+	if (c == LWC_SWITCHED) {
+		long ok = fcntl(p[1], F_GETFD) >= 0 && fcntl(extra[1], F_GETFD) >= 0;
+		lwc_switch_discard(in.src, &ok, 1);
+	}
+	cr_assert_geq(c, 0, "lwc_create after the retry: %s", strerror(errno));
+	cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+	cr_expect_eq(in.args[0], 1, "the child's copy of the table");
+	struct vmlwc_stats st;
+	cr_expect_eq(vmlwc_stats(&st), 0);
+	cr_expect_eq(st.lwc_creates, 1, "counts start at the retry");
+	kill(sup, SIGKILL);
+}
+
+Test(init, retry_after_a_late_failure_starts_from_nothing, .timeout = 60)
+{
+	retry_after_late_failure();
+}
+
+/* Two threads enter at once: never both (each refusal says EBUSY). */
+static pthread_barrier_t race_bar;
+static int race_rc[2], race_err[2];
+
+static void *race_fn(void *arg)
+{
+	long i = (long)arg;
+	pthread_barrier_wait(&race_bar);
+	race_rc[i] = vmlwc_init(NULL);
+	race_err[i] = errno;
+	if (race_rc[i] == 0)
+		_exit(race_rc[1 - i] == 0 ? 3 : 0); /* in the guest: report, the other thread may still run */
+	return NULL;
+}
+
+Test(init, two_threads_never_both_enter, .timeout = 60)
+{
+	cr_assert_eq(access("/dev/kvm", R_OK | W_OK), 0, "/dev/kvm: %s", strerror(errno));
+	for (int round = 0; round < 20; round++) {
+		pid_t pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0) {
+			pthread_t t[2];
+			pthread_barrier_init(&race_bar, NULL, 2);
+			for (long i = 0; i < 2; i++)
+				pthread_create(&t[i], NULL, race_fn, (void *)i);
+			pthread_join(t[0], NULL);
+			pthread_join(t[1], NULL);
+			/* both returned: both refused; each refusal must be EBUSY or name a reason */
+			for (int i = 0; i < 2; i++)
+				if (race_rc[i] != -1 || race_err[i] == 0)
+					_exit(4);
+			_exit(race_err[0] == EBUSY || race_err[1] == EBUSY ? 0 : 5);
+		}
+		int st;
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		cr_assert(WIFEXITED(st), "round %d: the process died (signal %d): two entries at once", round,
+			  WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+		cr_assert_eq(WEXITSTATUS(st), 0, "round %d: status %d (3: both entered, 4: a failure without errno, "
+			     "5: both refused, neither EBUSY)", round, WEXITSTATUS(st));
+	}
 }

@@ -10,13 +10,35 @@ VMLWC_ALL_CONFIGS="kvm vm-pvm48 vm-npt48 vm-npt40"
 
 kvm_ok() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 
+# The paths (vmlwc_stats().platform bits TDP 0x1, PVM 0x2, HOST_COW 0x4, LWC_DOORBELL 0x8,
+# LAZY_TABLES 0x40) each configuration exists to run; the suites assert them
+# (VMLWC_TEST_EXPECT_PATHS, tests/guest_common.h), so a configuration cannot quietly run others.
+# kvm: whatever this host's KVM is: PVM, two-dimensional paging, or shadow paging.
+config_paths() {
+	case $1 in
+	kvm)
+		if [ -e /sys/module/kvm_pvm ]; then echo 0x4e
+		elif grep -qs '^[Y1]' /sys/module/kvm_intel/parameters/ept /sys/module/kvm_amd/parameters/npt; then echo 0x41
+		else echo 0x44
+		fi ;;
+	vm-pvm48) echo 0x4e ;;
+	vm-npt48 | vm-npt40) echo 0x41 ;;
+	*) return 2 ;;
+	esac
+}
+
 # config_run CONFIG CMD ARGS...: CMD in that configuration (the VMs are TCG: one host CPU each)
 config_run() {
-	local c=$1
+	local c=$1 paths
 	shift
-	local vm=(tools/kvm-vm/run-in-vm --cpus "${VMLWC_VM_CPUS:-1}" --timeout "${VMLWC_VM_TIMEOUT:-2400}")
+	paths=$(config_paths "$c") || { echo "unknown configuration $c" >&2; return 2; }
+	local vm=(tools/kvm-vm/run-in-vm --cpus "${VMLWC_VM_CPUS:-1}" --timeout "${VMLWC_VM_TIMEOUT:-2400}"
+		  -e VMLWC_TEST_EXPECT_PATHS="$paths")
 	case $c in
-	kvm) bash -c 'ulimit -n 20000 2>/dev/null || true; exec "$@"' _ "$@" ;;
+	kvm)
+		# the limit is part of the configuration: a machine that refuses it cannot run it
+		VMLWC_TEST_EXPECT_PATHS=$paths bash -c 'ulimit -n 20000 || { echo "configuration kvm: ulimit -n 20000 refused" >&2; exit 125; }
+			exec "$@"' _ "$@" ;;
 	vm-pvm48) "${vm[@]}" --npt 0 --phys-bits 48 --nofile 20000 -e VMLWC_TEST_HOOKS=1 -e VMLWC_TEST_PVM=1 -- "$@" ;;
 	vm-npt48) "${vm[@]}" --npt 1 --phys-bits 48 --nofile 20000 -- "$@" ;;
 	vm-npt40) "${vm[@]}" --npt 1 --nofile 1024 -- "$@" ;;

@@ -413,7 +413,9 @@ static long in_addr(struct sys_call *c, int i)
 		c->h[sa->size] = 0;
 		return 0;
 	}
-	if (ua_copy_in(c->l, &sl, (gva_t)c->a[sa->size], sizeof(sl)) < 0)
+	/* value-result: written back after the call, so it must be writable before anything is made */
+	if (ua_check(c->l, (gva_t)c->a[sa->size], sizeof(sl), UA_WRITE) < 0 ||
+	    ua_copy_in(c->l, &sl, (gva_t)c->a[sa->size], sizeof(sl)) < 0)
 		return -EFAULT;
 	if ((int32_t)sl < 0)
 		return -EINVAL;
@@ -499,8 +501,13 @@ long sys_generic(struct sys_call *c)
 		return r;
 	for (i = 0; i < 6; i++) {
 		unsigned k = d->arg[i].kind;
-		if (c->bounced[i] && k < ARRAY_SIZE(argk) && argk[k].out && (e = argk[k].out(c, i, r)) < 0)
+		if (c->bounced[i] && k < ARRAY_SIZE(argk) && argk[k].out && (e = argk[k].out(c, i, r)) < 0) {
+			/* the results cannot reach the caller (another thread unmapped the buffer meanwhile):
+			   what the call made is released, as Linux does (accept: the new socket) */
+			if (d->ret == R_FD)
+				RAW1(SYS_close, r);
 			return e;
+		}
 	}
 	if (d->ret == R_FD) {
 		int cloexec = d->cloexec_arg && (c->a[d->cloexec_arg - 1] & d->cloexec_bit);

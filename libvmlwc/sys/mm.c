@@ -80,6 +80,30 @@ static int view_map_zero(struct lwc *l, uint64_t va, uint64_t len, uint64_t pfla
 static long unmap_part(uint64_t a, uint64_t len, void *arg);
 
 /*
+ * Every other lwC that holds host memory of [a, a+len) as a snapshot (at its own address, not
+ * shared on purpose) gets a private copy of each such page, so that the host memory there is
+ * the caller's to replace: a file mapped MAP_FIXED over memory others still use lands at its
+ * own address, as natively, and no host memory is ever left that nothing accounts for. Memory
+ * others share on purpose (MAP_SHARED, LWC_SHARE) cannot be taken from them: ENOMEM, before
+ * anything changed for them but their copies. 0 or -ENOMEM.
+ */
+static long copy_out_range(struct lwc *l, uint64_t a, uint64_t len)
+{
+	long r = 0;
+
+	for (uint64_t p = a, stop; p < a + len && r == 0; p = stop)
+		if (mem_shared_at(l, p, a + len, &stop))
+			for (uint64_t pg = p; pg < stop && r == 0; pg += PAGE_SIZE)
+				r = mem_copy_out(l, pg, 1);
+	if (r == 0 && mem_shared_elsewhere(l, a, len)) {
+		if (g_vm.cfg.trace)
+			trace_msg("mmap MAP_FIXED over memory other lwCs share on purpose: ENOMEM");
+		r = -ENOMEM;
+	}
+	return r;
+}
+
+/*
  * MAP_FIXED anonymous private memory over [addr, addr+len), some of whose host memory other
  * lwCs still use: there this view gets zeros of its own (the zero frame, copied on write: pool
  * frames, which go back to the pool when it lets them go); elsewhere new host memory at its
@@ -138,25 +162,9 @@ static long sys_mmap(struct sys_call *c)
 	if ((flags & MAP_FIXED) && (flags & MAP_ANONYMOUS) && !(flags & MAP_SHARED) &&
 	    mem_shared_elsewhere(c->l, addr, len))
 		return mmap_fixed_anon_split(c, addr, len, h, pflags);
-	if ((flags & MAP_FIXED) && mem_shared_elsewhere(c->l, addr, len)) {
-		/* another lwC still uses the host memory there: back this view with new memory */
-		h[3] &= ~(long)(MAP_FIXED | MAP_FIXED_NOREPLACE);
-		h[0] = 0;
-		r = sys_raw(__NR_mmap, h);
-		if (r < 0 && r > -4096)
-			return r;
-		struct pt_txn t;
-		pt_txn_begin(&t, c->l->root);
-		e = pt_txn_set(&t, addr, len, (uint64_t)r, pflags);
-		view_commit(&t, c->l);
-		if (e < 0) {
-			/* the new memory is nobody's: back to the host, and out of the view it half entered */
-			pt_apply(c, addr, len, 0);
-			RAW2(SYS_munmap, r, len);
-			return e == -ENOSPC ? -ENOMEM : e;
-		}
-		return (long)addr;
-	}
+	if ((flags & MAP_FIXED) && mem_shared_elsewhere(c->l, addr, len) &&
+	    (e = copy_out_range(c->l, addr, len)) < 0)
+		return e; /* no frame for the copies: nothing has changed */
 	r = sys_raw(__NR_mmap, h);
 	if (r < 0 && r > -4096)
 		return r;

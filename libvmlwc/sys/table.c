@@ -49,8 +49,8 @@ static long dispatch_call(struct sys_call *c)
 		return -EPERM;
 	}
 	/* the host thread takes the lwC's credentials (a no-op while they are the same) */
-	if (l->cred && cred_apply(&c->v->cred_now, l->cred) < 0)
-		return -EPERM;
+	if (!l->cred || cred_apply(&c->v->cred_now, l->cred) < 0)
+		return -EPERM; /* never under someone else's ids */
 	int um = c->d->umask ? fsctx_umask(l) : -1;
 	if (um < 0)
 		return c->d->fn ? c->d->fn(c) : sys_generic(c);

@@ -319,12 +319,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!v)
 		abort();
 	root = v->lwc;
-	/* the root's credential shadow and the vCPU's ids, as vmlwc_init gives them: without a
-	   shadow (host-only setup) the credential syscalls go to the kernel as they are, the lwC's
-	   pointers untranslated (getresgid wrote to a page outside the view: tests/fuzz/findings) */
-	if (cred_init(&g_vm.cred.at_init) < 0 || !(root->cred = cred_new(&g_vm.cred.at_init)))
-		abort();
-	v->cred_now = g_vm.cred.at_init;
+	/* the host-only set-up gives the root its credential shadow, as vmlwc_init does (it once did
+	   not, and the credential syscalls went to the kernel with the lwC's pointers untranslated:
+	   tests/fuzz/findings; without a shadow they now fail with EPERM) */
 	/* the table's 0..2 are this process's: keep them when the table lets go of its entries */
 	int keep[3] = { dup(0), dup(1), dup(2) };
 	fdtab_close_all(root->fds);
