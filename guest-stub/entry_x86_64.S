@@ -94,25 +94,37 @@ vmlwc_stub_pf_host:
 /*
  * #BP: an lwC call when it comes from the gate page, else a breakpoint. lwc_switch is
  * finished here, without leaving the guest, when this lwC's switch table (a page ring 3
- * cannot read) names a target for the descriptor in rdi and the target's published CR3 is
- * not 0 (it has a context, nobody else runs it): load it and return to the same gate address,
- * now in the target's address space, where the target's own gate code takes its own stack,
- * TLS bases, RFLAGS and a clean vector state. Ring 0 touches no state of either lwC; it sets
- * rax (the target's gate code takes LWC_SWITCHED as "switched into", anything else as its own
- * failed switch) and rdi (the caller's id): nothing else the caller leaves in registers or
- * memory reaches the target but the message registers.
+ * cannot read) names a target for the descriptor in rdi and the target's published CR3 for
+ * this vCPU is not 0 (this thread has a context there): load it and return to the same gate
+ * address, now in the target's address space, where the target's own gate code takes this
+ * thread's stack, TLS bases, RFLAGS and a clean vector state from its slot. The vCPU's index
+ * comes from the kernel stack (each vCPU's is in its own 16 KiB area). Ring 0 touches no state
+ * of either lwC; it sets rax (the target's gate code takes LWC_SWITCHED as "switched into",
+ * anything else as its own failed switch), rdi (the caller's id) and rcx (the slot): nothing
+ * else the caller leaves in registers or memory reaches the target but the message registers.
+ * rdi stays the descriptor until CR3 is loaded: a vCPU stopped before that is sent back to
+ * vec_3's first instruction by the host when the tree it was about to load was replaced.
  */
+	.globl vmlwc_stub_vec3
+vmlwc_stub_vec3:
 vec_3:
 	cmpq	$VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME, (%rsp)
 	jne	1f
 	cmpq	$VMLWC_SW_MAX, %rdi
 	jae	lwc_to_host
 	movl	VMLWC_SWTAB_VA(,%rdi,4), %esi
-	movq	vmlwc_stub_cr3_of(,%rsi,8), %rsi
+	movq	%rsp, %rcx
+	shrq	$VMLWC_VCPU_SHIFT, %rcx
+	andl	$VMLWC_MAX_VCPUS - 1, %ecx
+	shlq	$VMLWC_CR3_OF_ROW_SHIFT, %rsi
+	movq	vmlwc_stub_cr3_of(%rsi,%rcx,8), %rsi
 	testq	%rsi, %rsi
 	jz	lwc_to_host
-	movl	VMLWC_SWTAB_VA + VMLWC_SW_SELF, %edi
+	movl	VMLWC_SWTAB_VA + VMLWC_SW_SELF, %edx
+	.globl vmlwc_stub_vec3_cr3
+vmlwc_stub_vec3_cr3:
 	movq	%rsi, %cr3
+	movl	%edx, %edi
 	movq	$VMLWC_LWC_SWITCHED_RET, %rax	/* the target's gate code keys on it: never the caller's */
 	iretq
 1:	cmpq	$VMLWC_GATE_VA + VMLWC_GATE_CALL_INT3 + 1, (%rsp)
@@ -236,10 +248,11 @@ vmlwc_stub_vectors:
 
 	.section .bss
 	.balign 4096
-/* 1 + lwC id -> the CR3 a fast switch loads, or 0 (no context, trapped, unreferenced): kept by the host. */
+/* (1 + lwC id, vCPU) -> the CR3 a fast switch loads, or 0 (no context for that thread, trapped,
+   unreferenced): kept by the host. */
 	.globl vmlwc_stub_cr3_of
 vmlwc_stub_cr3_of:
-	.skip (VMLWC_MAX_LWCS + 1) * 8
+	.skip (VMLWC_MAX_LWCS + 1) * VMLWC_MAX_VCPUS * 8
 	.size vmlwc_stub_cr3_of, . - vmlwc_stub_cr3_of
 
 	.balign 4096

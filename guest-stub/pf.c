@@ -16,7 +16,7 @@ struct vmlwc_pool vmlwc_stub_pool;
 uint64_t vmlwc_stub_smap; /* CR4.SMAP is on: bracket user accesses with stac/clac */
 uint64_t vmlwc_stub_live[VMLWC_MAX_LWCS]; /* KVAs of the live lwCs, kept by the host */
 uint64_t vmlwc_stub_nlive;
-extern uint64_t vmlwc_stub_cr3_of[VMLWC_MAX_LWCS + 1];
+extern uint64_t vmlwc_stub_cr3_of[(VMLWC_MAX_LWCS + 1) * VMLWC_MAX_VCPUS];
 
 static inline uint64_t *phys(uint64_t gpa)
 {
@@ -181,7 +181,8 @@ static int copy_out(struct vmlwc_pool *p, uint64_t cur_root, uint64_t *t, uint64
 		}
 		/* its PCID may cache the old frame (also where a table shared with an lwC edited above) */
 		if ((*ot & ADDR) == p->base_gpa + (idx << 12))
-			vmlwc_stub_cr3_of[o->id + 1] &= ~VMLWC_CR3_NOFLUSH;
+			for (int i = 0; i < VMLWC_MAX_VCPUS; i++)
+				vmlwc_stub_cr3_of[(o->id + 1) * VMLWC_MAX_VCPUS + i] &= ~VMLWC_CR3_NOFLUSH;
 	}
 	if (users) {
 		refs[idx] = (uint32_t)users;
@@ -204,7 +205,7 @@ int vmlwc_stub_cow(uint64_t cr2)
 	int own = 0;
 
 	/* a ring-3 write to a present supervisor page faults with error 7 too: never walk for it */
-	if (cr2 >= USER_TOP)
+	if (cr2 >= USER_TOP || p->multi)
 		return 1;
 	if (p->lazy_tables && (own = path_own(p, cr2)) == 2)
 		return 2;

@@ -24,7 +24,8 @@
 /* Per-vCPU area, 16 KiB aligned, at arena offset VMLWC_VCPU_AREA_OFF + i * VMLWC_VCPU_AREA_SIZE. */
 #define VMLWC_VCPU_AREA_OFF   0x100000
 #define VMLWC_VCPU_AREA_SIZE  0x4000
-#define VMLWC_MAX_VCPUS       64
+#define VMLWC_MAX_VCPUS       64         /* a power of two: the stub masks the index with it */
+#define VMLWC_VCPU_SHIFT      14         /* log2 VMLWC_VCPU_AREA_SIZE: index = (kernel rsp >> 14) & 63 */
 #define VMLWC_VCPU_GDT_OFF    0x800      /* 16 descriptors */
 #define VMLWC_VCPU_TSS_OFF    0x900
 #define VMLWC_VCPU_IST1_TOP   0x2000     /* double fault / NMI stack top */
@@ -82,11 +83,19 @@
 #define VMLWC_GF_DOORBELL 2  /* lwC calls ring the doorbell (PVM) instead of int3 */
 #define VMLWC_GF_XSAVE    4  /* ring 3 can xrstor: vector state cleared with VMLWC_GATE_RFBM */
 
-/* The private page: each lwC's resume state, written by its own gate code only. */
-#define VMLWC_PRIV_RSP 0x00
+/*
+ * The private page: each lwC's resume state, one slot per thread (vCPU index), written by its
+ * own gate code (the thread's own slot: the index it got from the stub when it last resumed,
+ * kept in its TLS) and by the host (the creation context, in the creating thread's slot).
+ */
+#define VMLWC_PRIV_SWITCHES 0x18 /* switches into this lwC that ended in its gate code (its own count) */
+#define VMLWC_PRIV_SLOTS 0x100   /* slot i at VMLWC_PRIV_SLOTS + i * VMLWC_PRIV_SLOT_SIZE */
+#define VMLWC_PRIV_SLOT_SIZE 32
+#define VMLWC_PRIV_RSP 0x00      /* within a slot */
 #define VMLWC_PRIV_FS  0x08
 #define VMLWC_PRIV_GS  0x10
-#define VMLWC_PRIV_SWITCHES 0x18 /* switches into this lwC that ended in its gate code (its own count) */
+#define VMLWC_PRIV_SLOT_SHIFT 5
+#define VMLWC_CR3_OF_ROW_SHIFT 9 /* the stub's CR3 table: a row of VMLWC_MAX_VCPUS entries per 1 + lwC id */
 
 /* Doorbell offsets (byte stores from ring 3 on PVM): the host tells calls apart by address. */
 #define VMLWC_DB_SYSCALL 0x0
@@ -112,6 +121,7 @@
 #define VMLWC_LWC_RESTRICT 7
 #define VMLWC_LWC_SYSCALL 8
 #define VMLWC_LWC_LIMIT 9
+#define VMLWC_LWC_SLOT 10      /* the calling thread's slot (vCPU index) in the private pages */
 #define VMLWC_LWC_SWITCHED_RET (-2)
 
 #define VMLWC_MAX_LWCS 1024
@@ -241,7 +251,8 @@ struct vmlwc_pool {
 	uint64_t refs_kva;     /* KVA of the reference counts (uint32_t per frame) */
 	uint64_t cow_faults;   /* copy-on-write faults the stub resolved */
 	uint64_t in_use;       /* frames with a non-zero count */
-	uint64_t switches;     /* unused: the stub's switch path keeps no counter (the host counts) */
+	uint64_t multi;        /* several vCPUs: the stub leaves every fault to the host (its in-place
+				  table edits and the pool's free stack are safe with one vCPU only) */
 	uint64_t lazy_tables;  /* page tables are pool frames, shared at lwc_create, copied on write */
 	uint64_t table_copies; /* shared tables the stub copied */
 	uint64_t cr3_noflush;  /* VMLWC_CR3_NOFLUSH with PCIDs, else 0 */
@@ -302,5 +313,13 @@ _Static_assert(VMLWC_PHYSMAP_KVA + VMLWC_LIB_GPA > VMLWC_PHYSMAP_KVA &&
 _Static_assert(VMLWC_DOORBELL_GPA < VMLWC_LIB_GPA, "doorbell in block 0, below the library");
 _Static_assert(sizeof(struct vmlwc_vcpu_shared) <= VMLWC_VCPU_SCRUB_N, "scrub list after the shared fields");
 _Static_assert(VMLWC_VCPU_SCRUB_LIST + VMLWC_SCRUB_MAX * 8 <= VMLWC_VCPU_GDT_OFF, "scrub list before the GDT");
+/* The stub's table of fast-switch CR3s: one row per lwC (1 + id), one entry per vCPU. */
+_Static_assert(VMLWC_MAX_VCPUS * 8 == (1 << VMLWC_CR3_OF_ROW_SHIFT), "the stub indexes rows with a shift");
+_Static_assert((VMLWC_MAX_VCPUS & (VMLWC_MAX_VCPUS - 1)) == 0, "the stub masks the vCPU index");
+_Static_assert(VMLWC_VCPU_AREA_SIZE == (1 << VMLWC_VCPU_SHIFT), "the stub finds its vCPU from its kernel stack");
+_Static_assert(((VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF) >> VMLWC_VCPU_SHIFT) % VMLWC_MAX_VCPUS == 0,
+	       "vCPU 0's area gives index 0");
+_Static_assert(VMLWC_PRIV_SLOTS + VMLWC_MAX_VCPUS * VMLWC_PRIV_SLOT_SIZE <= 4096, "the slots fit the private page");
+_Static_assert(VMLWC_PRIV_SLOT_SIZE == (1 << VMLWC_PRIV_SLOT_SHIFT), "the gate indexes slots with a shift");
 #endif
 #endif

@@ -10,7 +10,10 @@ struct vcpu;
 
 int cpu_setup_cpuid(struct vm *vm); /* 0, or -1 with the reason set */
 int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, uint64_t gs_base); /* 0, or -1 with the reason set */
+/* the same from raw syscalls (run time): 0, or -errno with *what the failing step */
+int cpu_setup_vcpu_raw(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, uint64_t gs_base, const char **what);
 void cpu_user_segments(struct kvm_sregs *s);
+void cpu_thread_segments(struct kvm_sregs *s, uint64_t fs_base, uint64_t gs_base); /* CPL 3, data segments, TLS bases */
 void cpu_kernel_segments(struct kvm_sregs *s);
 void cpu_init_area(struct vm *vm, struct vcpu *v);
 void cpu_fill_idt(struct vm *vm);

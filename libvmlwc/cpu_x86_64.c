@@ -8,6 +8,7 @@
 #include "arena.h"
 #include "cpu.h"
 #include "errors.h"
+#include "rawsys.h"
 #include "vcpu.h"
 #include "state.h"
 
@@ -189,6 +190,18 @@ void cpu_user_segments(struct kvm_sregs *s)
 	seg(&s->ss, VMLWC_UDS, 0x3, 3, 0, 1);
 }
 
+/* A thread entering at CPL 3 with these TLS bases (clone, a pooled vCPU given to a new thread). */
+void cpu_thread_segments(struct kvm_sregs *s, uint64_t fs_base, uint64_t gs_base)
+{
+	cpu_user_segments(s);
+	seg(&s->ds, 0, 0x3, 0, 0, 1);
+	seg(&s->es, 0, 0x3, 0, 0, 1);
+	seg(&s->fs, 0, 0x3, 0, 0, 1);
+	seg(&s->gs, 0, 0x3, 0, 0, 1);
+	s->fs.base = fs_base;
+	s->gs.base = gs_base;
+}
+
 /* The segments the stub runs with at CPL 0. */
 void cpu_kernel_segments(struct kvm_sregs *s)
 {
@@ -196,7 +209,7 @@ void cpu_kernel_segments(struct kvm_sregs *s)
 	seg(&s->ss, VMLWC_KDS, 0x3, 0, 0, 1);
 }
 
-static int set_msrs(struct vcpu *v, const uint32_t *idx, const uint64_t *val, int n)
+static long set_msrs(struct vcpu *v, const uint32_t *idx, const uint64_t *val, int n)
 {
 	struct {
 		struct kvm_msrs h;
@@ -209,10 +222,8 @@ static int set_msrs(struct vcpu *v, const uint32_t *idx, const uint64_t *val, in
 		m.e[i].index = idx[i];
 		m.e[i].data = val[i];
 	}
-	int r = ioctl(v->fd, KVM_SET_MSRS, &m);
-	if (r != n)
-		return err_set(EINVAL, "KVM_SET_MSRS: MSR %#x refused", r >= 0 && r < n ? idx[r] : 0);
-	return 0;
+	long r = RAW3(SYS_ioctl, v->fd, KVM_SET_MSRS, &m);
+	return r == n ? 0 : r < 0 ? r : -EINVAL;
 }
 
 static uint64_t rdtsc(void)
@@ -222,17 +233,25 @@ static uint64_t rdtsc(void)
 	return ((uint64_t)hi << 32) | lo;
 }
 
-int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, uint64_t gs_base)
+/*
+ * Raw syscalls only: a vCPU is set up at run time too (a guest thread's clone), on a host thread
+ * whose TLS may be the guest's. 0, or -errno with *what naming the step.
+ */
+int cpu_setup_vcpu_raw(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, uint64_t gs_base,
+		       const char **what)
 {
 	struct kvm_sregs s;
+	long r;
 
 	/* once: KVM refuses a CPUID change after the first KVM_RUN (the platform probe's) */
-	if (!v->cpuid_set && IOCTL_CHECKED(v->fd, KVM_SET_CPUID2, vm->cpu.cpuid) < 0)
-		return -1;
+	*what = "KVM_SET_CPUID2";
+	if (!v->cpuid_set && (r = RAW3(SYS_ioctl, v->fd, KVM_SET_CPUID2, vm->cpu.cpuid)) < 0)
+		return (int)r;
 	v->cpuid_set = 1;
 	cpu_init_area(vm, v);
-	if (IOCTL_CHECKED(v->fd, KVM_GET_SREGS, &s) < 0)
-		return -1;
+	*what = "KVM_GET_SREGS";
+	if ((r = RAW3(SYS_ioctl, v->fd, KVM_GET_SREGS, &s)) < 0)
+		return (int)r;
 	s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_AM | CR0_PG;
 	s.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 	if (vm->cpu.has_pge)
@@ -279,13 +298,12 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 		{ CR4_FSGSBASE, "FSGSBASE" }, { CR4_PGE, "PGE" }, { CR4_OSXSAVE, "OSXSAVE" },
 	};
 	unsigned k = 0;
-	while (ioctl(v->fd, KVM_SET_SREGS, &s) < 0) {
-		int e = errno;
+	*what = "KVM_SET_SREGS";
+	while ((r = RAW3(SYS_ioctl, v->fd, KVM_SET_SREGS, &s)) < 0) {
 		while (k < ARRAY_SIZE(optional) && !(s.cr4 & optional[k].bit))
 			k++;
-		if (e != EINVAL || k == ARRAY_SIZE(optional))
-			return err_set(e, "KVM_SET_SREGS (cr0 %#llx cr4 %#llx efer %#llx): %s", s.cr0, s.cr4,
-				       s.efer, strerror(e));
+		if (r != -EINVAL || k == ARRAY_SIZE(optional))
+			return (int)r;
 		s.cr4 &= ~optional[k].bit;
 		if (optional[k].bit == CR4_PCIDE)
 			s.cr3 &= ~0xfffULL;
@@ -306,9 +324,9 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 		x.nr_xcrs = 1;
 		x.xcrs[0].xcr = 0;
 		x.xcrs[0].value = vm->cpu.xcr0;
-		if (ioctl(v->fd, KVM_SET_XCRS, &x) < 0)
-			return err_set(errno, "KVM_SET_XCRS (xcr0 %#lx): %s", (unsigned long)vm->cpu.xcr0,
-				       strerror(errno));
+		*what = "KVM_SET_XCRS";
+		if ((r = RAW3(SYS_ioctl, v->fd, KVM_SET_XCRS, &x)) < 0)
+			return (int)r;
 	}
 	{
 		uint32_t idx[] = { MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_KERNEL_GS_BASE, MSR_PAT };
@@ -320,8 +338,9 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 			v->area_kva,
 			0x0007040600070406UL,
 		};
-		if (set_msrs(v, idx, val, (int)ARRAY_SIZE(idx)) < 0)
-			return -1;
+		*what = "KVM_SET_MSRS (STAR, LSTAR, CSTAR, SFMASK, KERNEL_GS_BASE, PAT)";
+		if ((r = set_msrs(v, idx, val, (int)ARRAY_SIZE(idx))) < 0)
+			return (int)r;
 	}
 	/* Guest TSC offset 0, so the vDSO computes the host's time in the guest. */
 	if (vm->kvm.has_tsc_attr) {
@@ -329,12 +348,21 @@ int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, u
 		struct kvm_device_attr a = {
 			.group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET, .addr = (uint64_t)&off
 		};
-		if (ioctl(v->fd, KVM_HAS_DEVICE_ATTR, &a) == 0 && ioctl(v->fd, KVM_SET_DEVICE_ATTR, &a) == 0)
+		if (RAW3(SYS_ioctl, v->fd, KVM_HAS_DEVICE_ATTR, &a) == 0 && RAW3(SYS_ioctl, v->fd, KVM_SET_DEVICE_ATTR, &a) == 0)
 			return 0;
 	}
 	{
 		uint32_t idx[] = { MSR_IA32_TSC };
 		uint64_t val[] = { rdtsc() };
-		return set_msrs(v, idx, val, 1);
+		*what = "KVM_SET_MSRS (TSC)";
+		return (int)set_msrs(v, idx, val, 1);
 	}
+}
+
+int cpu_setup_vcpu(struct vm *vm, struct vcpu *v, gpa_t cr3, uint64_t fs_base, uint64_t gs_base)
+{
+	const char *what = "";
+	int r = cpu_setup_vcpu_raw(vm, v, cr3, fs_base, gs_base, &what);
+
+	return r < 0 ? err_set(-r, "%s: %s", what, strerror(-r)) : 0;
 }

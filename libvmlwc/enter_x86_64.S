@@ -40,7 +40,6 @@ vmlwc_resume:
 	xorl	%eax, %eax
 	ret
 	.size vmlwc_enter, . - vmlwc_enter
-	.section .note.GNU-stack,"",@progbits
 
 /* void vmlwc_resume_native(struct enter_ctx *ctx, long ret): vmlwc_enter returns ret natively. */
 	.text
@@ -60,3 +59,65 @@ vmlwc_resume_native:
 	movq	%rsi, %rax
 	ret
 	.size vmlwc_resume_native, . - vmlwc_resume_native
+
+/* rt_sigreturn for the library's own host signal handlers (x86-64 needs SA_RESTORER). */
+	.text
+	.globl vmlwc_sig_restorer
+	.hidden vmlwc_sig_restorer
+	.type vmlwc_sig_restorer, @function
+vmlwc_sig_restorer:
+	movq	$15, %rax
+	syscall
+	hlt
+	.size vmlwc_sig_restorer, . - vmlwc_sig_restorer
+
+/*
+ * long vmlwc_thread_spawn(unsigned long flags, void *stack_top, int *ptid, void *tls,
+ *                         void (*fn)(void *), void *arg)
+ * A raw clone whose child starts fn(arg) on stack_top and never returns; the parent gets the
+ * child's tid or -errno. No C runs in the child before fn: its stack is not the parent's.
+ */
+	.globl vmlwc_thread_spawn
+	.hidden vmlwc_thread_spawn
+	.type vmlwc_thread_spawn, @function
+vmlwc_thread_spawn:
+	movq	%r8, -8(%rsi)		/* fn and arg on the child's stack */
+	movq	%r9, -16(%rsi)
+	subq	$16, %rsi
+	movq	%rcx, %r8		/* clone(flags, stack, ptid, ctid, tls) */
+	xorl	%r10d, %r10d
+	movl	$56, %eax
+	syscall
+	testq	%rax, %rax
+	jnz	1f
+	xorl	%ebp, %ebp
+	popq	%rdi			/* arg */
+	popq	%rax			/* fn */
+	andq	$-16, %rsp
+	call	*%rax
+	ud2
+1:	ret
+	.size vmlwc_thread_spawn, . - vmlwc_thread_spawn
+	.section .note.GNU-stack,"",@progbits
+
+/* void vmlwc_thread_become(void *stack_top, void *tls, void (*fn)(void *), void *arg): never returns */
+	.text
+	.globl vmlwc_thread_become
+	.hidden vmlwc_thread_become
+	.type vmlwc_thread_become, @function
+vmlwc_thread_become:
+	movq	%rdi, %rsp		/* the host stack from here on */
+	xorl	%ebp, %ebp
+	pushq	%rdx			/* fn */
+	pushq	%rcx			/* arg */
+	movq	%rsi, %rsi		/* arch_prctl(ARCH_SET_FS, tls) */
+	movl	$0x1002, %edi
+	movl	$158, %eax
+	syscall
+	popq	%rdi
+	popq	%rax
+	andq	$-16, %rsp
+	call	*%rax
+	ud2
+	.size vmlwc_thread_become, . - vmlwc_thread_become
+	.section .note.GNU-stack,"",@progbits

@@ -1,6 +1,16 @@
 /* Guest side of the lwC calls (ring 3): the call wrapper, and the gate page mapped in every lwC. */
 #include "vmlwc_abi.h"
 
+/* The thread's slot (vCPU index) in the private pages, -1 until known: lwc.c says more. */
+	.section .tdata, "awT", @progbits
+	.balign 4
+	.globl vmlwc_tls_slot
+	.hidden vmlwc_tls_slot
+	.type vmlwc_tls_slot, @object
+	.size vmlwc_tls_slot, 4
+vmlwc_tls_slot:
+	.long	-1
+
 /*
  * long vmlwc_gate(long call, long a0, long a1, long a2, const long args[8], long nargs,
  *                 struct vmlwc_gate_msg *out)
@@ -41,9 +51,17 @@ vmlwc_gate:
 	movq	56(%r11), %rbx
 	cmpq	$VMLWC_LWC_SWITCH, %rax
 	jne	2f
+	/* this thread's slot in every lwC's private page: its vCPU index, kept in its TLS */
+	movq	vmlwc_tls_slot@gottpoff(%rip), %r11
+	movl	%fs:(%r11), %r11d
 	movq	$VMLWC_LWC_SWITCHED_RET, %rax
 	movl	$VMLWC_GATE_VA + VMLWC_GATE_SW, %ecx
 	call	*%rcx
+	/* back here in this lwC, switched into or failed: r11 is the slot we resumed in */
+	movq	vmlwc_tls_slot@gottpoff(%rip), %rcx
+	movl	%r11d, %fs:(%rcx)
+	xorl	%ecx, %ecx
+	xorl	%r11d, %r11d
 	jmp	3f
 2:	movl	$VMLWC_GATE_VA + VMLWC_GATE_CALL, %ecx
 	call	*%rcx
@@ -84,33 +102,43 @@ vmlwc_gate:
 	.hidden vmlwc_gate_page
 vmlwc_gate_page:
 
-/* lwc_switch, in the caller: its own resume state into its own private page, then the stub. */
-	movq	%rsp, VMLWC_PRIV_VA + VMLWC_PRIV_RSP
+/*
+ * lwc_switch, in the caller: its own resume state into its own slot of its own private page
+ * (r11 = the slot: the thread's vCPU index), then the stub.
+ */
+	andl	$VMLWC_MAX_VCPUS - 1, %r11d
+	shll	$VMLWC_PRIV_SLOT_SHIFT, %r11d
+	movq	%rsp, VMLWC_PRIV_VA + VMLWC_PRIV_SLOTS + VMLWC_PRIV_RSP(%r11)
 	testb	$VMLWC_GF_FSGSBASE, VMLWC_GATE_VA + VMLWC_GATE_FLAGS
 	jz	1f
 	rdfsbase %rcx
-	movq	%rcx, VMLWC_PRIV_VA + VMLWC_PRIV_FS
+	movq	%rcx, VMLWC_PRIV_VA + VMLWC_PRIV_SLOTS + VMLWC_PRIV_FS(%r11)
 	rdgsbase %rcx
-	movq	%rcx, VMLWC_PRIV_VA + VMLWC_PRIV_GS
+	movq	%rcx, VMLWC_PRIV_VA + VMLWC_PRIV_SLOTS + VMLWC_PRIV_GS(%r11)
 	.org	VMLWC_GATE_SW_INT3, 0x90
 1:	int3
 
 /*
  * Every lwC resumes here after a switch into it (fast or by the host), in its own address
- * space: its own stack, its own TLS bases, a vector state of no one, the src descriptor from
- * its own map. A failed switch (rax = -errno) comes back here too, in the caller.
+ * space, in the slot rcx names (the vCPU index, from the stub or the host): this thread's own
+ * stack, its own TLS bases, a vector state of no one, the src descriptor from its own map. A
+ * failed switch (rax = -errno) comes back here too, in the caller. r11 takes the slot back to
+ * vmlwc_gate, which keeps it in the thread's TLS for its next switch.
  */
-	movq	VMLWC_PRIV_VA + VMLWC_PRIV_RSP, %rsp
+	andl	$VMLWC_MAX_VCPUS - 1, %ecx
+	movl	%ecx, %r11d
+	shll	$VMLWC_PRIV_SLOT_SHIFT, %ecx
+	movq	VMLWC_PRIV_VA + VMLWC_PRIV_SLOTS + VMLWC_PRIV_RSP(%rcx), %rsp
 	pushq	$0x202			/* the caller's DF, AC, ... stay the caller's */
 	popfq
 	cmpq	$VMLWC_LWC_SWITCHED_RET, %rax
 	jne	9f
 	testb	$VMLWC_GF_FSGSBASE, VMLWC_GATE_VA + VMLWC_GATE_FLAGS
 	jz	2f
-	movq	VMLWC_PRIV_VA + VMLWC_PRIV_FS, %rcx
-	wrfsbase %rcx
-	movq	VMLWC_PRIV_VA + VMLWC_PRIV_GS, %rcx
-	wrgsbase %rcx
+	movq	VMLWC_PRIV_VA + VMLWC_PRIV_SLOTS + VMLWC_PRIV_FS(%rcx), %rdx
+	wrfsbase %rdx
+	movq	VMLWC_PRIV_VA + VMLWC_PRIV_SLOTS + VMLWC_PRIV_GS(%rcx), %rdx
+	wrgsbase %rdx
 2:	testb	$VMLWC_GF_XSAVE, VMLWC_GATE_VA + VMLWC_GATE_FLAGS
 	jz	3f
 	movl	VMLWC_GATE_VA + VMLWC_GATE_RFBM, %eax
@@ -126,8 +154,7 @@ vmlwc_gate_page:
 	xorl	%ecx, %ecx
 	xorl	%edx, %edx
 	xorl	%esi, %esi
-	xorl	%r11d, %r11d
-	incq	VMLWC_PRIV_VA + VMLWC_PRIV_SWITCHES
+	lock incq VMLWC_PRIV_VA + VMLWC_PRIV_SWITCHES
 	movq	$VMLWC_LWC_SWITCHED_RET, %rax
 9:	ret
 

@@ -60,7 +60,8 @@ struct vcpu *vmlwc_hostonly_setup(void)
 		return NULL;
 	trace_init();
 	if (!g_vm.stub.cr3_of)
-		g_vm.stub.cr3_of = arena_pages(&g_vm.arena, PAGE_ALIGN_UP((VMLWC_MAX_LWCS + 1) * 8) / PAGE_SIZE);
+		g_vm.stub.cr3_of = arena_pages(&g_vm.arena,
+					       PAGE_ALIGN_UP((VMLWC_MAX_LWCS + 1) * VMLWC_MAX_VCPUS * 8) / PAGE_SIZE);
 	if (!g_vm.pool.hdr) /* the pool header lives in the stub's data, which host-only use has not */
 		g_vm.pool.hdr = arena_pages(&g_vm.arena, 1);
 	l = lwc_root_new();

@@ -32,6 +32,8 @@ static int syscall_run(struct vcpu *v)
 	ret = sys_dispatch(v, v->lwc, nr, a);
 	if (g_vm.cfg.trace)
 		trace_syscall(v, trace_sys_name(nr), nr, a, ret, trace_now_ns() - t0);
+	if (v->park)
+		return 0; /* the thread exited: its vCPU waits in the pool, nothing returns */
 	r->rax = (uint64_t)ret;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	if (v->test_fault_pending) {
@@ -102,7 +104,8 @@ static int exit_doorbell(struct vcpu *v)
  */
 static void ports_exit_begin(struct vcpu *v)
 {
-	struct lwc *l = lwc_by_cr3(v->run->s.regs.sregs.cr3);
+	/* by its tag: another vCPU may have replaced the tree since this one loaded it */
+	struct lwc *l = lwc_by_tag(v->run->s.regs.sregs.cr3);
 
 	if (!l)
 		die_panic(v, "CR3 holds no lwC's tree");
@@ -115,6 +118,63 @@ static void ports_exit_begin(struct vcpu *v)
 	while (v->ndeferred)
 		pt_page_free(v->deferred[--v->ndeferred]);
 	lwc_reap();
+}
+
+/* The current CR3 for a (possibly replaced) tree of an lwC; cr3 itself when its lwC is gone. */
+static uint64_t cr3_current(uint64_t cr3)
+{
+	struct lwc *l = lwc_by_tag(cr3);
+
+	return l && (cr3 & PTE_ADDR) != l->root ? lwc_cr3(l) : cr3;
+}
+
+/*
+ * Whatever v will run on next names only current trees: its CR3, the CR3 its return frame
+ * will load, and a fast switch it was in the middle of (before its CR3 load the stub still
+ * holds the descriptor: sent back to vec_3's start, it looks the target up again). v is out of
+ * the guest and the lock is held (by v itself before KVM_RUN, or by another vCPU's sync).
+ */
+static void ports_revalidate(struct vcpu *v)
+{
+	struct kvm_regs *r = &v->run->s.regs.regs;
+	struct kvm_sregs *s = &v->run->s.regs.sregs;
+	uint64_t c;
+
+	if ((s->cs.selector & 3) == 0 && r->rip >= g_vm.stub.vec3 && r->rip < g_vm.stub.vec3_cr3) {
+		r->rip = g_vm.stub.vec3;
+		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+	}
+	if ((c = cr3_current(s->cr3)) != s->cr3) {
+		s->cr3 = c;
+		v->run->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+	}
+	if (v->pending_cr3)
+		v->pending_cr3 = cr3_current(v->pending_cr3);
+	/* frame B: the trampolines' CR3 (written by the host at a return, read by the stub) */
+	struct vmlwc_cr3_frame *b = (void *)(v->area + VMLWC_VCPU_FRAMEB_OFF);
+	if ((s->cs.selector & 3) == 0 && b->cr3)
+		b->cr3 = cr3_current(b->cr3);
+	struct lwc *l = lwc_by_tag(s->cr3);
+	if (l) {
+		v->lwc = l;
+		l->on = v;
+	}
+}
+
+/*
+ * Before v enters the guest: what this exit changed reaches every vCPU first. With several,
+ * a replaced tree or a page whose last reference went means every other vCPU is stopped and
+ * revalidated (it then runs only on current trees), and only then are the quarantined pages
+ * free; so a change is visible everywhere before the call that made it returns.
+ */
+static void ports_before_entry(struct vcpu *v)
+{
+	if (g_vm.kvm.nvcpus > 1 && (g_vm.pool.nquarantine || g_vm.view.roots_changed)) {
+		run_sync_others(v);
+		pool_quarantine_flush();
+		g_vm.view.roots_changed = 0;
+	}
+	ports_revalidate(v);
 }
 
 static int exit_io(struct vcpu *v)
@@ -132,6 +192,8 @@ static int exit_io(struct vcpu *v)
 void hypercall_init(void)
 {
 	g_vm.run.exit_begin = ports_exit_begin;
+	g_vm.run.revalidate = ports_revalidate;
+	g_vm.run.before_entry = ports_before_entry;
 	exit_register(KVM_EXIT_IO, exit_io);
 	hypercall_register(VMLWC_PORT_SYSCALL, hc_syscall);
 	hypercall_register(VMLWC_PORT_FAULT, fault_handle);

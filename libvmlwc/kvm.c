@@ -89,6 +89,9 @@ fail:
 
 void kvm_close_vm(struct vm *vm)
 {
+	if (vm->kvm.run_area)
+		munmap((void *)vm->kvm.run_area, VMLWC_MAX_VCPUS * PAGE_ALIGN_UP((size_t)vm->kvm.run_size));
+	vm->kvm.run_area = 0;
 	if (vm->kvm.vm_fd >= 0)
 		close(vm->kvm.vm_fd);
 	if (vm->kvm.kvm_fd >= 0)
@@ -156,70 +159,124 @@ int vcpu_stats_read(struct vcpu *v, uint64_t *exits, uint64_t *insns)
 	return 0;
 }
 
-struct vcpu *vcpu_create(struct vm *vm)
+static uintptr_t kvm_run_slot(struct vm *vm, int i);
+
+/*
+ * A vCPU with its run page, stats fd, host stack and area, from raw syscalls only: it is made
+ * at run time too (a guest thread's clone), on a host thread whose TLS may be the guest's.
+ * The stats offsets are the first vCPU's (every vCPU of a VM has the same layout). NULL with
+ * *err = -errno and *what naming the step.
+ */
+struct vcpu *vcpu_new(struct vm *vm, long *err, const char **what)
 {
 	struct vcpu *v;
 	void *stack;
+	long r;
 
 	if (vm->kvm.nvcpus >= VMLWC_MAX_VCPUS) {
-		err_set(EAGAIN, "no free vCPU (%d in use)", VMLWC_MAX_VCPUS);
+		*err = -EAGAIN;
+		*what = "no free vCPU";
 		return NULL;
 	}
 	/* in the arena: no guest can reach the host's view of its vCPU */
 	v = arena_pages(&vm->arena, PAGE_ALIGN_UP(sizeof(*v)) / PAGE_SIZE);
 	if (!v) {
-		err_set(ENOMEM, "arena exhausted (vCPU)");
+		*err = -ENOMEM;
+		*what = "arena exhausted (vCPU)";
 		return NULL;
 	}
 	v->index = (int)vm->kvm.nvcpus;
-	v->stats_fd = -1;
-	v->fd = (int)IOCTL_CHECKED(vm->kvm.vm_fd, KVM_CREATE_VCPU, v->index);
-	if (v->fd < 0)
+	v->stats_fd = v->fd = -1;
+	*what = "KVM_CREATE_VCPU";
+	if ((r = RAW3(SYS_ioctl, vm->kvm.vm_fd, KVM_CREATE_VCPU, v->index)) < 0)
 		goto fail;
-	fcntl(v->fd, F_SETFD, FD_CLOEXEC);
+	v->fd = (int)r;
+	RAW3(SYS_fcntl, v->fd, F_SETFD, FD_CLOEXEC);
 	v->run_size = (size_t)vm->kvm.run_size;
-	v->run = mmap(NULL, v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
-	if (v->run == MAP_FAILED) {
-		v->run = NULL;
-		err_set(errno, "mmap of kvm_run: %s", strerror(errno));
+	*what = "mmap of kvm_run";
+	/* in its slot of a region protected since init: never where a view might reach */
+	r = RAW6(SYS_mmap, kvm_run_slot(vm, v->index), v->run_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+		 v->fd, 0);
+	if (r < 0 && r > -4096)
 		goto fail;
+	v->run = (struct kvm_run *)r;
+	*what = "KVM_GET_STATS_FD";
+	if ((r = RAW3(SYS_ioctl, v->fd, KVM_GET_STATS_FD, 0)) < 0)
+		goto fail;
+	v->stats_fd = (int)r;
+	RAW3(SYS_fcntl, v->stats_fd, F_SETFD, FD_CLOEXEC);
+	if (vm->kvm.nvcpus == 0) {
+		*what = "KVM_GET_STATS_FD: no \"exits\" counter for the vCPU";
+		r = -ENOTSUP;
+		if (stats_locate(v) < 0)
+			goto fail;
+		vm->kvm.stat_off_exits = v->stat_off_exits;
+		vm->kvm.stat_off_insns = v->stat_off_insns;
 	}
-	v->stats_fd = (int)IOCTL_CHECKED(v->fd, KVM_GET_STATS_FD, 0);
-	if (v->stats_fd < 0)
-		goto fail;
-	if (stats_locate(v) < 0) {
-		err_set(ENOTSUP, "KVM_GET_STATS_FD: no \"exits\" counter for the vCPU");
-		goto fail;
-	}
-	fcntl(v->stats_fd, F_SETFD, FD_CLOEXEC);
+	v->stat_off_exits = vm->kvm.stat_off_exits;
+	v->stat_off_insns = vm->kvm.stat_off_insns;
 	v->host_stack_size = 256 * 1024;
 	stack = arena_pages(&vm->arena, v->host_stack_size / PAGE_SIZE);
-	if (!stack) {
-		err_set(ENOMEM, "arena exhausted (host stack)");
+	*what = "arena exhausted (host stack)";
+	r = -ENOMEM;
+	if (!stack)
 		goto fail;
-	}
 	v->host_stack = stack;
 	v->area = vm->arena.base + VMLWC_VCPU_AREA_OFF + (uintptr_t)v->index * VMLWC_VCPU_AREA_SIZE;
 	v->area_kva = VMLWC_STUB_KVA + VMLWC_VCPU_AREA_OFF + (uint64_t)v->index * VMLWC_VCPU_AREA_SIZE;
-	if (mem_protect_add((uint64_t)v->run, PAGE_ALIGN_UP(v->run_size)) < 0)
-		goto fail;
-	vm->kvm.vcpus[vm->kvm.nvcpus++] = v;
+	/* published last: other vCPUs' threads read the list (the count with an acquire load) */
+	vm->kvm.vcpus[vm->kvm.nvcpus] = v;
+	__atomic_store_n(&vm->kvm.nvcpus, vm->kvm.nvcpus + 1, __ATOMIC_RELEASE);
 	return v;
 fail:
+	*err = r;
 	vcpu_destroy(v);
 	return NULL;
+}
+
+/* The slot of vCPU i's kvm_run page in the reserved region. */
+static uintptr_t kvm_run_slot(struct vm *vm, int i)
+{
+	return vm->kvm.run_area + (uintptr_t)i * PAGE_ALIGN_UP((size_t)vm->kvm.run_size);
+}
+
+int kvm_run_area_reserve(struct vm *vm)
+{
+	size_t len = VMLWC_MAX_VCPUS * PAGE_ALIGN_UP((size_t)vm->kvm.run_size);
+	void *p = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return err_set(errno, "reserving %zu bytes for the vCPUs' kvm_run pages: %s", len, strerror(errno));
+	vm->kvm.run_area = (uintptr_t)p;
+	if (mem_protect_add((uint64_t)(uintptr_t)p, len) < 0) {
+		munmap(p, len);
+		vm->kvm.run_area = 0;
+		return -1;
+	}
+	return 0;
+}
+
+struct vcpu *vcpu_create(struct vm *vm)
+{
+	const char *what = "";
+	long err = 0;
+	struct vcpu *v = vcpu_new(vm, &err, &what);
+
+	if (!v)
+		err_set((int)-err, "%s: %s", what, strerror((int)-err));
+	return v;
 }
 
 void vcpu_destroy(struct vcpu *v)
 {
 	if (!v)
 		return;
-	if (v->run)
-		munmap(v->run, v->run_size);
+	if (v->run) /* the slot stays reserved, PROT_NONE */
+		RAW6(SYS_mmap, v->run, v->run_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 	if (v->stats_fd >= 0)
-		close(v->stats_fd);
+		RAW1(SYS_close, v->stats_fd);
 	if (v->fd >= 0)
-		close(v->fd);
+		RAW1(SYS_close, v->fd);
 	v->fd = v->stats_fd = -1;
 	v->run = NULL;
 }

@@ -104,6 +104,8 @@ int loader_load_stub(struct vm *vm)
 		{ "vmlwc_stub_cr3_of", &vm->stub.cr3_of_sym },
 		{ "vmlwc_stub_pf_host", &vm->stub.pf_host },
 		{ "vmlwc_stub_pte_store", &vm->stub.pte_store },
+		{ "vmlwc_stub_vec3", &vm->stub.vec3 },
+		{ "vmlwc_stub_vec3_cr3", &vm->stub.vec3_cr3 },
 		{ "vmlwc_stub_smap", &vm->stub.smap_sym },
 		{ "vmlwc_stub_live", &vm->stub.live_sym },
 		{ "vmlwc_stub_nlive", &vm->stub.nlive_sym },

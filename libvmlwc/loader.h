@@ -16,6 +16,7 @@ int loader_load_stub(struct vm *vm); /* 0, or -1 with the reason set */
 struct stub_state {
 	uint64_t syscall, cr3_tramp, scrub_tramp, idt, vectors; /* KVAs of stub symbols */
 	uint64_t pool_sym, cr3_of_sym, smap_sym, live_sym, nlive_sym, pf_host, pte_store;
+	uint64_t vec3, vec3_cr3;   /* the fast switch, and its CR3 load (a stop before it restarts at vec3) */
 	size_t size;                  /* bytes of arena used by the image */
 	uint64_t *cr3_of;             /* the stub's 1 + lwC id -> CR3 of a fast switch, or 0 */
 	uint64_t *smap;

@@ -14,6 +14,14 @@ struct vmlwc_gate_msg {
 long vmlwc_gate(long call, long a0, long a1, long a2, const long args[8], long nargs,
 		struct vmlwc_gate_msg *out);
 
+/*
+ * This thread's slot in every lwC's private page (its vCPU index), for the gate's switch code:
+ * set whenever the thread resumes in an lwC's gate code, asked of the host once before a
+ * thread's first switch (a new thread's TLS starts from the image: -1). In the thread's own
+ * TLS, so in guest memory: a thread that lies about it only corrupts its own lwC's slots.
+ */
+extern __thread int vmlwc_tls_slot __attribute__((tls_model("initial-exec"), visibility("hidden"))); /* gate_x86_64.S */
+
 static int ret_errno(long r)
 {
 	if (r < 0 && r != LWC_SWITCHED) {
@@ -70,6 +78,13 @@ static int do_switch(long call, int to, const long *args, int nargs, struct lwc_
 	}
 	if (nargs)
 		memcpy(a, args, (size_t)nargs * sizeof(long));
+	if (vmlwc_tls_slot < 0) {
+		static const long none[8];
+		long s = vmlwc_gate(VMLWC_LWC_SLOT, 0, 0, 0, none, 0, &m);
+		if (s < 0)
+			return ret_errno(s);
+		vmlwc_tls_slot = (int)s;
+	}
 	r = vmlwc_gate(call, to, 0, 0, a, nargs, &m);
 	if (r == LWC_SWITCHED)
 		msg_fill(in, &m);

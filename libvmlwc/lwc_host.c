@@ -62,12 +62,47 @@ struct lwc *lwc_by_cr3(uint64_t cr3)
 	return l && l->root == root ? l : NULL;
 }
 
+struct lwc *lwc_by_tag(uint64_t cr3)
+{
+	uint64_t tag = pt_root_tag(cr3 & PTE_ADDR);
+
+	return tag == 0 || tag > VMLWC_MAX_LWCS ? NULL : g_vm.lwc.lwcs[tag - 1];
+}
+
+uint64_t *lwc_slot(const struct lwc *l, int i)
+{
+	return &l->priv[(VMLWC_PRIV_SLOTS + (unsigned)i * VMLWC_PRIV_SLOT_SIZE) / 8];
+}
+
+/*
+ * Whether a vCPU runs l now. The stub switches without exits, so a vCPU in the guest may be
+ * anywhere: with several, every other one is stopped and revalidated first (its v->lwc is
+ * then where it is).
+ */
 static int lwc_current(const struct lwc *l)
 {
+	struct vcpu *self = vm_holder();
+
+	if (g_vm.kvm.nvcpus > 1 && self)
+		run_sync_others(self);
 	for (unsigned i = 0; i < g_vm.kvm.nvcpus; i++)
-		if (g_vm.kvm.vcpus[i]->lwc == l)
+		if (g_vm.kvm.vcpus[i]->lwc == l && !g_vm.kvm.vcpus[i]->park)
 			return 1;
 	return 0;
+}
+
+void lwc_thread_gone(int i)
+{
+	uint64_t bit = 1UL << i;
+
+	for (unsigned k = 0; k < VMLWC_MAX_LWCS; k++) {
+		struct lwc *l = g_vm.lwc.lwcs[k];
+		if (!l || !(l->ctx_mask & bit))
+			continue;
+		l->ctx_mask &= ~bit;
+		memset(lwc_slot(l, i), 0, VMLWC_PRIV_SLOT_SIZE);
+		lwc_publish(l);
+	}
 }
 
 /* ---- the lwC's own pages of the gate window ---- */
@@ -141,6 +176,7 @@ static struct lwc *lwc_alloc(void)
 	memset(l->srcmap, 0xff, PAGE_SIZE); /* -1: no descriptor for any lwC yet */
 	l->swtab[VMLWC_SW_SELF / 4] = id;
 	l->s.id = id;
+	l->serial = ++g_vm.lwc.serials;
 	g_vm.lwc.lwcs[id] = l;
 	g_vm.lwc.nlwcs++;
 	if (g_vm.stub.live)
@@ -261,7 +297,7 @@ static void lwc_destroy(struct lwc *l)
 	unsigned id = l->s.id;
 
 	l->state = VMLWC_LWC_FREE;
-	g_vm.stub.cr3_of[id + 1] = 0;
+	memset(&g_vm.stub.cr3_of[(id + 1) * VMLWC_MAX_VCPUS], 0, VMLWC_MAX_VCPUS * sizeof(uint64_t));
 	if (l->zombie) {
 		l->zombie = 0;
 		g_vm.lwc.nzombies--;
@@ -697,9 +733,12 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	r = install_lwc(parent, child, VMLWC_FD_RIGHTS, 0);
 	if (r < 0)
 		goto fail;
-	/* the child resumes in this very call, on the creator's stack as the gate left it */
-	child->priv[VMLWC_PRIV_RSP / 8] = user_rsp(v);
-	live_tls(v, &child->priv[VMLWC_PRIV_FS / 8], &child->priv[VMLWC_PRIV_GS / 8]);
+	/* the child resumes in this very call, on the creator's stack as the gate left it: the
+	   creating thread's context there (another thread may take it over until someone entered) */
+	uint64_t *slot = lwc_slot(child, v->index);
+	slot[VMLWC_PRIV_RSP / 8] = user_rsp(v);
+	live_tls(v, &slot[VMLWC_PRIV_FS / 8], &slot[VMLWC_PRIV_GS / 8]);
+	child->ctx_mask = 1UL << v->index;
 	child->limited = parent->limited; /* a limit holds for the lwCs created afterwards */
 	/* a trapped lwC's children are trapped too: to their creator if asked, else where it is */
 	if (flags & LWC_TRAP_SYSCALL)
@@ -740,6 +779,10 @@ static void lwc_enter(struct vcpu *v, struct lwc *t)
 {
 	v->lwc = t;
 	t->on = v;
+	if (!(t->ctx_mask & (1UL << v->index))) {
+		t->ctx_mask |= 1UL << v->index; /* it saves its context there when it leaves */
+		lwc_publish(t);
+	}
 	lwc_load_on_return(v, t);
 }
 
@@ -807,10 +850,10 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 	t = g_vm.lwc.lwcs[id];
 	if (!t || t == cur)
 		return -EINVAL;
-	if (lwc_current(t))
-		return -EBUSY;
 	if (t->state != VMLWC_LWC_READY && t->state != VMLWC_LWC_TRAPPED)
 		return -EINVAL; /* its context was discarded */
+	if (t->state == VMLWC_LWC_TRAPPED && lwc_current(t))
+		return -EBUSY;
 	if (t->state == VMLWC_LWC_TRAPPED && t->trap_to != (int)cur->s.id + 1)
 		return -EPERM; /* the answer to a trapped syscall is its monitor's to give */
 	if (t->state == VMLWC_LWC_TRAPPED) {
@@ -831,14 +874,37 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 		t->state = VMLWC_LWC_READY;
 		g_vm.lwc.switches_slow++; /* it resumes in its syscall, not in its gate code */
 	} else {
-		/* into its gate code, which takes its own stack, TLS bases and a clean vector state */
+		/*
+		 * Into its gate code, which takes this thread's stack, TLS bases and a clean vector
+		 * state from its slot. A thread with no context there starts from the creation context,
+		 * as long as nobody entered the lwC yet (it is the creating thread's until then: its
+		 * stack is the creator's, and two threads cannot run on one stack).
+		 */
+		uint64_t bit = 1UL << v->index;
+		if (!(t->ctx_mask & bit)) {
+			int owner = t->ctx_mask ? __builtin_ctzl(t->ctx_mask) : -1;
+			if (owner < 0 || t->ctx_mask != (1UL << owner) || t->priv[VMLWC_PRIV_SWITCHES / 8] != 0) {
+				if (g_vm.cfg.trace)
+					trace_msg("[vcpu %d] switch into lwC %d: this thread has no context there and its"
+						  " creation context is taken: EBUSY", v->index, (int)t->s.id);
+				return -EBUSY;
+			}
+			memcpy(lwc_slot(t, v->index), lwc_slot(t, owner), VMLWC_PRIV_SLOT_SIZE);
+			memset(lwc_slot(t, owner), 0, VMLWC_PRIV_SLOT_SIZE);
+			t->ctx_mask = bit;
+			lwc_publish(t);
+		}
 		if (!g_vm.cpu.fsgsbase_user && tls_load(v, t->fs_base, t->gs_base) < 0)
 			return -EIO;
 		regs->rdi = cur->s.id;
 		v->resume_rip = VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME;
 	}
 	if (discard) {
-		cur->state = VMLWC_LWC_GONE;
+		/* this thread's context there is gone; the lwC with it once no thread has one */
+		cur->ctx_mask &= ~(1UL << v->index);
+		memset(lwc_slot(cur, v->index), 0, VMLWC_PRIV_SLOT_SIZE);
+		if (!cur->ctx_mask)
+			cur->state = VMLWC_LWC_GONE;
 		lwc_publish(cur);
 	}
 	lwc_enter(v, t);
@@ -924,7 +990,9 @@ static int trap_to_monitor(struct vcpu *v, uint64_t nr, const uint64_t a[6], uin
 	struct lwc *child = v->lwc, *mon = g_vm.lwc.lwcs[child->trap_to - 1];
 	struct kvm_regs *r = &v->run->s.regs.regs;
 
-	if (!mon || mon->state != VMLWC_LWC_READY || lwc_current(mon) ||
+	if (child->state == VMLWC_LWC_TRAPPED)
+		return -EBUSY; /* another of its threads waits on the monitor: one trapped thread at a time */
+	if (!mon || mon->state != VMLWC_LWC_READY || !(mon->ctx_mask & (1UL << v->index)) ||
 	    (!g_vm.cpu.fsgsbase_user && tls_load(v, mon->fs_base, mon->gs_base) < 0) || xsave_get(v, child) < 0)
 		return -EPERM;
 	/* a descendant the monitor holds no descriptor for (its creator's child): one to answer with */
@@ -949,10 +1017,11 @@ static int trap_to_monitor(struct vcpu *v, uint64_t nr, const uint64_t a[6], uin
 	r->r14 = a[4];
 	r->r15 = a[5];
 	r->rbx = 0;
+	r->rcx = (uint64_t)v->index; /* the monitor's gate resumes this thread's slot */
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	lwc_enter(v, mon);
 	v->set_rsp = 1;
-	v->new_rsp = mon->priv[VMLWC_PRIV_RSP / 8]; /* its gate code takes it anyway */
+	v->new_rsp = lwc_slot(mon, v->index)[VMLWC_PRIV_RSP / 8]; /* its gate code takes it anyway */
 	return 0;
 }
 
@@ -1074,6 +1143,9 @@ static int lwc_call(struct vcpu *v, uint64_t call, uint64_t rip, uint64_t rflags
 	case VMLWC_LWC_RESTRICT:
 		ret = lwc_restrict_host(v, (long)r->rdi, r->rsi, (long)r->rdx);
 		break;
+	case VMLWC_LWC_SLOT:
+		ret = v->index;
+		break;
 	default:
 		if (g_vm.cfg.trace)
 			trace_msg("lwC call %lu not supported: ENOSYS", (unsigned long)call);
@@ -1086,6 +1158,8 @@ static int lwc_call(struct vcpu *v, uint64_t call, uint64_t rip, uint64_t rflags
 			  (unsigned long)((trace_now_ns() - t0) / 1000));
 	if (ret == VMLWC_LWC_TRAPPED_CALL) {
 		/* the caller waits in its monitor's hands; the monitor runs from its gate code */
+		r->rcx = (uint64_t)v->index;
+		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 		frame_return_to_user(v, VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME, 0x202);
 		return 0;
 	}
@@ -1096,6 +1170,8 @@ static int lwc_call(struct vcpu *v, uint64_t call, uint64_t rip, uint64_t rflags
 		if (v->resume_rflags)
 			rflags = v->resume_rflags;
 	}
+	if (rip == VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME)
+		r->rcx = (uint64_t)v->index; /* the gate resumes this thread's slot */
 	v->resume_rip = v->resume_rflags = 0;
 	frame_return_to_user(v, rip, rflags);
 	return 0;

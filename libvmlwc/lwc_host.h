@@ -29,7 +29,9 @@ struct lwc {
 	int refs;             /* descriptors that refer to it */
 	int pcid_clean;       /* its PCID holds no entry of an older tree: loads may keep the TLB */
 	int zombie;           /* nothing refers to it, but a vCPU still runs it: freed when it leaves */
-	struct vcpu *on;      /* the vCPU that last ran it (single vCPU: the one running it) */
+	struct vcpu *on;      /* a vCPU that ran it at its last exit (others may run it too: threads) */
+	uint64_t ctx_mask;    /* bit i: thread i (vCPU index) has a context here (a slot of priv) or runs here */
+	uint64_t serial;      /* never reused: tells this lwC from a later one with its id */
 	int limited;          /* lwc_limit_syscalls: only the syscalls in allow[] reach the host */
 	int trap_to;          /* LWC_TRAP_SYSCALL: 1 + id of the creator its syscalls go to */
 	struct sigtab *sigtab; /* its signal dispositions; NULL for the root (g_vm.sig.guest_act) */
@@ -57,6 +59,9 @@ int lwc_map_own_pages(struct lwc *l, struct pt_txn *t); /* its private pages of 
 void lwc_attach_fds(struct lwc *l, struct fdtab *t); /* l uses descriptor table t */
 uint64_t lwc_switch_count(void);       /* switches since init, fast and through the host; never fails */
 struct lwc *lwc_by_cr3(uint64_t cr3);  /* the lwC whose tree CR3 holds, NULL if none */
+struct lwc *lwc_by_tag(uint64_t cr3);  /* the lwC whose tree CR3 holds or held (a replaced root), NULL if none */
+uint64_t *lwc_slot(const struct lwc *l, int i); /* thread i's slot of l's private page: rsp, fs, gs */
+void lwc_thread_gone(int i);           /* thread i has no context anywhere any more (its exit) */
 void lwc_reap(void);                   /* free lwCs nothing refers to that left their vCPU; collect if due */
 void lwc_collect_now(void);            /* free unreachable cycles of lwCs now (resources short, counts asked) */
 int lwc_call_doorbell(struct vcpu *v); /* an lwC call rung on the doorbell (PVM); 0 (an exit handler: resume) */
@@ -77,6 +82,7 @@ struct lwc_state {
 	uint64_t entries;          /* lwC entries in all tables: what a collection scans */
 	unsigned xsave_pages;      /* arena pages for one saved vector state */
 	uint64_t creates, switches_slow, switches_dead, host_cow_faults; /* counters for vmlwc_stats */
+	uint64_t serials;          /* the last lwC serial given */
 };
 
 #endif

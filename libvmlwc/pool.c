@@ -1,5 +1,6 @@
 /* The frame pool: copy-on-write frames with reference counts, shared by the host and the stub. */
 #include <errno.h>
+#include <string.h>
 
 #include "base.h"
 #include "arena.h"
@@ -67,7 +68,56 @@ void pool_ref(uint64_t pte)
 		pool()->in_use++;
 }
 
+/*
+ * With several vCPUs a frame or table page whose last reference goes is not free yet: another
+ * vCPU may still reach it through a stale translation (an old root, a TLB entry) until it has
+ * been stopped and revalidated (run_sync_others). Its last reference waits in the quarantine,
+ * dropped for real by pool_quarantine_flush after such a sync, at the end of the exit that
+ * dropped it (never in the middle of a transaction, whose old tree is still current). The
+ * quarantine grows as needed (arena pages, doubling); should the arena be exhausted the
+ * reference goes at once and `unsafe` counts it.
+ */
+#define QUARANTINE_FIRST 4096
+
+static int quarantined(uint64_t pte)
+{
+	if (g_vm.kvm.nvcpus <= 1 || pool_refcount(pte) != 1)
+		return 0;
+	if (g_vm.pool.nquarantine == g_vm.pool.quarantine_cap) {
+		uint64_t cap = g_vm.pool.quarantine_cap ? 2 * g_vm.pool.quarantine_cap : QUARANTINE_FIRST;
+		gpa_t *q = arena_pages(&g_vm.arena, cap * sizeof(gpa_t) / PAGE_SIZE);
+		if (!q) {
+			g_vm.pool.unsafe++;
+			return 0;
+		}
+		if (g_vm.pool.quarantine) {
+			memcpy(q, g_vm.pool.quarantine, g_vm.pool.nquarantine * sizeof(gpa_t));
+			arena_free(&g_vm.arena, g_vm.pool.quarantine, g_vm.pool.quarantine_cap * sizeof(gpa_t) / PAGE_SIZE);
+		}
+		g_vm.pool.quarantine = q;
+		g_vm.pool.quarantine_cap = cap;
+	}
+	g_vm.pool.quarantine[g_vm.pool.nquarantine++] = pte & PTE_ADDR;
+	return 1;
+}
+
+void pool_quarantine_flush(void)
+{
+	uint64_t n = g_vm.pool.nquarantine;
+
+	g_vm.pool.nquarantine = 0;
+	for (uint64_t k = 0; k < n; k++)
+		pool_unref_now(g_vm.pool.quarantine[k]);
+	g_vm.pool.released += n;
+}
+
 void pool_unref(uint64_t pte)
+{
+	if (!quarantined(pte))
+		pool_unref_now(pte);
+}
+
+void pool_unref_now(uint64_t pte)
 {
 	int64_t i = frame_index(pte);
 

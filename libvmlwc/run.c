@@ -1,5 +1,6 @@
 /* The vCPU run loop: KVM_RUN, exit dispatch through a table, dumps, death by signal. */
 #include <errno.h>
+#include <linux/futex.h>
 #include <signal.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
@@ -11,11 +12,16 @@
 #include "run.h"
 #include "trace.h"
 #include "vcpu.h"
+#include "vmlock.h"
 #include "state.h"
 
 
 _Static_assert(offsetof(struct enter_ctx, fcw) == 64, "used by enter_x86_64.S");
 _Static_assert(offsetof(struct enter_ctx, mxcsr) == 72, "used by enter_x86_64.S");
+
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000
+#endif
 
 /* User-controllable RFLAGS bits: CF PF AF ZF SF TF DF OF RF AC ID; IF is always set. */
 #define USER_RFLAGS 0x250dd5UL
@@ -122,26 +128,109 @@ void exit_register(unsigned reason, exit_fn fn)
 		g_vm.run.exit_table[reason] = fn;
 }
 
+/*
+ * The vCPU's host thread, forever: KVM_RUN without the lock, each exit's handler under it.
+ * in_guest tells other vCPUs' threads whether this one may be running guest code now; set
+ * under the lock, so a thread that holds the lock and finds it clear knows this vCPU will not
+ * run guest code before it took the lock itself (and revalidated what it will run on).
+ */
 void run_loop(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 
+	vm_lock(v);
 	for (;;) {
 		long r;
 
+		if (g_vm.run.before_entry)
+			g_vm.run.before_entry(v);
 		/* the sregs too: CR3 says which lwC runs (the stub switches without exits) */
 		run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+		__atomic_store_n(&v->in_guest, 1, __ATOMIC_SEQ_CST);
+		vm_unlock(v);
 		r = RAW3(SYS_ioctl, v->fd, KVM_RUN, 0);
+		__atomic_store_n(&v->in_guest, 0, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&v->kick_waiter, __ATOMIC_SEQ_CST))
+			RAW3(SYS_futex, &v->in_guest, FUTEX_WAKE_PRIVATE, 1);
+		vm_lock(v);
+		run->immediate_exit = 0;
 		v->nexits++;
 		if (r < 0) {
 			if (r == -EINTR || r == -EAGAIN)
-				continue;
+				continue; /* a kick, or a signal for the host thread */
 			if (r == -EFAULT) /* host memory behind a guest mapping is gone (beyond EOF) */
 				die_signal(v, SIGBUS);
 			die_panic(v, "KVM_RUN failed");
 		}
 		run_exit_handle(v);
+		if (v->park) {
+			/* the guest thread exited: its vCPU waits in the pool until a clone gives it another */
+			vm_unlock(v);
+			while (__atomic_load_n(&v->park, __ATOMIC_ACQUIRE))
+				RAW4(SYS_futex, &v->park, FUTEX_WAIT_PRIVATE, 1, 0);
+			vm_lock(v);
+		}
 	}
+}
+
+/* Kicks v out of KVM_RUN (or keeps it from entering): immediate_exit, then the kick signal. */
+static void kick(struct vcpu *v)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	RAW3(SYS_tgkill, g_vm.run.tgid, v->tid, VMLWC_SIG_KICK);
+}
+
+/*
+ * Every other vCPU out of guest code, then revalidated: whatever it runs on next (CR3, a
+ * return frame's CR3, a switch the stub was making) names only current trees. Called with the
+ * lock held by self's handler; the others cannot enter the guest again before taking it.
+ */
+void run_sync_others(struct vcpu *self)
+{
+	unsigned n = __atomic_load_n(&g_vm.kvm.nvcpus, __ATOMIC_ACQUIRE);
+
+	if (n <= 1)
+		return;
+	g_vm.run.syncs++;
+	for (unsigned i = 0; i < n; i++) {
+		struct vcpu *o = g_vm.kvm.vcpus[i];
+		if (o != self && __atomic_load_n(&o->in_guest, __ATOMIC_SEQ_CST)) {
+			__atomic_store_n(&o->kick_waiter, 1, __ATOMIC_SEQ_CST);
+			kick(o);
+			g_vm.run.kicks++;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct vcpu *o = g_vm.kvm.vcpus[i];
+		if (o == self)
+			continue;
+		while (__atomic_load_n(&o->in_guest, __ATOMIC_SEQ_CST))
+			RAW4(SYS_futex, &o->in_guest, FUTEX_WAIT_PRIVATE, 1, 0);
+		__atomic_store_n(&o->kick_waiter, 0, __ATOMIC_SEQ_CST);
+		if (g_vm.run.revalidate && !o->park)
+			g_vm.run.revalidate(o);
+	}
+}
+
+/* The kick signal only interrupts KVM_RUN (or a blocking syscall: restarted or EINTR as any signal). */
+static void kick_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)si;
+	(void)uc;
+}
+
+void run_init_kick(void)
+{
+	struct {
+		uint64_t handler, flags, restorer, mask;
+	} act = { (uint64_t)kick_handler, SA_SIGINFO | SA_RESTORER, (uint64_t)vmlwc_sig_restorer, 0 };
+
+	uint64_t kick_bit = 1UL << (VMLWC_SIG_KICK - 1);
+
+	g_vm.run.tgid = (int)RAW0(SYS_getpid);
+	RAW4(SYS_rt_sigaction, VMLWC_SIG_KICK, &act, 0, 8);
+	RAW4(SYS_rt_sigprocmask, SIG_UNBLOCK, &kick_bit, 0, 8); /* threads made later inherit it */
 }
 
 void run_exit_handle(struct vcpu *v)

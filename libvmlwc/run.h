@@ -18,6 +18,8 @@ struct enter_ctx {
 
 /* Capture the caller, switch to host_stack and call fn(arg); returns 0 in the guest (never fails). */
 int vmlwc_enter(struct enter_ctx *ctx, void (*fn)(void *), void *arg, void *host_stack_top);
+/* A raw clone whose child runs fn(arg) on stack_top; the child's tid or -errno. */
+long vmlwc_thread_spawn(unsigned long flags, void *stack_top, int *ptid, void *tls, void (*fn)(void *), void *arg);
 
 /* ---- run loop and exits (run.c) ---- */
 void exit_register(unsigned reason, exit_fn fn);
@@ -31,11 +33,27 @@ void frame_return_to_user(struct vcpu *v, uint64_t rip, uint64_t rflags);
 struct vmlwc_iret_frame *frame_user(struct vcpu *v); /* never NULL */
 uint64_t user_rsp(struct vcpu *v); /* ring 3's rsp at this exit */
 
-/* g_vm.run. The tables and the hook are filled at init (registration), read-only after (no lock). */
+/*
+ * The library's kick: a signal that only interrupts a vCPU thread's KVM_RUN (SIGRTMAX, taken
+ * from the guest: rt_sigaction on it fails with EINVAL, and no mask the guest sets blocks it).
+ */
+#define VMLWC_SIG_KICK 64
+void run_sync_others(struct vcpu *self); /* every other vCPU out of the guest and revalidated (lock held) */
+void run_init_kick(void);                /* the kick's handler, process-wide (at init) */
+extern void vmlwc_sig_restorer(void);    /* rt_sigreturn for the library's own host handlers */
+
+/*
+ * g_vm.run. The tables and the hooks are filled at init (registration), read-only after; the
+ * counters are under vm_lock.
+ */
 struct run_state {
 	exit_fn exit_table[MAX_EXIT];
 	void (*exit_begin)(struct vcpu *v); /* set by the ports: each guest exit, before its handler */
+	void (*before_entry)(struct vcpu *v); /* set by the ports: before each KVM_RUN, lock held */
+	void (*revalidate)(struct vcpu *v);   /* set by the ports: another vCPU's state names current trees */
 	hypercall_fn hc_table[VMLWC_NR_PORTS];
+	int tgid;
+	uint64_t syncs, kicks;                /* run_sync_others calls, vCPUs kicked out of KVM_RUN */
 };
 
 #endif

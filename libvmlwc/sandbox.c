@@ -30,6 +30,8 @@ static const int internal[] = {
 	SYS_rt_sigprocmask, SYS_rt_sigreturn, SYS_exit_group, SYS_exit, SYS_clock_gettime, SYS_write,
 	SYS_setresuid, SYS_setresgid, SYS_setgroups, SYS_mmap, SYS_munmap, SYS_mprotect, SYS_mremap,
 	SYS_brk, SYS_openat, SYS_read, SYS_restart_syscall, SYS_memfd_create, SYS_lseek,
+	SYS_clone, SYS_futex, SYS_arch_prctl, SYS_rseq, SYS_get_robust_list, SYS_prctl,
+	/* guest threads: host threads made, woken, given TLS; adopted threads' kernel state */
 };
 
 /* KVM ioctls the run loop and exit handlers issue on the library's own descriptors. */
@@ -37,6 +39,9 @@ static const unsigned long kvm_ioctls[] = {
 	KVM_RUN, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_MSRS, KVM_SET_MSRS,
 	KVM_GET_XSAVE, KVM_GET_XSAVE2_, KVM_SET_XSAVE, KVM_SET_USER_MEMORY_REGION, KVM_CHECK_EXTENSION,
 	KVM_ENABLE_CAP,
+	/* a vCPU made for a new guest thread */
+	KVM_CREATE_VCPU, KVM_GET_STATS_FD, KVM_SET_CPUID2, KVM_SET_XCRS, KVM_HAS_DEVICE_ATTR,
+	KVM_SET_DEVICE_ATTR,
 };
 
 /*
@@ -100,7 +105,7 @@ int sandbox_install(void)
 	long r = RAW2(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1);
 
 	if (r == 0)
-		r = RAW3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+		r = RAW3(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog); /* every thread: adopted ones too */
 	if (r < 0)
 		return err_set((int)-r, "installing the vCPU thread's seccomp filter: %s", strerror((int)-r));
 	return 0;

@@ -25,6 +25,8 @@
 #include "view.h"
 #include "sandbox.h"
 #include "init.h"
+#include "thread.h"
+#include "vmlock.h"
 
 /*
  * Each module's state is its own sub-struct, declared next to that module's prototypes; the
@@ -32,6 +34,7 @@
  * struct vcpu, per-lwC state struct lwc.
  */
 struct vm {
+	struct vmlock_state lock;  /* vmlock.h: the lock every other part of this struct is under */
 	struct config cfg;         /* config.h: environment, read once at init */
 	struct trace_state trace;  /* trace.h */
 	struct arena arena;        /* arena.h */
@@ -54,6 +57,7 @@ struct vm {
 	struct view_state view;    /* view.h */
 	struct sandbox_state sandbox; /* sandbox.h */
 	struct init_state init;    /* init.h */
+	struct thread_state thread; /* thread.h */
 };
 
 /*

@@ -9,7 +9,38 @@
 #include "memrange.h"
 #include "pgtable.h"
 #include "uaccess.h"
+#include "pool.h"
+#include "vcpu.h"
 #include "view.h"
+#include "vmlock.h"
+
+/*
+ * A pool frame a call in flight reaches keeps a reference until the call ends (the vCPU that
+ * holds the lock is the one making the call): the call may run its syscall without the lock.
+ */
+static void ua_pin(uint64_t e)
+{
+	struct vcpu *v = vm_holder();
+
+	if (!v || !v->pinning || pool_refcount(e) < 0)
+		return;
+	for (int i = v->npins - 1; i >= 0 && i >= v->npins - 8; i--)
+		if (v->pins[i] == (e & PTE_ADDR))
+			return; /* the same page again (a buffer page by page) */
+	if (v->npins == VMLWC_PINS) {
+		v->pin_overflow = 1;
+		return;
+	}
+	pool_ref(e);
+	v->pins[v->npins++] = e & PTE_ADDR;
+}
+
+void ua_unpin_all(struct vcpu *v)
+{
+	while (v->npins)
+		pool_unref(v->pins[--v->npins]);
+	v->pin_overflow = 0;
+}
 
 /* Host address of the page holding gva, or 0 when the lwC may not access it this way. */
 static uintptr_t page_hva(struct lwc *l, gva_t gva, int flags)
@@ -42,6 +73,8 @@ static uintptr_t page_hva(struct lwc *l, gva_t gva, int flags)
 		e = pt_lookup(l->root, gva);
 	}
 	uintptr_t h = hva_of(e & PTE_ADDR);
+	if (h)
+		ua_pin(e);
 	return h ? h + (gva & (PAGE_SIZE - 1)) : 0;
 }
 

@@ -18,4 +18,7 @@ long ua_strncpy_in(struct lwc *l, char *dst, gva_t src, size_t max); /* length, 
 /* A host pointer for the whole range when it is contiguous on the host, else NULL. */
 void *ua_direct(struct lwc *l, gva_t gva, size_t len, int flags);
 
+struct vcpu;
+void ua_unpin_all(struct vcpu *v); /* the pool frames v's call reached lose their extra reference */
+
 #endif

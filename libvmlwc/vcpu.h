@@ -10,6 +10,8 @@
 struct vm;
 struct sys_call;
 
+#define VMLWC_PINS 1024
+
 struct vcpu {
 	int index;
 	int fd;
@@ -40,7 +42,27 @@ struct vcpu {
 	size_t bounce_size;
 	struct sys_call *call;  /* sys/'s marshalling storage of the call in flight: arena pages (sys_vcpu_init) */
 	int call_busy;          /* call is in use: a nested sys_dispatch fails with EDEADLK */
+	/*
+	 * Pool frames the call in flight reaches (uaccess pins them: one more reference each), so
+	 * that a syscall run without vm_lock never writes into a frame another thread freed meanwhile.
+	 * Dropped at the end of the call. Over VMLWC_PINS, the call keeps the lock instead.
+	 */
+	int pinning, npins, pin_overflow;
+	gpa_t pins[VMLWC_PINS];
 	int tid;
+	/* read by other vCPUs' threads (run_sync_others): atomics */
+	int in_guest;           /* 1 from before KVM_RUN until after it returns (set under vm_lock) */
+	int kick_waiter;        /* another thread waits (futex on in_guest) for this one to leave */
+	int park;               /* the guest thread exited: the host thread waits (futex) for a clone */
+	/* the guest thread's own, under vm_lock (thread.c) */
+	void *tls;              /* the host thread's TLS block (arena pages): never the guest's */
+	gva_t clear_tid;        /* CLONE_CHILD_CLEARTID / set_tid_address: cleared and woken at exit */
+	uint64_t clear_tid_serial; /* in the lwC it was set in (its serial) */
+	gva_t robust_list;      /* set_robust_list: released at exit as the kernel does */
+	uint64_t robust_serial;
+	void *rseq_host;        /* rseq: the area's host address, registered on the host thread */
+	gva_t rseq_gva;
+	uint32_t rseq_len, rseq_sig;
 	/* the thread's own state, which several vCPUs (one per thread) will each have */
 	struct enter_ctx enter;  /* the thread as vmlwc_init captured it (the first entry's registers) */
 	long enter_err;          /* why entering failed, set on the host stack before resuming natively */
@@ -50,8 +72,11 @@ struct vcpu {
 
 int kvm_open_vm(struct vm *vm);         /* 0, or -1 with the reason set */
 void kvm_close_vm(struct vm *vm);
-struct vcpu *vcpu_create(struct vm *vm); /* NULL with the reason set */
+struct vcpu *vcpu_create(struct vm *vm); /* NULL with the reason set (init) */
+/* The same from raw syscalls, at run time too: NULL with *err = -errno and *what the failing step */
+struct vcpu *vcpu_new(struct vm *vm, long *err, const char **what);
 void vcpu_destroy(struct vcpu *v);
+int kvm_run_area_reserve(struct vm *vm); /* at init, before the first vCPU: 0, or -1 with the reason set */
 int vcpu_stats_read(struct vcpu *v, uint64_t *exits, uint64_t *insns); /* 0 or -EIO */
 long vcpu_msr(struct vcpu *v, uint32_t idx, uint64_t *val, int set); /* 0 or -errno */
 
@@ -65,7 +90,9 @@ struct kvm_state {
 	unsigned max_memslots;
 	int has_tsc_attr;
 	struct vcpu *vcpus[VMLWC_MAX_VCPUS];
-	unsigned nvcpus;
+	unsigned nvcpus;           /* grows under vm_lock, read by any thread with an acquire load */
+	uint64_t stat_off_exits, stat_off_insns; /* binary stats layout, the same for every vCPU */
+	uintptr_t run_area;        /* reserved (protected) region: one kvm_run slot per possible vCPU */
 };
 
 #endif

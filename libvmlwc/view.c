@@ -20,22 +20,25 @@ uint64_t lwc_cr3(const struct lwc *l)
 }
 
 /*
- * What a fast switch into l loads, in the stub's table: 0 sends every switch into l to the
- * host (no context, trapped, unreferenced). With PCIDs the no-flush bit only while l's PCID
- * holds nothing of an older tree.
+ * What a fast switch into l loads, in the stub's table, per thread (vCPU index): 0 sends the
+ * thread's switches into l to the host (it has no context there; l trapped, unreferenced).
+ * With PCIDs the no-flush bit only while l's PCID holds nothing of an older tree.
  */
 void lwc_publish(struct lwc *l)
 {
-	uint64_t cr3 = 0;
+	uint64_t cr3 = 0, *row = &g_vm.stub.cr3_of[(l->s.id + 1) * VMLWC_MAX_VCPUS];
 
 	if (l->state == VMLWC_LWC_READY && (l->refs > 0 || l == g_vm.lwc.root_lwc))
 		cr3 = lwc_cr3(l) | (l->pcid_clean ? g_vm.pool.hdr->cr3_noflush : 0);
-	g_vm.stub.cr3_of[l->s.id + 1] = cr3;
+	for (int i = 0; i < VMLWC_MAX_VCPUS; i++)
+		row[i] = (l->ctx_mask & (1UL << i)) ? cr3 : 0;
 }
 
 /* A new tree: its first load flushes the lwC's PCID. */
 void lwc_set_root(struct lwc *l, gpa_t root)
 {
+	if (l->root && l->root != root)
+		g_vm.view.roots_changed = 1; /* other vCPUs may run the old tree: synced before the return */
 	l->root = l->s.root = root;
 	l->pcid_clean = 0;
 	if (l->s.id == 0)

@@ -11,6 +11,7 @@ struct vcpu;
 /* g_vm.view. Shared between vCPUs: pt_lock (pgtable.h) will guard it with the page tables (one vCPU: no lock yet). */
 struct view_state {
 	uint64_t freed_at_once; /* retired pages of a running lwC freed in the exit (its vCPU's list full) */
+	int roots_changed;      /* an lwC's tree was replaced in this exit: other vCPUs synced before the return */
 };
 
 /* Commit for an lwC: its new root, and the replaced pages freed when safe (at the next exit if it runs, else now). */

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "cpu.h"
 #include "cred.h"
+#include "die.h"
 #include "errors.h"
 #include "fdtab.h"
 #include "hypercall.h"
@@ -47,7 +48,13 @@
 #define STACK_PREGROW (8UL << 20)
 #define STACK_GUARD_GAP (1UL << 20)
 
-static __thread int tls_active;
+/*
+ * 1 once the process runs in the guest. Every thread does then: vmlwc_init refuses a process
+ * with other threads, and threads created afterwards are guest threads. Library data, so guest
+ * memory: read from ring 3 (host state is not mapped there); a guest that clears it fools only
+ * itself, since g_vm.init.live (never mapped) is what refuses a second entry on the host.
+ */
+static int guest_active;
 /*
  * A vmlwc_init under way, or done (atomic exchange: one attempt at a time). Outside g_vm_store,
  * which a failed attempt clears whole; once in the guest this word is guest memory, but then
@@ -80,7 +87,7 @@ VMLWC_API int vmlwc_check_version(int major, int minor)
 
 VMLWC_API int vmlwc_active(void)
 {
-	return tls_active;
+	return __atomic_load_n(&guest_active, __ATOMIC_RELAXED);
 }
 
 struct pin_ctx {
@@ -303,6 +310,7 @@ static struct lwc *root_build(void)
 	}
 	lwc_set_root(l, pt_txn_commit(&b.t));
 	l->refs = 1;
+	l->ctx_mask = 1; /* the entering thread, vCPU 0, runs in it */
 	if (cred_init(&g_vm.cred.at_init) < 0 || !(l->cred = cred_new(&g_vm.cred.at_init))) {
 		err_set(ENOMEM, "reading the process's credentials");
 		return NULL;
@@ -531,7 +539,11 @@ static int init_stub(struct init_ctx *c)
 /* The calling thread's vCPU, its bounce area and call storage; the host memory it must keep. */
 static int init_vcpu(struct init_ctx *c)
 {
-	struct vcpu *v = c->v = vcpu_create(&g_vm);
+	struct vcpu *v;
+
+	if (kvm_run_area_reserve(&g_vm) < 0)
+		return -1;
+	v = c->v = vcpu_create(&g_vm);
 
 	if (!v)
 		return -1;
@@ -566,6 +578,7 @@ static int init_root(struct init_ctx *c)
 	RAW2(SYS_arch_prctl, ARCH_GET_GS, &c->gs_base);
 	v->lwc->fs_base = c->fs_base;
 	v->lwc->gs_base = c->gs_base;
+	thread_take_over_self(v, c->fs_base);
 	return 0;
 }
 
@@ -588,6 +601,7 @@ static int init_platform(struct init_ctx *c)
 	hypercall_init();
 	stats_init();
 	lwc_init();
+	thread_init();
 	return 0;
 }
 
@@ -599,16 +613,23 @@ static int (*const init_steps[])(struct init_ctx *) = {
 VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 {
 	struct init_ctx c = { .pool = POOL_DEFAULT };
-	int e;
+	int e, r_adopt = 0;
 
 	/* In the guest, host state is unmapped: decide from this thread's TLS alone. */
-	if (tls_active)
+	if (guest_active)
 		return err_set(EBUSY, "vmlwc_init: this thread already runs in the guest");
 	if (__atomic_load_n(&g_vm.init.live, __ATOMIC_ACQUIRE))
 		return err_set(EBUSY, "vmlwc_init: the process already entered the guest");
 	/* one attempt at a time: a second thread must not build on a half-made state */
 	if (__atomic_exchange_n(&init_claimed, 1, __ATOMIC_ACQ_REL))
 		return err_set(EBUSY, "vmlwc_init: another thread of the process is entering the guest");
+	/* other threads are adopted into the guest (a native one writes under every lwC's feet: G7);
+	   one that blocks the adoption signal cannot be and stays native (security.md, G7) */
+	int native = 0, others = thread_adopt_check(&native);
+	if (others < 0) {
+		__atomic_store_n(&init_claimed, 0, __ATOMIC_RELEASE);
+		return err_set(-others, "vmlwc_init: the process's threads (/proc/self/task): %s", strerror(-others));
+	}
 	if (cfg && (cfg->flags & ~(unsigned)VMLWC_F_ALL)) {
 		__atomic_store_n(&init_claimed, 0, __ATOMIC_RELEASE);
 		return err_set(EINVAL, "vmlwc_init: unknown flags %#x in vmlwc_config",
@@ -622,14 +643,24 @@ VMLWC_API int vmlwc_init(const struct vmlwc_config *cfg)
 	for (unsigned i = 0; i < ARRAY_SIZE(init_steps); i++)
 		if (init_steps[i](&c) < 0)
 			goto fail;
+	g_vm.thread.native = native;
+	if (native && g_vm.cfg.trace)
+		trace_msg("vmlwc_init: %d thread(s) block signal %d and stay native", native, VMLWC_SIG_KICK);
+	/* the threads that exist become guest threads: past here nothing can be undone (they run) */
+	if (others > 0 && (r_adopt = thread_adopt_all()) < 0 && g_vm.cfg.trace)
+		trace_msg("vmlwc_init: some of the process's %d other threads did not take signal %d: they run natively",
+			  others, VMLWC_SIG_KICK);
 	/* last: from here on the calling thread is the vCPU's host thread and nothing else */
-	if (sandbox_install() < 0)
+	if (sandbox_install() < 0) {
+		if (others > 0)
+			die_panic(NULL, "the seccomp filter was refused after the process's threads entered the guest");
 		goto fail;
-	tls_active = 1;
+	}
+	guest_active = 1;
 	g_vm.init.live = 1;
 	if (vmlwc_enter(&c.v->enter, enter_guest, c.v, (char *)c.v->host_stack + c.v->host_stack_size) == 0)
 		return 0; /* in the guest */
-	tls_active = 0;
+	guest_active = 0;
 	g_vm.init.live = 0;
 	err_set((int)c.v->enter_err, "KVM_SET_REGS failed while entering");
 fail:
@@ -643,7 +674,7 @@ VMLWC_API int vmlwc_stats(struct vmlwc_stats *st)
 {
 	long r;
 
-	if (!tls_active) {
+	if (!guest_active) {
 		errno = ENODEV;
 		return -1;
 	}

@@ -4,6 +4,8 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -19,6 +21,23 @@
 			     errno, strerror(errno));                                        \
 		cr_assert_eq(vmlwc_active(), 1);                                             \
 	} while (0)
+
+/*
+ * A thread that stays native when vmlwc_init runs later: it starts with every signal blocked,
+ * so the library cannot adopt it into the guest (as glibc's timer helper threads, which block
+ * every signal too). For tests of what such threads still do to the root lwC (G7).
+ */
+static inline int native_thread_create(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
 
 /* Run fn in a forked child that enters the guest; returns the child's wait status. */
 static inline int run_child(void (*fn)(void))

@@ -345,7 +345,7 @@ Test(lwc_mem, madvise_on_memory_a_native_thread_mapped, .timeout = 60)
 	char b;
 	cr_assert_eq(pipe(to_native), 0);
 	cr_assert_eq(pipe(from_native), 0);
-	cr_assert_eq(pthread_create(&th, NULL, native_mapper, NULL), 0);
+	cr_assert_eq(native_thread_create(&th, native_mapper, NULL), 0);
 	ENTER();
 	cr_assert_eq(write(to_native[1], "g", 1), 1); /* the native thread maps after vmlwc_init */
 	cr_assert_eq(read(from_native[0], &b, 1), 1);

@@ -120,7 +120,7 @@ Test(mem, library_memory_out_of_reach, .timeout = 120)
 	char c = 1;
 	cr_assert_eq(pipe(mreq), 0);
 	cr_assert_eq(pipe(mrep), 0);
-	cr_assert_eq(pthread_create(&th, NULL, maps_reader, NULL), 0);
+	cr_assert_eq(native_thread_create(&th, maps_reader, NULL), 0);
 	ENTER();
 	cr_assert_eq(write(mreq[1], &c, 1), 1);
 	cr_assert_eq(read(mrep[0], &c, 1), 1);
@@ -202,7 +202,7 @@ Test(mem, native_thread_mapping_filled_lazily, .timeout = 60)
 
 	cr_assert_eq(pipe(req), 0);
 	cr_assert_eq(pipe(rep), 0);
-	cr_assert_eq(pthread_create(&t, NULL, native_mapper, NULL), 0);
+	cr_assert_eq(native_thread_create(&t, native_mapper, NULL), 0);
 	ENTER();
 	cr_assert_eq(write(req[1], "m", 1), 1);
 	cr_assert_eq(read(rep[0], &p, sizeof(p)), (ssize_t)sizeof(p));

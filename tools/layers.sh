@@ -11,7 +11,7 @@ objdir=$build/CMakeFiles/vmlwc_obj.dir/libvmlwc
 # layer of each source file, bottom (0) to top; a file missing here is an error too
 layer_of() {
 	case $1 in
-	errors.c|trace.c|config.c|die.c|state.c) echo 0 ;;                             # leaves
+	errors.c|trace.c|config.c|die.c|state.c|vmlock.c) echo 0 ;;                    # leaves
 	arena.c|memmap.c|pool.c|ptpage.c|memrange.c) echo 1 ;;                    # memory
 	kvm.c|cpu_x86_64.c|run.c|probe.c|enter_x86_64.S|gate_x86_64.S|stub_blob.S) echo 2 ;; # machine
 	pgtable.c|loader.c) echo 3 ;;                                             # page tables (the stub into the kernel half)
@@ -19,7 +19,7 @@ layer_of() {
 	cow.c|view.c) echo 5 ;;                                                 # views
 	uaccess.c) echo 6 ;;                                                      # uaccess
 	sys/*) echo 7 ;;                                                          # syscall families
-	lwc_host.c|overlay.c|rights.c) echo 8 ;;                                  # lwC
+	lwc_host.c|overlay.c|rights.c|thread.c) echo 8 ;;                         # lwC
 	hypercall.c|fault.c) echo 9 ;;                                            # ports
 	vmlwc.c|lwc.c|hostonly.c|sandbox.c|stats.c) echo 10 ;;                           # API edge
 	*) echo -1 ;;

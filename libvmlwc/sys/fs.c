@@ -92,7 +92,7 @@ static long open_common(struct sys_call *c, long gdir, gva_t upath, struct open_
 				return dfd;
 		}
 		how->resolve |= RESOLVE_NO_MAGICLINKS;
-		h = RAW4(SYS_openat2, dfd, path, how, howsz);
+		h = SYS_BLOCK(c, SYS_openat2, dfd, path, how, howsz); /* a FIFO's open waits for its other end */
 	}
 	return sys_install_fd(c, h, (how->flags & O_CLOEXEC) != 0);
 }

@@ -11,6 +11,7 @@
 #include "../policy.h"
 #include "../trace.h"
 #include "../uaccess.h"
+#include "../vmlock.h"
 #include "rawsys.h"
 #include "sys.h"
 #include "../state.h"
@@ -18,6 +19,27 @@
 long sys_raw(long nr, const long h[6])
 {
 	return raw_syscall6(nr, h[0], h[1], h[2], h[3], h[4], h[5]);
+}
+
+/*
+ * The guest's syscall itself, which may block (a read on an empty pipe, a futex wait, accept),
+ * without vm_lock: other vCPUs' exits go on meanwhile. What it reaches of guest memory stays
+ * valid: pool frames are pinned (uaccess), the lwC stays (this vCPU is in it: a zombie at
+ * worst), the call storage and bounce area are this vCPU's. A call whose pins overflowed, or a
+ * non-root lwC's call that creates files (the umask swapped around it is the process's), keeps
+ * the lock. Nothing of the host's state read before may be trusted after: callers re-translate.
+ */
+long sys_block6(struct sys_call *c, long nr, long a0, long a1, long a2, long a3, long a4, long a5)
+{
+	struct vcpu *v = c->v;
+	long r;
+
+	if (v->pin_overflow || vm_holder() != v || c->umask_swapped)
+		return raw_syscall6(nr, a0, a1, a2, a3, a4, a5);
+	vm_unlock(v);
+	r = raw_syscall6(nr, a0, a1, a2, a3, a4, a5);
+	vm_lock(v);
+	return r;
 }
 
 int sys_fd(struct sys_call *c, long gfd)
@@ -496,7 +518,7 @@ long sys_generic(struct sys_call *c)
 			if (k < ARRAY_SIZE(argk) && argk[k].in && argk[k].late == late && (r = argk[k].in(c, i)) < 0)
 				return r;
 		}
-	r = sys_raw(c->nr, c->h);
+	r = sys_block6(c, c->nr, c->h[0], c->h[1], c->h[2], c->h[3], c->h[4], c->h[5]);
 	if (r < 0)
 		return r;
 	for (i = 0; i < 6; i++) {

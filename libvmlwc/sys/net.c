@@ -208,7 +208,7 @@ static long send_one(struct sys_call *c, int hfd, gva_t um, unsigned flags)
 		hm.msg_control = ctl;
 		hm.msg_controllen = m.msg_controllen;
 	}
-	return RAW3(SYS_sendmsg, hfd, &hm, flags);
+	return SYS_BLOCK(c, SYS_sendmsg, hfd, &hm, flags);
 }
 
 /* recvmsg's results into the guest msghdr at um: address, control data, lengths and flags. */
@@ -259,7 +259,7 @@ static long recv_one(struct sys_call *c, int hfd, gva_t um, unsigned flags, int 
 	/* Everything written after the receive is checked first: received data is not given back. */
 	if (ua_check(c->l, um, sizeof(m), UA_WRITE) < 0)
 		return -EFAULT;
-	r = RAW3(SYS_recvmsg, hfd, &hm, flags);
+	r = SYS_BLOCK(c, SYS_recvmsg, hfd, &hm, flags);
 	if (r < 0)
 		return r;
 	if (hm.msg_control)

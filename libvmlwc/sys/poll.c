@@ -75,7 +75,7 @@ static long poll_common(struct sys_call *c, gva_t ufds, unsigned long nfds, stru
 		else
 			hp[i].fd = h;
 	}
-	r = RAW5(SYS_ppoll, hp, nfds, nbad ? &zero : ts, mask, SIGSET_BYTES);
+	r = SYS_BLOCK(c, SYS_ppoll, hp, nfds, nbad ? &zero : ts, mask, SIGSET_BYTES);
 	if (uts && !nbad && (r >= 0 || r == -EINTR))
 		(void)ua_copy_out(c->l, uts, ts, sizeof(*ts)); /* ignored when read-only, as natively */
 	if (r < 0)
@@ -176,9 +176,9 @@ static long select_common(struct sys_call *c, void *hts, const void *sig)
 				hs[k][h / 64] |= 1UL << (h % 64);
 			}
 	if (sig)
-		r = RAW6(SYS_pselect6, maxh + 1, hs[0], hs[1], hs[2], hts, sig);
+		r = SYS_BLOCK(c, SYS_pselect6, maxh + 1, hs[0], hs[1], hs[2], hts, sig);
 	else
-		r = RAW5(SYS_select, maxh + 1, hs[0], hs[1], hs[2], hts);
+		r = SYS_BLOCK(c, SYS_select, maxh + 1, hs[0], hs[1], hs[2], hts);
 	if (r < 0)
 		return r;
 	for (k = 0; k < 3; k++) {
@@ -272,9 +272,9 @@ static long epoll_common(struct sys_call *c, long timeout, const struct timespec
 	if (r < 0)
 		return r;
 	if (pwait2)
-		r = RAW6(SYS_epoll_pwait2, h, c->v->bounce, n, ts, hmask, SIGSET_BYTES);
+		r = SYS_BLOCK(c, SYS_epoll_pwait2, h, c->v->bounce, n, ts, hmask, SIGSET_BYTES);
 	else
-		r = RAW6(SYS_epoll_pwait, h, c->v->bounce, n, timeout, hmask, SIGSET_BYTES);
+		r = SYS_BLOCK(c, SYS_epoll_pwait, h, c->v->bounce, n, timeout, hmask, SIGSET_BYTES);
 	if (r > 0 && ua_copy_out(c->l, uev, c->v->bounce, (size_t)r * SZ_EPOLL_EVENT) < 0)
 		return -EFAULT;
 	return r;

@@ -73,7 +73,7 @@ static long sys_futex(struct sys_call *c)
 			return -EFAULT;
 		h[4] = (long)p2;
 	}
-	return sys_raw(__NR_futex, h);
+	return SYS_BLOCK(c, __NR_futex, h[0], h[1], h[2], h[3], h[4], h[5]);
 }
 
 /* setrlimit and prlimit64 as they are, and the descriptor shadows learn a new RLIMIT_NOFILE. */

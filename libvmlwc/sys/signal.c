@@ -51,8 +51,6 @@ static void sig_hold(int sig, siginfo_t *si, void *uc)
 			  " implemented yet)", sig);
 }
 
-extern void vmlwc_sig_restorer(void);
-__asm__(".text\n.hidden vmlwc_sig_restorer\nvmlwc_sig_restorer:\n\tmovq $15, %rax\n\tsyscall\n\thlt\n");
 
 static long host_install(int sig, const struct ksigaction *g)
 {
@@ -80,6 +78,11 @@ static long sys_rt_sigaction(struct sys_call *c)
 		return -EINVAL;
 	if (sig < 1 || sig > NSIG_K)
 		return -EINVAL;
+	if (sig == VMLWC_SIG_KICK) {
+		if (g_vm.cfg.trace)
+			trace_msg("rt_sigaction: signal %d is the library's (it stops vCPUs): EINVAL", sig);
+		return -EINVAL;
+	}
 	if (c->a[1] && ua_copy_in(c->l, &act, (gva_t)c->a[1], sizeof(act)) < 0)
 		return -EFAULT;
 	if (c->a[2]) {
@@ -110,8 +113,29 @@ static long sys_rt_sigprocmask(struct sys_call *c)
 {
 	uint64_t set, old;
 
-	if (c->l == g_vm.lwc.root_lwc)
-		return sys_generic(c);
+	if (c->l == g_vm.lwc.root_lwc) {
+		/* the library's kick stays deliverable whatever the guest blocks */
+		uint64_t set;
+		if (!c->a[1])
+			return sys_generic(c);
+		if (ua_copy_in(c->l, &set, (gva_t)c->a[1], 8) < 0)
+			return -EFAULT;
+		set &= ~(1UL << (VMLWC_SIG_KICK - 1));
+		long h[4] = { c->a[0], (long)&set, 0, 8 };
+		uint64_t old;
+		if (c->a[3] != 8)
+			return -EINVAL;
+		if (c->a[2]) {
+			struct iovec tmp[2];
+			if (ua_translate(c->l, (gva_t)c->a[2], 8, UA_WRITE, tmp, 2) < 0)
+				return -EFAULT;
+			h[2] = (long)&old;
+		}
+		long r = RAW4(SYS_rt_sigprocmask, h[0], h[1], h[2], h[3]);
+		if (r == 0 && c->a[2] && ua_copy_out(c->l, (gva_t)c->a[2], &old, 8) < 0)
+			return -EFAULT;
+		return r;
+	}
 	if (c->a[3] != 8)
 		return -EINVAL;
 	old = c->l->sigmask;
@@ -157,10 +181,11 @@ static long sys_rt_sigreturn(struct sys_call *c)
 /* At init: the host's handlers become the library's, the application's become the guest's. */
 void sig_init(void)
 {
+	run_init_kick();
 	for (int sig = 1; sig <= NSIG_K; sig++) {
 		struct ksigaction cur;
 
-		if (sig == SIGKILL || sig == SIGSTOP)
+		if (sig == SIGKILL || sig == SIGSTOP || sig == VMLWC_SIG_KICK)
 			continue;
 		if (RAW4(SYS_rt_sigaction, sig, 0, &cur, 8) < 0)
 			continue;

@@ -53,6 +53,7 @@ struct sys_call {
 	uint32_t slen[6];  /* host socklen_t for A_ADDR_OUT */
 	struct iovec iov[1024]; /* the host side of one iovec argument */
 	size_t bounce_used; /* bytes of the vCPU's bounce area this call took */
+	int umask_swapped;  /* the process's umask is this lwC's for the call: it keeps the lock */
 };
 
 /*
@@ -74,6 +75,11 @@ extern const unsigned sys_fs_table_len, sys_net_table_len, sys_poll_table_len, s
 /* Marshalling helpers for custom handlers. */
 long sys_generic(struct sys_call *c);          /* run c->d->arg marshalling + raw syscall nr; result or -errno */
 long sys_raw(long nr, const long h[6]);        /* the raw syscall: result or -errno */
+/* the guest's own syscall that may block, run without vm_lock where safe: result or -errno */
+long sys_block6(struct sys_call *c, long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+#define SYS_BLOCK(c, nr, ...) sys_block_(c, nr, __VA_ARGS__, 0, 0, 0, 0, 0, 0)
+#define sys_block_(c, nr, a, b, cc, d, e, f, ...) \
+	sys_block6((c), (nr), (long)(a), (long)(b), (long)(cc), (long)(d), (long)(e), (long)(f))
 long sys_install_fd(struct sys_call *c, long hret, int cloexec); /* R_FD for custom handlers: guest fd or -errno */
 long sys_install_pair(struct sys_call *c, gva_t out, const int hfd[2], int cloexec); /* 0 or -errno */
 int sys_fd(struct sys_call *c, long gfd);      /* host fd or -EBADF */

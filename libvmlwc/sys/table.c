@@ -7,6 +7,7 @@
 #include "../die.h"
 #include "../fsctx.h"
 #include "../trace.h"
+#include "../uaccess.h"
 #include "rawsys.h"
 #include "sys.h"
 #include "../state.h"
@@ -52,9 +53,11 @@ static long dispatch_call(struct sys_call *c)
 	if (!l->cred || cred_apply(&c->v->cred_now, l->cred) < 0)
 		return -EPERM; /* never under someone else's ids */
 	int um = c->d->umask ? fsctx_umask(l) : -1;
+	c->umask_swapped = 0;
 	if (um < 0)
 		return c->d->fn ? c->d->fn(c) : sys_generic(c);
-	/* a file this lwC creates gets its umask, not the process's */
+	/* a file this lwC creates gets its umask, not the process's (for the call: under the lock) */
+	c->umask_swapped = 1;
 	long old = RAW1(SYS_umask, um), r = c->d->fn ? c->d->fn(c) : sys_generic(c);
 	RAW1(SYS_umask, old);
 	return r;
@@ -106,7 +109,10 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 	c->nr = nr;
 	memcpy(c->a, a, sizeof(c->a));
 	c->d = g_vm.sys.table[nr];
+	v->pinning = 1;
 	r = dispatch_call(c);
+	v->pinning = 0;
+	ua_unpin_all(v);
 	v->call_busy = 0;
 	return r;
 }

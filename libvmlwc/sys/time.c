@@ -61,9 +61,9 @@ static long sleep_common(struct sys_call *c, clockid_t clk, int flags, gva_t ure
 	if (ua_copy_in(c->l, &req, ureq, sizeof(req)) < 0)
 		return -EFAULT;
 	if (c->nr == SYS_nanosleep)
-		r = RAW2(SYS_nanosleep, &req, &rem);
+		r = SYS_BLOCK(c, SYS_nanosleep, &req, &rem);
 	else
-		r = RAW4(SYS_clock_nanosleep, clk, flags, &req, &rem);
+		r = SYS_BLOCK(c, SYS_clock_nanosleep, clk, flags, &req, &rem);
 	if (r == -EINTR && urem && !(flags & TIMER_ABSTIME) &&
 	    ua_copy_out(c->l, urem, &rem, sizeof(rem)) < 0)
 		return -EFAULT;
