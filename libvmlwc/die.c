@@ -51,7 +51,7 @@ __attribute__((noreturn)) static void die_by(int sig)
 void die_signal(struct vcpu *v, int sig)
 {
 	if (g_vm.cfg.trace)
-		trace_msg("vcpu %d: guest killed by signal %d", v->index, sig);
+		trace_msg("vcpu %d: guest killed by signal %d", v ? v->index : -1, sig);
 	die_by(sig);
 }
 

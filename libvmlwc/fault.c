@@ -7,6 +7,7 @@
 #include "cow.h"
 #include "die.h"
 #include "fault.h"
+#include "sigdeliver.h"
 #include "init.h"
 #include "lwc_host.h"
 #include "memrange.h"
@@ -232,6 +233,28 @@ static int fault_common(struct vcpu *v, struct fault *x)
 			  x->error, sig);
 	if (!sig)
 		die_panic(v, "unexpected exception from ring 3");
+	/* to the lwC's handler as Linux's force_sig, with its si_code and si_addr; else death */
+	int code = 0;
+	uint64_t addr = 0;
+	switch (x->vector) {
+	case 14: code = (x->error & 1) ? 2 /* SEGV_ACCERR */ : 1 /* SEGV_MAPERR */; addr = cr2; break;
+	case 6: code = 2 /* ILL_ILLOPN */; addr = x->f->rip; break;
+	case 0: code = 1 /* FPE_INTDIV */; addr = x->f->rip; break;
+	case 16: case 19: code = 0; addr = x->f->rip; break;
+	case 17: code = 1 /* BUS_ADRALN */; break;
+	default: code = 0x80; /* SI_KERNEL: #GP, int3, #SS */
+	}
+	if (sig == SIGBUS && x->vector == 14)
+		code = 2 /* BUS_ADRERR */;
+	if (sig_fault(v, sig, code, addr, x->vector, x->error, x->vector == 14 ? cr2 : 0) == 0) {
+		if (g_vm.cfg.trace)
+			trace_msg("[vcpu %d] %s at rip %lx: signal %d to lwC %d's handler", v->index, vec_name(x->vector),
+				  x->f->rip, sig, (int)v->lwc->s.id);
+		frame_return_to_user(v, x->f->rip, x->f->rflags);
+		return 0;
+	}
+	if (g_vm.cfg.trace)
+		trace_msg("[vcpu %d] fault frame: rip %lx rsp %lx rflags %lx", v->index, x->f->rip, x->f->rsp, x->f->rflags);
 	die_signal(v, sig);
 }
 

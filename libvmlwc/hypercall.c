@@ -1,4 +1,5 @@
 /* Ways into the host: the stub's ports, the ring-3 doorbell, and the return paths to ring 3. */
+#include <errno.h>
 #include <signal.h>
 
 #include "base.h"
@@ -10,6 +11,7 @@
 #include "pgtable.h"
 #include "pool.h"
 #include "run.h"
+#include "sigdeliver.h"
 #include "sysdesc.h"
 #include "trace.h"
 #include "vcpu.h"
@@ -34,6 +36,17 @@ static int syscall_run(struct vcpu *v)
 		trace_syscall(v, trace_sys_name(nr), nr, a, ret, trace_now_ns() - t0);
 	if (v->park)
 		return 0; /* the thread exited: its vCPU waits in the pool, nothing returns */
+	if (v->sigreturn) {
+		/* rt_sigreturn: every register as the frame restored it, rcx and r11 included */
+		v->sigreturn = 0;
+		v->set_rsp = 1;
+		v->new_rsp = v->sigreturn_rsp;
+		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+		frame_return_to_user(v, r->rip, r->rflags);
+		return 0;
+	}
+	if (ret == -EINTR)
+		sig_syscall_interrupted(v, nr, r->rcx); /* restarted or not when the vCPU delivers */
 	r->rax = (uint64_t)ret;
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	if (v->test_fault_pending) {
@@ -175,6 +188,14 @@ static void ports_before_entry(struct vcpu *v)
 		g_vm.view.roots_changed = 0;
 	}
 	ports_revalidate(v);
+	sig_before_entry(v);
+}
+
+/* KVM's interrupt window: the guest is at ring 3 again, its state whole in the synced registers. */
+static int exit_irq_window(struct vcpu *v)
+{
+	v->run->request_interrupt_window = 0;
+	return 0;
 }
 
 static int exit_io(struct vcpu *v)
@@ -199,4 +220,5 @@ void hypercall_init(void)
 	hypercall_register(VMLWC_PORT_FAULT, fault_handle);
 	hypercall_register(VMLWC_PORT_PF, fault_handle_pf);
 	exit_register(KVM_EXIT_MMIO, exit_doorbell);
+	exit_register(KVM_EXIT_IRQ_WINDOW_OPEN, exit_irq_window);
 }

@@ -748,11 +748,8 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	if (child->trap_to)
 		g_vm.lwc.lwcs[child->trap_to - 1]->refs++; /* the monitor lives as long as the lwC it watches */
 	memcpy(child->allow, parent->allow, sizeof(child->allow));
-	/* the root's mask is the vCPU thread's own */
-	if (parent == g_vm.lwc.root_lwc)
-		RAW4(SYS_rt_sigprocmask, SIG_BLOCK, 0, &child->sigmask, 8);
-	else
-		child->sigmask = parent->sigmask;
+	/* the creating thread's mask there is its mask in the creator */
+	child->sigmasks[v->index] = parent->sigmasks[v->index];
 	child->brk_start = parent->brk_start;
 	child->brk_cur = parent->brk_cur;
 	child->state = VMLWC_LWC_READY;
@@ -891,6 +888,7 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 			}
 			memcpy(lwc_slot(t, v->index), lwc_slot(t, owner), VMLWC_PRIV_SLOT_SIZE);
 			memset(lwc_slot(t, owner), 0, VMLWC_PRIV_SLOT_SIZE);
+			t->sigmasks[v->index] = t->sigmasks[owner];
 			t->ctx_mask = bit;
 			lwc_publish(t);
 		}

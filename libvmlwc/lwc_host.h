@@ -36,7 +36,7 @@ struct lwc {
 	int trap_to;          /* LWC_TRAP_SYSCALL: 1 + id of the creator its syscalls go to */
 	struct sigtab *sigtab; /* its signal dispositions; NULL for the root (g_vm.sig.guest_act) */
 	struct fsctx *fsctx;   /* its working directory and umask; NULL for the root (the process's) */
-	uint64_t sigmask;      /* its blocked signals (not the root's: the root's are the vCPU thread's) */
+	uint64_t sigmasks[VMLWC_MAX_VCPUS]; /* each thread's blocked signals here (its context's) */
 	struct cred *cred;    /* its credential shadow (shared with LWC_CRED | LWC_SHARE) */
 	struct kvm_regs trapped_regs; /* registers at the trapped syscall */
 	uint64_t trapped_fs, trapped_gs; /* its TLS bases then */

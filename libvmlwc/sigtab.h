@@ -27,7 +27,13 @@ int sigtab_set(struct lwc *l, int sig, const struct ksigaction *a); /* 0, or -1:
 struct sig_state {
 	struct ksigaction guest_act[SIGTAB_N]; /* the root lwC's dispositions: the process's */
 	struct sigtab *root_snap;  /* a copy of them the lwCs the root creates share, until it changes one */
-	uint64_t held;             /* signals for a guest handler, held (bit sig - 1) */
+	/* delivery into the guest (sigdeliver.c): set by the host handler with atomics, the rest under vm_lock */
+	uint64_t proc_pending;     /* process-directed signals no thread took yet */
+	uint8_t proc_info[SIGTAB_N][128];
+	uint32_t seq;              /* futex: bumped by every signal recorded (sigsuspend, sigtimedwait wait on it) */
+	uint64_t routed;           /* process signals a thread that does not block them was woken for */
+	uint64_t delivered;        /* handlers run */
+	void *xinit;               /* the vector state a handler starts with (arena) */
 };
 
 #endif

@@ -156,6 +156,11 @@ static long thread_clone(struct sys_call *c, uint64_t flags, uint64_t newsp, gva
 	n->clear_tid_serial = l->serial;
 	n->robust_list = 0;
 	l->ctx_mask |= 1UL << n->index;
+	l->sigmasks[n->index] = l->sigmasks[v->index]; /* as Linux: the parent's mask */
+	n->sig_pending = 0;
+	n->sig_sync = 0;
+	n->sig_restore_mask = 0;
+	n->intr_nr = -1;
 	lwc_publish(l);
 	if (fresh) {
 		long r2 = vmlwc_thread_spawn(HOST_THREAD, (char *)n->host_stack + n->host_stack_size, &tid,
@@ -493,16 +498,21 @@ static void adopt_handler(int sig, siginfo_t *si, void *ucv)
 	n->robust_list = 0;
 	n->rseq_host = NULL;
 	thread_take_over_self(n, fs);
+	RAW2(SYS_sigaltstack, 0, n->sig_altstack); /* the thread's alternate stack is the guest's */
 	g_vm.lwc.root_lwc->ctx_mask |= 1UL << n->index;
 	lwc_publish(g_vm.lwc.root_lwc);
+	uint64_t gmask = 0;
+	memcpy(&gmask, &uc->uc_sigmask, sizeof(gmask));
+	g_vm.lwc.root_lwc->sigmasks[n->index] = gmask & ~(kick_bit | (1UL << (SIGKILL - 1)) | (1UL << (SIGSTOP - 1)));
+	n->intr_nr = -1;
+	n->sig_pending = 0;
 	g_vm.thread.nthreads++;
 	vm_unlock(NULL);
 	__atomic_add_fetch(&g_vm.thread.adopted, 1, __ATOMIC_RELEASE);
 	RAW3(SYS_futex, &g_vm.thread.adopted, FUTEX_WAKE_PRIVATE, 1);
-	/* the handler's frame is left behind for good: the thread's mask as it was, kick unblocked */
+	/* the handler's frame is left behind for good: the host thread blocks nothing of the
+	   guest's (its mask is a record, above) */
 	uint64_t mask = 0;
-	memcpy(&mask, &uc->uc_sigmask, sizeof(mask));
-	mask &= ~kick_bit;
 	RAW4(SYS_rt_sigprocmask, SIG_SETMASK, &mask, 0, 8);
 	vmlwc_thread_become((char *)n->host_stack + n->host_stack_size, (char *)n->tls + PAGE_SIZE,
 			    host_thread_main, n);

@@ -68,6 +68,19 @@ struct vcpu {
 	long enter_err;          /* why entering failed, set on the host stack before resuming natively */
 	struct cred cred_now;    /* the ids the host thread runs under now (cred_apply) */
 	uint8_t sig_altstack[24]; /* the guest's sigaltstack, recorded (the host thread keeps its own) */
+	/* signals (sigdeliver.c): pending bits set by the host handler (atomic), the rest under vm_lock */
+	uint64_t sig_pending;      /* thread-directed signals recorded for this thread */
+	uint8_t sig_info[65][128]; /* their siginfo (the first of each signal) */
+	int sig_sync;              /* a fault's signal to deliver (force_sig), 0 if none */
+	int sig_sync_trap;         /* trapno, err, cr2 below are the fault's */
+	uint8_t sig_sync_info[128];
+	uint64_t sig_trapno, sig_err, sig_cr2;
+	uint64_t sig_saved_mask;   /* sigsuspend: the mask the frame saves and sigreturn restores */
+	int sig_restore_mask;
+	long intr_nr;              /* a redirected syscall that returned -EINTR: its number, or -1 */
+	uint64_t intr_rip;         /* its return address (restarted at rip - 2) */
+	int sigreturn;             /* rt_sigreturn: the return restores every register */
+	uint64_t sigreturn_rsp;
 };
 
 int kvm_open_vm(struct vm *vm);         /* 0, or -1 with the reason set */

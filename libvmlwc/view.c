@@ -12,6 +12,7 @@
 #include "pgtable.h"
 #include "vcpu.h"
 #include "view.h"
+#include "vmlock.h"
 #include "state.h"
 
 uint64_t lwc_cr3(const struct lwc *l)
@@ -88,12 +89,20 @@ static void retired_defer(struct vcpu *v, gpa_t g)
 		retired_free_now(v, g);
 }
 
+/*
+ * The vCPU of this exit (the lock's holder) loads l's new tree on its return when it runs l.
+ * Never another vCPU's return: with threads, the vCPUs running l are stopped and revalidated
+ * from what their CR3 holds (run_sync_others) before this exit returns, and a vCPU's own idea
+ * of its lwC (v->lwc) may be stale (the stub switches without exits).
+ */
 void view_commit(struct pt_txn *t, struct lwc *l)
 {
-	struct vcpu *v = l->on;
+	struct vcpu *v = vm_holder();
 
 	if (!t->changed)
 		return;
+	if (!v)
+		v = l->on; /* init, host-only use: one vCPU */
 	lwc_set_root(l, t->root);
 	if (v && v->lwc == l) {
 		lwc_load_on_return(v, l);
@@ -104,9 +113,10 @@ void view_commit(struct pt_txn *t, struct lwc *l)
 	for (int i = 0; i < t->nretired; i++) {
 		/*
 		 * l is not the vCPU's lwC, but its old root may still be in CR3 (a switch's slow path
-		 * has moved v->lwc and the target's root loads on the return): freed after that load.
+		 * has moved v->lwc and the target's root loads on the return; another vCPU runs it):
+		 * freed after that load, or, with several vCPUs, after the exit's sync.
 		 */
-		if (!v || (t->retired[i] & PTE_ADDR) != (v->run->s.regs.sregs.cr3 & PTE_ADDR))
+		if (!v || (g_vm.kvm.nvcpus <= 1 && (t->retired[i] & PTE_ADDR) != (v->run->s.regs.sregs.cr3 & PTE_ADDR)))
 			pt_page_free(t->retired[i]);
 		else
 			retired_defer(v, t->retired[i]); /* full list: a panic for the loaded root, never a free */

@@ -1,6 +1,7 @@
 /* Public entry points: vmlwc_init moves the calling thread into the guest; version and stats. */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@
 #include "rawsys.h"
 #include "run.h"
 #include "sandbox.h"
+#include "sigdeliver.h"
 #include "stats.h"
 #include "sysdesc.h"
 #include "trace.h"
@@ -432,8 +434,17 @@ static void enter_guest(void *arg)
 		vmlwc_resume_native(&v->enter, -1);
 	}
 	v->tid = (int)RAW0(SYS_gettid);
-	/* past the last failure point: the host's signal handlers become the library's */
+	/* past the last failure point: the host's signal handlers become the library's, the
+	   application's dispositions the root lwC's, the thread's mask its mask in the root */
+	uint64_t mask = 0, none = 0;
+	RAW4(SYS_rt_sigprocmask, SIG_BLOCK, 0, &mask, 8);
+	v->lwc->sigmasks[v->index] = mask & ~((1UL << (SIGKILL - 1)) | (1UL << (SIGSTOP - 1)) |
+					      (1UL << (VMLWC_SIG_KICK - 1)));
+	RAW2(SYS_sigaltstack, 0, v->sig_altstack); /* the thread's alternate stack is the guest's */
 	sig_init();
+	run_init_kick();
+	sig_deliver_init();
+	RAW4(SYS_rt_sigprocmask, SIG_SETMASK, &none, 0, 8); /* the host thread blocks nothing of the guest's */
 	run_loop(v);
 }
 

@@ -20,7 +20,7 @@ layer_of() {
 	uaccess.c) echo 6 ;;                                                      # uaccess
 	sys/*) echo 7 ;;                                                          # syscall families
 	lwc_host.c|overlay.c|rights.c|thread.c) echo 8 ;;                         # lwC
-	hypercall.c|fault.c|sigframe.c|signal.c) echo 9 ;;                        # ports
+	hypercall.c|fault.c|sigframe.c|sigdeliver.c) echo 9 ;;                        # ports
 	vmlwc.c|lwc.c|hostonly.c|sandbox.c|stats.c) echo 10 ;;                           # API edge
 	*) echo -1 ;;
 	esac
