@@ -43,6 +43,11 @@ static int is_lwc(int32_t e)
 	return e != FD_NONE && (e & VMLWC_FD_LWC);
 }
 
+void fdtab_set_close_hook(void (*closing)(int hfd))
+{
+	g_vm.fdt.closing = closing;
+}
+
 void fdtab_set_hooks(void (*changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now),
 		     void (*lwc_dropped)(unsigned id), void (*aux_ref)(uint32_t aux, int delta))
 {
@@ -94,6 +99,8 @@ static int hfd_drop(int h)
 	if (--s->hrefs[h])
 		return 0;
 	s->nheld--;
+	if (s->closing)
+		s->closing(h);
 	return (int)RAW1(SYS_close, h);
 }
 

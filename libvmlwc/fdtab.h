@@ -13,6 +13,7 @@ void fdtab_set_hooks(void (*changed)(struct fdtab *t, unsigned g, int32_t old, i
  * table takes the caller's reference when it installs one, copies take one more, and the last
  * entry that drops it closes it.
  */
+void fdtab_set_close_hook(void (*closing)(int hfd)); /* told before a host fd's last reference closes */
 struct fdtab *fdtab_new(unsigned slots);         /* slots: a size hint; NULL: no memory */
 struct fdtab *fdtab_clone(const struct fdtab *t, unsigned *nlwc); /* no hooks; lwC references are the caller's; NULL: no memory */
 int fdtab_get(const struct fdtab *t, long gfd);  /* host fd, or -EBADF */
@@ -52,6 +53,7 @@ struct fdtab_state {
 	void (*changed)(struct fdtab *t, unsigned g, int32_t old, int32_t now); /* hooks (fdtab_set_hooks) */
 	void (*lwc_dropped)(unsigned id);
 	void (*aux_ref)(uint32_t aux, int delta);
+	void (*closing)(int hfd);  /* fdtab_set_close_hook */
 };
 
 #endif

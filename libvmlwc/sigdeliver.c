@@ -103,6 +103,13 @@ static void sig_host(int sig, siginfo_t *si, void *uc)
 			memcpy(g_vm.sig.proc_info[sig], si, sizeof(g_vm.sig.proc_info[sig]));
 		__atomic_or_fetch(&g_vm.sig.proc_pending, SIGBIT(sig), __ATOMIC_RELEASE);
 	}
+	/* signalfds that read it become readable: their notify descriptors are never closed */
+	unsigned nfd = __atomic_load_n(&g_vm.sig.nsigfds, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < nfd; i++)
+		if (__atomic_load_n(&g_vm.sig.sigfds[i].mask, __ATOMIC_ACQUIRE) & SIGBIT(sig)) {
+			uint64_t one = 1;
+			RAW3(SYS_write, g_vm.sig.sigfds[i].notify, &one, 8);
+		}
 	__atomic_add_fetch(&g_vm.sig.seq, 1, __ATOMIC_RELEASE);
 	RAW3(SYS_futex, &g_vm.sig.seq, FUTEX_WAKE_PRIVATE, 0x7fffffff);
 }
@@ -323,6 +330,7 @@ static void route(struct vcpu *v, uint64_t blocked_here)
 void sig_before_entry(struct vcpu *v)
 {
 	uint8_t info[128];
+	int taken = 0;
 
 	if (v->park || !v->lwc)
 		return;
@@ -345,10 +353,12 @@ void sig_before_entry(struct vcpu *v)
 				return;
 			}
 			take(v, sig, info);
+			taken = 1;
 			run_handler(v, sig, act, info);
 			continue;
 		}
 		take(v, sig, info);
+		taken = 1;
 		if (act->handler == 1 || default_action(sig) == 0)
 			continue; /* ignored */
 		if (default_action(sig) == 2) {
@@ -360,6 +370,8 @@ void sig_before_entry(struct vcpu *v)
 				  (int)v->lwc->s.id);
 		die_signal(v, sig);
 	}
+	if (taken && g_vm.sig.nsigfds)
+		sigfd_refresh_all(); /* what it took no signalfd shows any more */
 	/* a syscall the host's signal cut short, and no handler took the thread: as if nothing happened */
 	if (v->intr_nr >= 0) {
 		if (!clean_stop(v)) {

@@ -4,6 +4,7 @@
  * its handlers, and the host acts on them). Any other lwC records its own, here: a handler it
  * sets never runs outside the guest, and never for the root's signals.
  */
+#include <signal.h>
 #include <string.h>
 
 #include "base.h"
@@ -53,6 +54,20 @@ struct sigtab *sigtab_for_child(const struct lwc *creator)
 const struct ksigaction *sigtab_act(const struct lwc *l, int sig)
 {
 	return l->sigtab ? &l->sigtab->act[sig] : &g_vm.sig.guest_act[sig];
+}
+
+int sigtab_interrupts(const struct lwc *l, uint64_t want)
+{
+	while (want) {
+		int sig = __builtin_ctzl(want) + 1;
+		const struct ksigaction *a = sigtab_act(l, sig);
+		want &= want - 1;
+		if (a->handler > 1)
+			return 1;
+		if (a->handler == 0 && sig != SIGCHLD && sig != SIGURG && sig != SIGWINCH && sig != SIGCONT)
+			return 1; /* the default kills: delivery ends the process */
+	}
+	return 0;
 }
 
 int sigtab_set(struct lwc *l, int sig, const struct ksigaction *a)

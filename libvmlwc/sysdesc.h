@@ -39,6 +39,7 @@ void sys_init(void); /* the descriptor table from the families' const tables; ne
 void sys_register(long nr, const struct sys_desc *d);
 int sys_vcpu_init(struct vcpu *v); /* v's call storage (arena pages, no guest maps them): 0 or -ENOMEM */
 void sig_init(void); /* host signal dispositions (sys/signal.c); never fails */
+void sigfd_refresh_all(void); /* signalfds' readiness after a signal was taken elsewhere (vm_lock held) */
 
 /* g_vm.sys: filled at init (sys_init, registration), read-only after: no lock. */
 struct sys_state {

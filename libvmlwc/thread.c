@@ -73,6 +73,10 @@ static struct vcpu *vcpu_take(long *err, int *fresh)
 			*err = -ENOMEM;
 		return NULL;
 	}
+	/* before it first runs: the only vCPU that can be in the guest now is none (a clone's caller
+	   has exited; adoption happens before vCPU 0 enters), so no stub is mid-way through an
+	   in-place copy-on-write when the stub starts leaving every fault to the locked host */
+	__atomic_store_n(&g_vm.pool.hdr->multi, 1, __ATOMIC_RELEASE);
 	v->bounce_size = 1UL << 20;
 	v->bounce = arena_pages(&g_vm.arena, v->bounce_size / PAGE_SIZE);
 	v->tls = arena_pages(&g_vm.arena, HOST_TLS_PAGES);

@@ -960,10 +960,12 @@ Test(sigframe, fpstate_unreadable)
 		return;
 	/* the magic2 word unreadable: Linux fails rather than falling back */
 	frame = good_frame();
-	uint8_t *f = fp_of(frame), *to = hole - 1024;
-	memcpy(to, f, 1024);
-	uint32_t past = (uint32_t)(1024 + 64);
-	memcpy(to + 480, &past, 4); /* xstate_size: the end of the image in the hole */
+	uint8_t *f = fp_of(frame);
+	/* the image as built (its xstate_size within what this CPU saves, or Linux falls back to
+	   FXSAVE without reading magic2), moved so that magic2 is the hole's first word */
+	uint32_t xs = u32_at(f + 480);
+	uint8_t *to = hole - xs;
+	memcpy(to, f, xs);
 	uc_of(frame)->uc_mcontext.fpregs = (void *)to;
 	assert_badframe(frame, xcr0, "magic2 unreadable");
 	/* an extended component XRSTOR would load unreadable (magic2 readable, before it) */

@@ -173,9 +173,19 @@ static long sys_close_range(struct sys_call *c)
 	return 0;
 }
 
-/* A host duplicate of h installed at guest number g (closing what g held). */
-static long dup_into(struct sys_call *c, int h, long g, int cloexec)
+/*
+ * A host duplicate of h (guest fd oldg) installed at guest number g (closing what g held). A
+ * signalfd's is one more reference to the same host fd: the library knows it by that number.
+ */
+static long dup_into(struct sys_call *c, long oldg, int h, long g, int cloexec)
 {
+	if (sigfd_entry(&g_vm.sig, h)) {
+		long r = fdtab_copy_entry(c->fds, g, c->fds, oldg);
+		if (r < 0)
+			return r;
+		fdtab_set_cloexec(c->fds, g, cloexec);
+		return g;
+	}
 	long h2 = RAW3(SYS_fcntl, h, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
 
 	if (h2 < 0)
@@ -189,6 +199,29 @@ static long dup_into(struct sys_call *c, int h, long g, int cloexec)
 	return g;
 }
 
+static long sys_dup(struct sys_call *c)
+{
+	int h = sys_fd(c, (int)c->a[0]);
+	long g;
+
+	if (h < 0)
+		return h;
+	if ((g = fdtab_min_free(c->fds, 0)) < 0)
+		return g;
+	return dup_into(c, (int)c->a[0], h, g, 0);
+}
+
+/* read: a signalfd's is the library's (sigfd.c); the rest are the kernel's */
+static long sys_read(struct sys_call *c)
+{
+	if (g_vm.sig.nsigfds) {
+		int h = sys_fd(c, (int)c->a[0]);
+		if (h >= 0 && sigfd_entry(&g_vm.sig, h))
+			return sigfd_read(c, h);
+	}
+	return sys_generic(c);
+}
+
 static long sys_dup2(struct sys_call *c)
 {
 	long oldfd = (int)c->a[0], newfd = (int)c->a[1];
@@ -200,7 +233,7 @@ static long sys_dup2(struct sys_call *c)
 		return newfd;
 	if (newfd < 0 || (unsigned long)newfd >= fdtab_cap(c->fds))
 		return -EBADF;
-	return dup_into(c, h, newfd, 0);
+	return dup_into(c, oldfd, h, newfd, 0);
 }
 
 static long sys_dup3(struct sys_call *c)
@@ -217,7 +250,7 @@ static long sys_dup3(struct sys_call *c)
 	h = sys_fd(c, oldfd);
 	if (h < 0)
 		return h;
-	return dup_into(c, h, newfd, (flags & O_CLOEXEC) != 0);
+	return dup_into(c, oldfd, h, newfd, (flags & O_CLOEXEC) != 0);
 }
 
 
@@ -251,7 +284,7 @@ static long sys_fcntl(struct sys_call *c)
 		g = fdtab_min_free(t, (long)arg);
 		if (g < 0)
 			return g;
-		return dup_into(c, h, g, cmd == F_DUPFD_CLOEXEC);
+		return dup_into(c, gfd, h, g, cmd == F_DUPFD_CLOEXEC);
 	case F_GETFD:
 		return fdtab_is_cloexec(t, gfd) ? FD_CLOEXEC : 0;
 	case F_SETFD:
@@ -449,7 +482,7 @@ static long sys_umask(struct sys_call *c)
 
 const struct sys_entry sys_fs_table[] = {
 	/* data */
-	SYS(SYS_read, .name = "read", .arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL }),
+	SYS(SYS_read, .name = "read", .fn = sys_read, .arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL }),
 	SYS(SYS_write, .name = "write", .arg = { FD, ARG(A_BUF_IN, .size = 2), VAL }),
 	SYS(SYS_pread64, .name = "pread64",
 		.arg = { FD, ARG(A_BUF_OUT, .size = 2), VAL, VAL }),
@@ -538,7 +571,7 @@ const struct sys_entry sys_fs_table[] = {
 	SYS(SYS_creat, .name = "creat", .fn = sys_creat, .umask = 1),
 	SYS(SYS_close, .name = "close", .fn = sys_close),
 	SYS(SYS_close_range, .name = "close_range", .fn = sys_close_range),
-	SYS(SYS_dup, .name = "dup", .arg = { FD }, .ret = R_FD),
+	SYS(SYS_dup, .name = "dup", .fn = sys_dup),
 	SYS(SYS_dup2, .name = "dup2", .fn = sys_dup2),
 	SYS(SYS_dup3, .name = "dup3", .fn = sys_dup3),
 	SYS(SYS_pipe, .name = "pipe", .fn = sys_pipe2),

@@ -307,6 +307,14 @@ static long in_val(struct sys_call *c, int i)
 	return 0;
 }
 
+/* What a signalfd takes beside read (sigfd.c) and the custom handlers (close, dup2, fcntl, poll, ...). */
+static int sigfd_takes(long nr)
+{
+	return nr == SYS_fstat || nr == SYS_newfstatat || nr == SYS_statx ||
+	       nr == SYS_epoll_ctl || nr == SYS_ioctl || nr == SYS_fchmod || nr == SYS_fchown ||
+	       nr == SYS_fstatfs || nr == SYS_flock;
+}
+
 /* A_FD, A_DIRFD (AT_FDCWD passes), A_FD_OPT (-1 passes): the host fd, or -EBADF. */
 static long in_fd(struct sys_call *c, int i)
 {
@@ -324,6 +332,14 @@ static long in_fd(struct sys_call *c, int i)
 	r = sys_fd(c, (int)a);
 	if (r < 0)
 		return r;
+	if (g_vm.sig.nsigfds && sigfd_entry(&g_vm.sig, (int)r) && !sigfd_takes(c->nr)) {
+		/* a signalfd is an eventfd underneath: nothing but what Linux's takes reaches it */
+		long e = (c->nr == SYS_pread64 || c->nr == SYS_preadv || c->nr == SYS_preadv2 ||
+			  c->nr == SYS_pwrite64 || c->nr == SYS_pwritev || c->nr == SYS_pwritev2) ? -ESPIPE : -EINVAL;
+		if (g_vm.cfg.trace)
+			trace_msg("%s on fd %ld, a signalfd: %s", c->d->name, a, e == -ESPIPE ? "ESPIPE" : "EINVAL");
+		return e;
+	}
 	c->h[i] = r;
 	return 0;
 }

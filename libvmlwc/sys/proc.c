@@ -160,6 +160,11 @@ const struct sys_entry sys_proc_table[] = {
 	SYS(__NR_kill, .name = "kill"),
 	SYS(__NR_tgkill, .name = "tgkill"),
 	SYS(__NR_tkill, .name = "tkill"),
+	/* sigqueue, pthread_sigqueue: the kernel refuses a forged si_code for another process */
+	SYS(__NR_rt_sigqueueinfo, .name = "rt_sigqueueinfo",
+		.arg = { ARG(A_VAL), ARG(A_VAL), ARG(A_IN, .size = 128) }),
+	SYS(__NR_rt_tgsigqueueinfo, .name = "rt_tgsigqueueinfo",
+		.arg = { ARG(A_VAL), ARG(A_VAL), ARG(A_VAL), ARG(A_IN, .size = 128) }),
 	SYS(__NR_exit, .name = "exit", .fn = sys_exit_any),
 	SYS(__NR_exit_group, .name = "exit_group", .fn = sys_exit_any),
 	SYS(__NR_prctl, .name = "prctl", .fn = sys_prctl),

@@ -109,21 +109,10 @@ static long sys_rt_sigpending(struct sys_call *c)
 	return ua_copy_out(c->l, (gva_t)c->a[0], &p, 8) < 0 ? -EFAULT : 0;
 }
 
-/* Whether a signal in `set` that the lwC handles (or whose default ends the process) is pending. */
+/* Whether a pending signal not in mask would interrupt a wait (sigtab_interrupts). */
 static int handled_pending(struct sys_call *c, uint64_t mask)
 {
-	uint64_t want = pending_of(c) & ~mask;
-
-	while (want) {
-		int sig = __builtin_ctzl(want) + 1;
-		const struct ksigaction *a = sigtab_act(c->l, sig);
-		want &= want - 1;
-		if (a->handler > 1)
-			return 1;
-		if (a->handler == 0 && sig != SIGCHLD && sig != SIGURG && sig != SIGWINCH && sig != SIGCONT)
-			return 1; /* the default kills: delivery ends the process */
-	}
-	return 0;
+	return sigtab_interrupts(c->l, pending_of(c) & ~mask);
 }
 
 /*
@@ -204,6 +193,7 @@ static long sys_rt_sigtimedwait(struct sys_call *c)
 				__atomic_and_fetch(&v->sig_pending, ~SIGBIT(sig), __ATOMIC_RELEASE);
 			else
 				__atomic_and_fetch(&g_vm.sig.proc_pending, ~SIGBIT(sig), __ATOMIC_RELEASE);
+			sigfd_refresh_all();
 			return sig;
 		}
 		if (tp && !tp->tv_sec && !tp->tv_nsec)
@@ -265,6 +255,7 @@ static long sys_sigaltstack(struct sys_call *c)
 /* At init: the application's dispositions become the root lwC's record. */
 void sig_init(void)
 {
+	sigfd_init();
 	for (int sig = 1; sig <= NSIG_K; sig++) {
 		struct ksigaction cur;
 

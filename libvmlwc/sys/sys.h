@@ -68,9 +68,13 @@ struct sys_entry {
 #define SYS(nr_, ...) { .nr = (nr_), .d = { __VA_ARGS__ } }
 
 extern const struct sys_entry sys_fs_table[], sys_net_table[], sys_poll_table[], sys_mm_table[],
-	sys_time_table[], sys_proc_table[], sys_signal_table[], sys_cred_table[];
+	sys_time_table[], sys_proc_table[], sys_signal_table[], sys_sigfd_table[], sys_cred_table[];
 extern const unsigned sys_fs_table_len, sys_net_table_len, sys_poll_table_len, sys_mm_table_len,
-	sys_time_table_len, sys_proc_table_len, sys_signal_table_len, sys_cred_table_len;
+	sys_time_table_len, sys_proc_table_len, sys_signal_table_len, sys_sigfd_table_len, sys_cred_table_len;
+
+/* signalfd (sigfd.c) */
+void sigfd_init(void);                        /* registers its fdtab close hook */
+long sigfd_read(struct sys_call *c, int hfd); /* read on a signalfd (host fd hfd): bytes or -errno */
 
 /* Marshalling helpers for custom handlers. */
 long sys_generic(struct sys_call *c);          /* run c->d->arg marshalling + raw syscall nr; result or -errno */

@@ -140,6 +140,7 @@ static const struct {
 	{ sys_time_table, &sys_time_table_len },
 	{ sys_proc_table, &sys_proc_table_len },
 	{ sys_signal_table, &sys_signal_table_len },
+	{ sys_sigfd_table, &sys_sigfd_table_len },
 	{ sys_cred_table, &sys_cred_table_len },
 };
 
