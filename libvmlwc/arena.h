@@ -25,6 +25,6 @@ void *arena_obj_alloc(struct arena *a, size_t size); /* zeroed, at most 256 byte
 void arena_obj_free(struct arena *a, void *p, size_t size);
 int arena_overlaps(const struct arena *a, uintptr_t start, size_t len); /* 1 or 0 */
 
-/* g_vm.arena. Shared between vCPUs: arena_lock will guard it (one vCPU: no lock yet). */
+/* g_vm.arena. Shared between vCPUs: under vm_lock (a vCPU made at a clone takes its pages under it too). */
 
 #endif

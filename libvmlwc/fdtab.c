@@ -104,6 +104,21 @@ static int hfd_drop(int h)
 	return (int)RAW1(SYS_close, h);
 }
 
+int fdtab_pin(int hfd)
+{
+	struct fdtab_state *s = &g_vm.fdt;
+
+	if (hfd < 0 || (unsigned)hfd >= s->nhrefs || s->hrefs[hfd] == 0)
+		return -EBADF;
+	s->hrefs[hfd]++;
+	return 0;
+}
+
+void fdtab_unpin(int hfd)
+{
+	hfd_drop(hfd);
+}
+
 unsigned fdtab_host_fds(void)
 {
 	return g_vm.fdt.nheld;

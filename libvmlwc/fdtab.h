@@ -17,6 +17,8 @@ void fdtab_set_close_hook(void (*closing)(int hfd)); /* told before a host fd's 
 struct fdtab *fdtab_new(unsigned slots);         /* slots: a size hint; NULL: no memory */
 struct fdtab *fdtab_clone(const struct fdtab *t, unsigned *nlwc); /* no hooks; lwC references are the caller's; NULL: no memory */
 int fdtab_get(const struct fdtab *t, long gfd);  /* host fd, or -EBADF */
+int fdtab_pin(int hfd);      /* one more reference to a host fd a table holds: 0 or -EBADF */
+void fdtab_unpin(int hfd);   /* fdtab_pin's undone: the last reference closes it */
 int fdtab_install(struct fdtab *t, int hfd, int cloexec); /* lowest free guest fd, or -EMFILE */
 int fdtab_install_at(struct fdtab *t, long gfd, int hfd);  /* replaces (dropping) an old entry; -EBADF above the limit */
 int fdtab_close(struct fdtab *t, long gfd);      /* 0 or -EBADF */
@@ -43,7 +45,8 @@ int fdtab_linked(const struct fdtab *t, long gfd, const struct fdtab *other); /*
 
 /*
  * g_vm.fdt. The hooks are set at init, read-only after (no lock); the rest is shared between
- * vCPUs: fdtab_lock will guard it (one vCPU: no lock yet).
+ * vCPUs: under vm_lock (a blocking call that runs without it holds its host fds by number only:
+ * a close meanwhile by another thread is the kernel's race, as natively).
  */
 struct fdtab_state {
 	uint32_t *hrefs;           /* references to each host fd from the tables */

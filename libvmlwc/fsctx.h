@@ -13,7 +13,7 @@ int fsctx_umask(const struct lwc *l);         /* -1: the process's */
 int fsctx_set(struct lwc *l, const char *cwd, int umask); /* cwd NULL or umask -1: unchanged; 0 or -ENOMEM */
 void fsctx_root_changed(void);                /* the root's chdir or umask: later copies see it */
 
-/* g_vm.fs. Shared between vCPUs: fsctx_lock will guard it (one vCPU: no lock yet). */
+/* g_vm.fs. Shared between vCPUs: under vm_lock (a call that swaps the umask keeps it throughout). */
 struct fsctx_state {
 	struct fsctx *root_snap;   /* the process's working directory and umask, as the root's copies get them */
 };

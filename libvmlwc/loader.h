@@ -10,8 +10,9 @@ int loader_load_stub(struct vm *vm); /* 0, or -1 with the reason set */
 
 /*
  * g_vm.stub: the stub's symbols and pointers into its data. Set at init, read-only after (no
- * lock); what cr3_of, live and nlive point to follows the lwC table: lwc_lock will guard
- * the host's writes to it (one vCPU: no lock yet).
+ * lock); what cr3_of, live and nlive point to follows the lwC table: the host writes it under
+ * vm_lock, the stubs of other vCPUs read it without (a removed entry is made safe by the sync
+ * of every vCPU before the exit that removed it returns: run_sync_others).
  */
 struct stub_state {
 	uint64_t syscall, cr3_tramp, scrub_tramp, idt, vectors; /* KVAs of stub symbols */

@@ -100,6 +100,7 @@ void lwc_thread_gone(int i)
 		if (!l || !(l->ctx_mask & bit))
 			continue;
 		l->ctx_mask &= ~bit;
+		l->create_users &= ~bit;
 		memset(lwc_slot(l, i), 0, VMLWC_PRIV_SLOT_SIZE);
 		lwc_publish(l);
 	}
@@ -685,6 +686,81 @@ static void live_tls(struct vcpu *v, uint64_t *fs, uint64_t *gs)
 	*gs = v->run->s.regs.sregs.gs.base;
 }
 
+/* ---- creation contexts ---- */
+
+/*
+ * At lwc_create: what a thread that switches into the child without a context of its own
+ * starts from. The stack bytes from the creator's stack pointer up (the gate's frame, then
+ * lwc_create's, then its callers' up to LWC_CREATE_FRAME, fewer at the stack's end): written
+ * back before another thread starts from it, so that the same lwc_create call returns again.
+ */
+static void create_context_keep(struct vcpu *v, struct lwc *parent, struct lwc *child, const uint64_t *slot)
+{
+	uint64_t rsp = slot[VMLWC_PRIV_RSP / 8];
+	uint32_t len = LWC_CREATE_FRAME;
+
+	memcpy(child->create_slot, slot, sizeof(child->create_slot));
+	child->create_mask = parent->sigmasks[v->index];
+	if (ua_copy_in(parent, child->create_frame, rsp, len) < 0) {
+		len = (uint32_t)(PAGE_SIZE - (rsp & (PAGE_SIZE - 1))); /* the stack's last page */
+		if (ua_copy_in(parent, child->create_frame, rsp, len) < 0)
+			len = 0;
+	}
+	child->create_len = len;
+	child->create_users = 1UL << v->index;
+}
+
+/*
+ * A thread with no context in t starts from its creation context: the creation slot copied to
+ * its own, after the creation frame is written back if any thread has entered t since it was
+ * made. Two threads cannot run on one stack: while another thread holds a context that began
+ * there (it entered from the creation context and has neither discarded it nor exited), EBUSY;
+ * but if that is the creating thread and nobody has entered t yet, its untouched context moves
+ * to this thread. Threads made inside t run on their own stacks and never block this.
+ * 0, or -errno.
+ */
+static long create_context_take(struct vcpu *v, struct lwc *t)
+{
+	uint64_t rsp = t->create_slot[VMLWC_PRIV_RSP / 8], bit = 1UL << v->index, running = 0;
+	uint64_t others = t->create_users & ~bit, entered;
+
+	if (!t->create_len) {
+		if (g_vm.cfg.trace)
+			trace_msg("[vcpu %d] switch into lwC %d: this thread has no context there and the lwC has no"
+				  " creation context (the root's threads are the process's own): EBUSY", v->index,
+				  (int)t->s.id);
+		return -EBUSY;
+	}
+	lwc_current(t); /* every other vCPU stopped and revalidated: each one's lwc is where it is */
+	entered = t->priv[VMLWC_PRIV_SWITCHES / 8];
+	for (unsigned i = 0; i < g_vm.kvm.nvcpus; i++) {
+		struct vcpu *u = g_vm.kvm.vcpus[i];
+		if (u != v && !u->park && u->lwc == t)
+			running |= 1UL << u->index;
+	}
+	if (others && !(others & (others - 1)) && !entered && !(running & others)) {
+		/* the creating thread never entered: its untouched context is this thread's now */
+		t->ctx_mask &= ~others;
+		t->create_users &= ~others;
+	} else if (others) {
+		if (g_vm.cfg.trace)
+			trace_msg("[vcpu %d] switch into lwC %d: thread(s) %#lx hold contexts that began at its creation"
+				  " context, on the same stack: EBUSY", v->index, (int)t->s.id, (unsigned long)others);
+		return -EBUSY;
+	} else if (entered && ua_copy_out(t, rsp, t->create_frame, t->create_len) < 0) {
+		if (g_vm.cfg.trace)
+			trace_msg("[vcpu %d] switch into lwC %d: its creation stack at %#lx is no longer writable: EFAULT",
+				  v->index, (int)t->s.id, (unsigned long)rsp);
+		return -EFAULT;
+	}
+	memcpy(lwc_slot(t, v->index), t->create_slot, VMLWC_PRIV_SLOT_SIZE);
+	t->sigmasks[v->index] = t->create_mask;
+	t->ctx_mask |= bit;
+	t->create_users |= bit;
+	lwc_publish(t);
+	return 0;
+}
+
 static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags)
 {
 	struct lwc *parent = v->lwc, *child;
@@ -734,11 +810,12 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	if (r < 0)
 		goto fail;
 	/* the child resumes in this very call, on the creator's stack as the gate left it: the
-	   creating thread's context there (another thread may take it over until someone entered) */
+	   creating thread's context there (another thread takes it over if it switches in first) */
 	uint64_t *slot = lwc_slot(child, v->index);
 	slot[VMLWC_PRIV_RSP / 8] = user_rsp(v);
 	live_tls(v, &slot[VMLWC_PRIV_FS / 8], &slot[VMLWC_PRIV_GS / 8]);
 	child->ctx_mask = 1UL << v->index;
+	create_context_keep(v, parent, child, slot);
 	child->limited = parent->limited; /* a limit holds for the lwCs created afterwards */
 	/* a trapped lwC's children are trapped too: to their creator if asked, else where it is */
 	if (flags & LWC_TRAP_SYSCALL)
@@ -873,24 +950,13 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 	} else {
 		/*
 		 * Into its gate code, which takes this thread's stack, TLS bases and a clean vector
-		 * state from its slot. A thread with no context there starts from the creation context,
-		 * as long as nobody entered the lwC yet (it is the creating thread's until then: its
-		 * stack is the creator's, and two threads cannot run on one stack).
+		 * state from its slot. A thread with no context there starts from the creation context.
 		 */
 		uint64_t bit = 1UL << v->index;
 		if (!(t->ctx_mask & bit)) {
-			int owner = t->ctx_mask ? __builtin_ctzl(t->ctx_mask) : -1;
-			if (owner < 0 || t->ctx_mask != (1UL << owner) || t->priv[VMLWC_PRIV_SWITCHES / 8] != 0) {
-				if (g_vm.cfg.trace)
-					trace_msg("[vcpu %d] switch into lwC %d: this thread has no context there and its"
-						  " creation context is taken: EBUSY", v->index, (int)t->s.id);
-				return -EBUSY;
-			}
-			memcpy(lwc_slot(t, v->index), lwc_slot(t, owner), VMLWC_PRIV_SLOT_SIZE);
-			memset(lwc_slot(t, owner), 0, VMLWC_PRIV_SLOT_SIZE);
-			t->sigmasks[v->index] = t->sigmasks[owner];
-			t->ctx_mask = bit;
-			lwc_publish(t);
+			long e = create_context_take(v, t);
+			if (e < 0)
+				return e;
 		}
 		if (!g_vm.cpu.fsgsbase_user && tls_load(v, t->fs_base, t->gs_base) < 0)
 			return -EIO;
@@ -900,6 +966,7 @@ static long lwc_switch_host(struct vcpu *v, long to, int discard)
 	if (discard) {
 		/* this thread's context there is gone; the lwC with it once no thread has one */
 		cur->ctx_mask &= ~(1UL << v->index);
+		cur->create_users &= ~(1UL << v->index);
 		memset(lwc_slot(cur, v->index), 0, VMLWC_PRIV_SLOT_SIZE);
 		if (!cur->ctx_mask)
 			cur->state = VMLWC_LWC_GONE;

@@ -22,6 +22,9 @@ struct spec_set {
 	struct lwc *child; /* lwc_create: whose own pages the child's tree gets */
 };
 
+/* Stack bytes above a creation context's stack pointer kept with it: the gate's and lwc_create's frames. */
+#define LWC_CREATE_FRAME 512
+
 struct lwc {
 	struct vmlwc_lwc s;   /* the stub's view (root, id); first, so its KVA is the lwC's */
 	gpa_t root;           /* PML4 of this lwC's address space (s.root follows it) */
@@ -50,6 +53,16 @@ struct lwc {
 	uint32_t *swtab;      /* its switch table page (VMLWC_SWTAB_VA) */
 	uint64_t brk_start;   /* initial program break, for brk bounds */
 	uint64_t brk_cur;     /* current program break as this lwC's page table knows it */
+	/*
+	 * The creation context (not for the root): the slot, mask and stack bytes the creating
+	 * thread's lwc_create left, which every thread that switches in with no context of its own
+	 * starts from (the bytes written back first if a thread has entered since).
+	 */
+	uint64_t create_slot[VMLWC_PRIV_SLOT_SIZE / 8];
+	uint64_t create_mask;
+	uint64_t create_users; /* threads whose context here began at the creation context (on its stack) */
+	uint32_t create_len;  /* bytes of create_frame; 0: no creation context (the root) */
+	uint8_t create_frame[LWC_CREATE_FRAME];
 };
 
 struct fdtab;
@@ -68,9 +81,8 @@ int lwc_call_doorbell(struct vcpu *v); /* an lwC call rung on the doorbell (PVM)
 void lwc_init(void);
 
 /*
- * g_vm.lwc. xsave_pages is set at init, read-only after (no lock); the
- * rest is shared between vCPUs: lwc_lock will guard the table and the collection, and the
- * counters become atomic adds (one vCPU: no lock yet).
+ * g_vm.lwc. xsave_pages is set at init, read-only after (no lock); the rest (the table, the
+ * collection, the counters) is shared between vCPUs: under vm_lock.
  */
 struct lwc_state {
 	struct lwc *lwcs[VMLWC_MAX_LWCS];

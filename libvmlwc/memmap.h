@@ -10,7 +10,7 @@ struct memblock {
 	uintptr_t hva;
 	gpa_t gpa;
 };
-/* g_vm.mm. Shared between vCPUs: memmap_lock will guard it (one vCPU: no lock yet). */
+/* g_vm.mm. Shared between vCPUs: under vm_lock; lookups by a call running without it only read blocks that are never removed. */
 struct memmap_state {
 	struct memblock blocks[MEMMAP_MAX_BLOCKS]; /* sorted by hva */
 	unsigned short by_gpa[MEMMAP_MAX_BLOCKS];  /* indices sorted by gpa */

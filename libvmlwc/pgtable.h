@@ -76,7 +76,7 @@ uint64_t pt_root_tag(gpa_t root); /* never fails */
 /*
  * g_vm.pt: the page-table module's state. kernel_root, tdp and lazy_tables are set at init and
  * read-only after (no lock); page_gen, gen_counter and host_table_copies are shared
- * between vCPUs: pt_lock will guard them (one vCPU: no lock yet).
+ * between vCPUs: under vm_lock.
  */
 struct pt_state {
 	uint32_t *page_gen;           /* per arena page: the generation of the transaction that made it */

@@ -11,7 +11,7 @@ int policy_fd_view(int hfd);    /* hfd, or another fd the guest gets instead (ow
 
 /*
  * g_vm.policy. pid, proc_dev and anon_dev are set at init, read-only after (no lock);
- * view_buf is shared between vCPUs: policy_lock will guard it (one vCPU: no lock yet).
+ * view_buf is shared between vCPUs: under vm_lock.
  */
 struct policy_state {
 	int pid;

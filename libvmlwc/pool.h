@@ -16,8 +16,9 @@ size_t pool_frames_free(void);   /* never fails */
 
 /*
  * g_vm.pool: the frame pool. hdr points into the stub's data (set by the loader), and the stub's
- * fault path allocates from the pool too. Shared between vCPUs and with the stub: pool_lock
- * will guard it (one vCPU: no lock yet).
+ * fault path allocates from the pool too, with one vCPU only (hdr->multi is set before a
+ * second vCPU first runs, and the stub then leaves every fault to the host). Shared between
+ * vCPUs: under vm_lock; a blocking call's pins (ua_pin) are references taken under it.
  */
 struct pool_state {
 	struct vmlwc_pool *hdr;       /* the pool's header, in the stub's data */

@@ -5,7 +5,7 @@
 #include "base.h"
 
 #define PTPAGE_CHUNK (2UL << 20)
-/* g_vm.ptp. Shared between vCPUs: pt_lock (pgtable.h) will guard it with the page tables (one vCPU: no lock yet). */
+/* g_vm.ptp. Shared between vCPUs: under vm_lock, with the page tables (a page freed waits for the sync of every vCPU). */
 struct ptpage_state {
 	uintptr_t base;       /* the region in the arena */
 	gpa_t gpa_lo, gpa_hi; /* and in guest-physical space */

@@ -31,8 +31,9 @@ int sigtab_set(struct lwc *l, int sig, const struct ksigaction *a); /* 0, or -1:
 int sigtab_interrupts(const struct lwc *l, uint64_t want);
 
 /*
- * g_vm.sig. guest_act and root_snap are shared between vCPUs: sig_lock will guard them (one
- * vCPU: no lock yet); held is set from the host signal handler with atomic ORs (no lock).
+ * g_vm.sig. guest_act and root_snap are shared between vCPUs: under vm_lock (a native
+ * thread's handler reads guest_act without it, as natively it reads its own); the fields the
+ * host signal handler writes are atomics, as each says.
  */
 struct sig_state {
 	struct ksigaction guest_act[SIGTAB_N]; /* the root lwC's dispositions: the process's */

@@ -30,7 +30,8 @@
 
 /*
  * Each module's state is its own sub-struct, declared next to that module's prototypes; the
- * comment there says which lock will guard it when there are several vCPUs. Per-vCPU state is
+ * comment there says what guards it with several vCPUs: vm_lock, unless the field names its
+ * atomics or says it is read-only after init. Per-vCPU state is
  * struct vcpu, per-lwC state struct lwc.
  */
 struct vm {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/ucontext.h>
 #include <time.h>
 
@@ -31,6 +32,7 @@
 #include "sys/sys.h"
 
 /* What glibc's pthread_create asks for (with SETTLS, PARENT_SETTID, CHILD_CLEARTID). */
+#define KVM_GET_XSAVE2_ _IOR(KVMIO, 0xcf, struct kvm_xsave)
 #define THREAD_SET (CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM)
 #define THREAD_OPT (CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | CLONE_DETACHED)
 /* The host thread of a guest thread: the same process, files, fs and signal handlers. */
@@ -132,6 +134,18 @@ static long thread_clone(struct sys_call *c, uint64_t flags, uint64_t newsp, gva
 	n = vcpu_take(&err, &fresh);
 	if (!n)
 		return err;
+	/* as Linux: the child's vector state is a copy of its parent's, so that what a pooled
+	   vCPU's last thread (maybe in another lwC) left in its registers never reaches it */
+	if (RAW3(SYS_ioctl, v->fd, g_vm.lwc.xsave_pages > 1 ? KVM_GET_XSAVE2_ : KVM_GET_XSAVE, n->bounce) < 0 ||
+	    RAW3(SYS_ioctl, n->fd, KVM_SET_XSAVE, n->bounce) < 0) {
+		if (fresh)
+			g_vm.thread.spare[g_vm.thread.nspare++] = n;
+		else
+			g_vm.thread.pool[g_vm.thread.npool++] = n;
+		if (g_vm.cfg.trace)
+			trace_msg("clone: copying the parent's vector state (KVM_GET_XSAVE/KVM_SET_XSAVE) failed: ENOMEM");
+		return -ENOMEM;
+	}
 	/* the parent's registers at the syscall; the child returns from it with 0 */
 	struct kvm_regs *r = &n->run->s.regs.regs;
 	*r = *pr;
@@ -244,15 +258,31 @@ static long sys_set_robust_list(struct sys_call *c)
 	return 0;
 }
 
+/* The calling thread's own record (pid 0 or its tid); another thread's is not the caller's to read. */
+static long sys_get_robust_list(struct sys_call *c)
+{
+	uint64_t head = c->v->robust_list, len = 24;
+
+	if (c->a[0] != 0 && c->a[0] != c->v->tid)
+		return -EPERM;
+	if (ua_copy_out(c->l, (gva_t)c->a[1], &head, 8) < 0 || ua_copy_out(c->l, (gva_t)c->a[2], &len, 8) < 0)
+		return -EFAULT;
+	return 0;
+}
+
 /*
  * rseq: registered on the thread's host thread, which is the task the kernel schedules, with
  * the area's host address: the kernel keeps cpu_id there as natively (glibc's sched_getcpu
- * reads it; glibc also refuses to start a thread without it once the first thread had one).
- * Only an area the lwC maps as the host memory at its own address (never a frame another lwC
- * may get later). Critical sections are never aborted: the kernel sees the host thread's
- * instruction pointer, not the guest's (docs/api/redirection.md).
+ * reads it; glibc also refuses to start a thread whose registration fails once the first
+ * thread had one). Only an area the lwC maps as the host memory at its own address: a pool
+ * frame may be shared copy-on-write with other lwCs or reused by one, and the kernel's writes
+ * would land there. Any other area is accepted without the kernel (the registration succeeds
+ * for the thread, its cpu_id says RSEQ_CPU_ID_REGISTRATION_FAILED, and readers such as glibc's
+ * sched_getcpu fall back to getcpu). Critical sections are never aborted: the kernel sees the
+ * host thread's instruction pointer, not the guest's (docs/api/redirection.md).
  */
 #define RSEQ_FLAG_UNREGISTER_ 1
+#define RSEQ_CPU_ID_REGISTRATION_FAILED_ (-2)
 
 static long sys_rseq(struct sys_call *c)
 {
@@ -262,26 +292,36 @@ static long sys_rseq(struct sys_call *c)
 	long r;
 
 	if (c->a[2] & RSEQ_FLAG_UNREGISTER_) {
-		if (!v->rseq_host || area != v->rseq_gva)
-			return -EINVAL;
-		r = RAW4(SYS_rseq, v->rseq_host, len, c->a[2], c->a[3]);
+		if (!v->rseq_gva || area != v->rseq_gva || len != v->rseq_len || (uint32_t)c->a[3] != v->rseq_sig)
+			return v->rseq_gva && area == v->rseq_gva && len == v->rseq_len ? -EPERM : -EINVAL;
+		r = v->rseq_host ? RAW4(SYS_rseq, v->rseq_host, len, c->a[2], c->a[3]) : 0;
 		if (r == 0)
-			v->rseq_host = NULL;
+			v->rseq_host = NULL, v->rseq_gva = 0;
 		return r;
 	}
-	if (len < 32 || len > PAGE_SIZE)
+	if (c->a[2])
+		return -EINVAL;
+	if (v->rseq_gva)
+		return area == v->rseq_gva && len == v->rseq_len ? ((uint32_t)c->a[3] == v->rseq_sig ? -EBUSY : -EPERM)
+								 : -EINVAL;
+	if (len < 32 || len > PAGE_SIZE || (area & 31))
 		return -EINVAL;
 	void *h = ua_direct(c->l, area, len, UA_WRITE);
 	if (!h)
 		return -EFAULT;
 	if ((uintptr_t)h != area) {
-		if (g_vm.cfg.trace)
-			trace_msg("rseq: the area is not the lwC's host memory at its own address: EINVAL");
-		return -EINVAL;
+		/* the lwC's own frame: registered for the guest only, cpu_id says so */
+		int32_t failed = RSEQ_CPU_ID_REGISTRATION_FAILED_, zero = 0;
+		if (ua_copy_out(c->l, area, &zero, 4) < 0 || ua_copy_out(c->l, area + 4, &failed, 4) < 0)
+			return -EFAULT;
+		v->rseq_host = NULL;
+		r = 0;
+	} else {
+		r = RAW4(SYS_rseq, h, len, c->a[2], c->a[3]);
+		if (r == 0)
+			v->rseq_host = h;
 	}
-	r = RAW4(SYS_rseq, h, len, c->a[2], c->a[3]);
 	if (r == 0) {
-		v->rseq_host = h;
 		v->rseq_gva = area;
 		v->rseq_len = len;
 		v->rseq_sig = (uint32_t)c->a[3];
@@ -295,6 +335,7 @@ static void rseq_release(struct vcpu *v)
 	if (v->rseq_host)
 		RAW4(SYS_rseq, v->rseq_host, v->rseq_len, RSEQ_FLAG_UNREGISTER_, v->rseq_sig);
 	v->rseq_host = NULL;
+	v->rseq_gva = 0;
 }
 
 /* The lwC a thread named memory in (by serial: the id may have been reused since), or NULL. */
@@ -402,6 +443,7 @@ static const struct sys_desc clone3_desc = { .name = "clone3", .fn = sys_clone3 
 static const struct sys_desc exit_desc = { .name = "exit", .fn = sys_exit };
 static const struct sys_desc set_tid_address_desc = { .name = "set_tid_address", .fn = sys_set_tid_address };
 static const struct sys_desc set_robust_list_desc = { .name = "set_robust_list", .fn = sys_set_robust_list };
+static const struct sys_desc get_robust_list_desc = { .name = "get_robust_list", .fn = sys_get_robust_list };
 static const struct sys_desc rseq_desc = { .name = "rseq", .fn = sys_rseq };
 
 /* ---- threads that existed before vmlwc_init: adopted into the guest ---- */
@@ -626,6 +668,7 @@ void thread_init(void)
 	sys_register(__NR_exit, &exit_desc);
 	sys_register(__NR_set_tid_address, &set_tid_address_desc);
 	sys_register(__NR_set_robust_list, &set_robust_list_desc);
+	sys_register(__NR_get_robust_list, &get_robust_list_desc);
 	sys_register(__NR_rseq, &rseq_desc);
 	if (!g_vm.thread.nthreads)
 		g_vm.thread.nthreads = 1;

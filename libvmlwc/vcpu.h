@@ -11,6 +11,7 @@ struct vm;
 struct sys_call;
 
 #define VMLWC_PINS 1024
+#define VMLWC_FD_PINS 256
 
 struct vcpu {
 	int index;
@@ -49,6 +50,13 @@ struct vcpu {
 	 */
 	int pinning, npins, pin_overflow;
 	gpa_t pins[VMLWC_PINS];
+	/*
+	 * Host fds the call in flight translated (sys_fd), one more reference each, so that a call
+	 * run without vm_lock never reaches a file another lwC opened under the same number after
+	 * this lwC's other thread closed it. Over VMLWC_FD_PINS, the call keeps the lock.
+	 */
+	int nfdpins;
+	int fdpins[VMLWC_FD_PINS];
 	int tid;
 	/* read by other vCPUs' threads (run_sync_others): atomics */
 	int in_guest;           /* 1 from before KVM_RUN until after it returns (set under vm_lock) */
@@ -63,7 +71,7 @@ struct vcpu {
 	void *rseq_host;        /* rseq: the area's host address, registered on the host thread */
 	gva_t rseq_gva;
 	uint32_t rseq_len, rseq_sig;
-	/* the thread's own state, which several vCPUs (one per thread) will each have */
+	/* the thread's own state (one vCPU per thread): its host thread's alone, or under vm_lock */
 	struct enter_ctx enter;  /* the thread as vmlwc_init captured it (the first entry's registers) */
 	long enter_err;          /* why entering failed, set on the host stack before resuming natively */
 	struct cred cred_now;    /* the ids the host thread runs under now (cred_apply) */
@@ -94,8 +102,8 @@ int vcpu_stats_read(struct vcpu *v, uint64_t *exits, uint64_t *insns); /* 0 or -
 long vcpu_msr(struct vcpu *v, uint32_t idx, uint64_t *val, int set); /* 0 or -errno */
 
 /*
- * g_vm.kvm. Set at init, read-only after (no lock), except vcpus and nvcpus: shared between
- * vCPUs, vcpu_lock will guard them (one vCPU: no lock yet).
+ * g_vm.kvm. Set at init, read-only after (no lock), except vcpus and nvcpus: appended under
+ * vm_lock, never removed (a thread's exit parks its vCPU), read with an acquire load of nvcpus.
  */
 struct kvm_state {
 	int kvm_fd, vm_fd;

@@ -8,7 +8,7 @@
 struct lwc;
 struct vcpu;
 
-/* g_vm.view. Shared between vCPUs: pt_lock (pgtable.h) will guard it with the page tables (one vCPU: no lock yet). */
+/* g_vm.view. Shared between vCPUs: under vm_lock, with the page tables. */
 struct view_state {
 	uint64_t freed_at_once; /* retired pages of a running lwC freed in the exit (its vCPU's list full) */
 	int roots_changed;      /* an lwC's tree was replaced in this exit: other vCPUs synced before the return */

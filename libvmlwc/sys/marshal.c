@@ -42,9 +42,23 @@ long sys_block6(struct sys_call *c, long nr, long a0, long a1, long a2, long a3,
 	return r;
 }
 
+/* The host fd, held until the call ends (vcpu.h: fdpins): the call may run without the lock. */
 int sys_fd(struct sys_call *c, long gfd)
 {
-	return fdtab_get(c->fds, gfd);
+	struct vcpu *v = c->v;
+	int h = fdtab_get(c->fds, gfd);
+
+	if (h < 0 || !v->pinning)
+		return h;
+	for (int i = 0; i < v->nfdpins; i++)
+		if (v->fdpins[i] == h)
+			return h;
+	if (v->nfdpins == VMLWC_FD_PINS || fdtab_pin(h) < 0) {
+		v->pin_overflow = 1; /* the call keeps the lock */
+		return h;
+	}
+	v->fdpins[v->nfdpins++] = h;
+	return h;
 }
 
 long sys_install_fd(struct sys_call *c, long hret, int cloexec)

@@ -5,6 +5,7 @@
 #include "../arena.h"
 #include "../cred.h"
 #include "../die.h"
+#include "../fdtab.h"
 #include "../fsctx.h"
 #include "../trace.h"
 #include "../uaccess.h"
@@ -113,6 +114,8 @@ long sys_dispatch_in(struct vcpu *v, struct lwc *l, struct fdtab *fds, long nr, 
 	r = dispatch_call(c);
 	v->pinning = 0;
 	ua_unpin_all(v);
+	while (v->nfdpins)
+		fdtab_unpin(v->fdpins[--v->nfdpins]);
 	v->call_busy = 0;
 	return r;
 }
