@@ -1,5 +1,6 @@
 #!/bin/bash
-# Runs the three benchmarks (bench-syscall, bench-switch, bench-create) in each configuration of
+# Runs the benchmarks (bench-syscall, bench-switch, bench-create, and with guest threads
+# bench-threads, bench-syscall-mt, bench-switch-mt, bench-signal, bench-munmap) in each configuration of
 # tools/configs.sh: this machine's /dev/kvm in full, the test VMs with --quick (TCG times do not
 # carry over; the counts do). Output per configuration in build/bench-logs/<config>.txt.
 # Usage: tools/bench.sh [configuration...]   (default: all)
@@ -16,7 +17,7 @@ parallel=$(vm_parallel)
 bench_all() {
 	local q=$1
 	shift
-	config_run "$@" sh -c "for b in syscall switch create; do echo \"### bench-\$b\"; build/bench-\$b $q || exit 1; done"
+	config_run "$@" sh -c "for b in syscall switch create threads syscall-mt switch-mt signal munmap; do echo \"### bench-\$b\"; build/bench-\$b $q || exit 1; done"
 }
 
 for c in "${configs[@]}"; do
