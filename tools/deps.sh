@@ -2,6 +2,8 @@
 # Installs the Debian packages vmlwc needs to build and test (idempotent; root or sudo).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libelf-dev libcriterion-dev linux-libc-dev libseccomp-dev lowdown)
+# Unmodified programs the suite runs in the guest (tests/programs).
+pkgs+=(python3 perl)
 # The suite also runs in QEMU test VMs with nested KVM (tools/kvm-vm), on every machine.
 pkgs+=(qemu-system-x86 linux-image-amd64 busybox-static)
 missing=()
