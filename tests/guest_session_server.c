@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -37,6 +38,7 @@ static struct srv srv_start(const char *mode, const char *extra)
 	s.pid = fork();
 	cr_assert_geq(s.pid, 0);
 	if (s.pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* a failed assertion leaves no server behind */
 		dup2(p[1], 1);
 		close(p[0]);
 		close(p[1]);
