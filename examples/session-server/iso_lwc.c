@@ -16,6 +16,10 @@ enum { SESSION_DONE = 1, SESSION_FAULT, SESSION_REFUSED, SESSION_STATS };
 
 extern long g_lwcs_open;
 
+/* The root hands a session its counters as the arguments of one switch (session_wait). */
+_Static_assert(SRV_NCOUNTERS <= LWC_MAX_ARGS && sizeof(struct srv_counters) == SRV_NCOUNTERS * sizeof(long),
+	       "srv_counters must fit one lwc_switch");
+
 /* In a session's copy only: its descriptor for the root, and its connection. */
 static int session_root = -1, session_conn = -1;
 

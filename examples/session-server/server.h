@@ -19,11 +19,15 @@ struct server {
 	long sessions;       /* connections served (or forked) so far */
 };
 
-/* What /stats and --stats report; the fields a mode cannot know stay -1. */
+/*
+ * What /stats and --stats report; the fields a mode cannot know stay -1. A session gets them
+ * from the root as the arguments of one lwc_switch: at most LWC_MAX_ARGS (8) longs.
+ */
 struct srv_counters {
 	long sessions, pool_frames, arena_pages, host_fds, lwcs, lwc_creates;
+	long vm_exits, emulated_insns; /* vmlwc_stats: bench/server.sh takes per-request costs from these */
 };
-#define SRV_NCOUNTERS 6
+#define SRV_NCOUNTERS 8
 
 extern struct server g_srv;
 

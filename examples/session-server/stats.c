@@ -18,20 +18,27 @@ void counters_read(struct srv_counters *c)
 
 	c->sessions = g_srv.sessions;
 	c->pool_frames = c->arena_pages = c->host_fds = c->lwcs = c->lwc_creates = -1;
+	c->vm_exits = c->emulated_insns = -1;
 	if (!vmlwc_active())
 		return;
 	c->pool_frames = syscall(VMLWC_SYS_POOL, VMLWC_POOL_IN_USE);
 	c->arena_pages = syscall(VMLWC_SYS_POOL, VMLWC_POOL_ARENA);
 	c->host_fds = syscall(VMLWC_SYS_POOL, VMLWC_POOL_HOST_FDS);
 	c->lwcs = g_srv.mode == ISO_LWC ? g_lwcs_open : 0;
-	if (vmlwc_stats(&st) == 0)
+	if (vmlwc_stats(&st) == 0) {
 		c->lwc_creates = (long)st.lwc_creates;
+		c->vm_exits = (long)st.vm_exits;
+		c->emulated_insns = (long)st.emulated_insns;
+	}
 }
 
 void counters_format(const struct srv_counters *c, char *buf, size_t len)
 {
-	snprintf(buf, len, "sessions=%ld pool_frames=%ld arena_pages=%ld host_fds=%ld lwcs=%ld lwc_creates=%ld\n",
-		 c->sessions, c->pool_frames, c->arena_pages, c->host_fds, c->lwcs, c->lwc_creates);
+	snprintf(buf, len,
+		 "sessions=%ld pool_frames=%ld arena_pages=%ld host_fds=%ld lwcs=%ld lwc_creates=%ld"
+		 " vm_exits=%ld emulated_insns=%ld\n",
+		 c->sessions, c->pool_frames, c->arena_pages, c->host_fds, c->lwcs, c->lwc_creates,
+		 c->vm_exits, c->emulated_insns);
 }
 
 void (*counters_fetch)(struct srv_counters *c) = counters_read;
