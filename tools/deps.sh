@@ -6,6 +6,8 @@ pkgs=(build-essential cmake pkg-config libelf-dev libcriterion-dev linux-libc-de
 pkgs+=(python3 perl)
 # The suite also runs in QEMU test VMs with nested KVM (tools/kvm-vm), on every machine.
 pkgs+=(qemu-system-x86 linux-image-amd64 busybox-static)
+# bench/server.sh drives the session server with wrk and plots requests/s with gnuplot.
+pkgs+=(wrk gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
