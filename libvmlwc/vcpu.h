@@ -90,7 +90,7 @@ struct vcpu {
 	long intr_nr;              /* a redirected syscall that returned -EINTR: its number, or -1 */
 	uint64_t intr_rip;         /* its return address (restarted at rip - 2) */
 	int sigreturn;             /* rt_sigreturn: the return restores every register */
-	uint64_t sigreturn_rsp;
+	uint64_t sigreturn_rsp, sigreturn_rip, sigreturn_rflags;
 };
 
 int kvm_open_vm(struct vm *vm);         /* 0, or -1 with the reason set */
