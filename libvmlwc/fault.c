@@ -151,6 +151,32 @@ static void return_through_store(struct vcpu *v, gpa_t table, uint64_t va, uint6
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 }
 
+/*
+ * A fault another vCPU's exit already resolved (it made the page writable or present while
+ * this one waited for the lock; this vCPU was revalidated onto the new tree): retried, at
+ * most a few times in a row for the same instruction and address, then it is a real fault.
+ */
+static int fault_spurious(struct vcpu *v, uint64_t cr2, uint64_t err, uint64_t rip)
+{
+	uint64_t e;
+
+	if (cr2 >= USER_TOP)
+		return 0;
+	e = pt_lookup(v->lwc->root, cr2);
+	if ((e & (PTE_P | PTE_U)) != (PTE_P | PTE_U) || ((err & 2) && (!(e & PTE_W) || pt_path_shared(v->lwc->root, cr2))) ||
+	    ((err & 0x10) && (e & PTE_NX)))
+		return 0;
+	if (v->retry_rip == rip && v->retry_addr == cr2) {
+		if (++v->nretries > 4)
+			return 0;
+	} else {
+		v->retry_rip = rip;
+		v->retry_addr = cr2;
+		v->nretries = 1;
+	}
+	return 1;
+}
+
 /* An exception as a port reported it. */
 struct fault {
 	uint64_t vector, error, cr2;
@@ -185,7 +211,14 @@ static int fault_common(struct vcpu *v, struct fault *x)
 		}
 	}
 	sig = vec_signal(x->vector);
+	/*
+	 * The single-store return is for one vCPU only: the store would land after this exit
+	 * returned, so a change another vCPU makes in between (a copied path, a retired table, an
+	 * lwc_create) would never see it, and a kick could find it pending on a freed table.
+	 * With several vCPUs the host copies in a transaction below (a new tree, every vCPU synced).
+	 */
 	if (x->vector == 14 && (x->error & 7) == 7 && x->pf_port && cr2 < USER_TOP &&
+	    !__atomic_load_n(&g_vm.pool.hdr->multi, __ATOMIC_ACQUIRE) &&
 	    (pt_leaf(v->lwc->root, cr2) & VMLWC_PTE_COW)) {
 		/* ring 0 is emulated: the host copies, the stub only stores the entry */
 		gpa_t table;
@@ -227,6 +260,10 @@ static int fault_common(struct vcpu *v, struct fault *x)
 			return 0;
 		}
 		sig = SIGBUS;
+	}
+	if (x->vector == 14 && sig == SIGSEGV && fault_spurious(v, cr2, x->error, x->f->rip)) {
+		frame_return_to_user(v, x->f->rip, x->f->rflags);
+		return 0;
 	}
 	if (g_vm.cfg.trace)
 		trace_msg("guest %s at rip %lx cr2 %lx error %lx -> signal %d", vec_name(x->vector), x->f->rip, cr2,

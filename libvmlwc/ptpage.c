@@ -106,6 +106,8 @@ static int recycle(unsigned i)
 	gpa_t g = gpa_of(h);
 	int r;
 
+	if (g_vm.ptp.quiesce)
+		g_vm.ptp.quiesce();
 	if ((r = memmap_slot_set(g_vm.ptp.first_slot + i, g, h, 0)) < 0 ||
 	    (r = memmap_slot_set(g_vm.ptp.first_slot + i, g, h, PTPAGE_CHUNK)) < 0)
 		return r;

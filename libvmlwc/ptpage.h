@@ -21,6 +21,9 @@ struct ptpage_state {
 	uint64_t recycles;
 	uint64_t allocs;      /* pages handed out, ever */
 	uint64_t reclaimed;   /* freed pages made clean again (a chunk recycled or the stub's scrub) */
+	/* every other vCPU out of KVM_RUN until the lock goes (set by the run loop's layer): a
+	   chunk's memslot is gone between its delete and re-add, live tables in it too */
+	void (*quiesce)(void);
 };
 int ptpage_init(uintptr_t base, size_t len, unsigned first_slot, int shadow); /* 0 or -errno */
 gpa_t ptpage_alloc(void);      /* a zeroed page KVM shadows nothing of, one reference; or GPA_NONE */

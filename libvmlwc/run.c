@@ -180,18 +180,11 @@ static void kick(struct vcpu *v)
 	RAW3(SYS_tgkill, g_vm.run.tgid, v->tid, VMLWC_SIG_KICK);
 }
 
-/*
- * Every other vCPU out of guest code, then revalidated: whatever it runs on next (CR3, a
- * return frame's CR3, a switch the stub was making) names only current trees. Called with the
- * lock held by self's handler; the others cannot enter the guest again before taking it.
- */
-void run_sync_others(struct vcpu *self)
+/* Every other vCPU out of KVM_RUN; with the lock held none re-enters before it goes. */
+static void run_stop_others(struct vcpu *self)
 {
 	unsigned n = __atomic_load_n(&g_vm.kvm.nvcpus, __ATOMIC_ACQUIRE);
 
-	if (n <= 1)
-		return;
-	g_vm.run.syncs++;
 	for (unsigned i = 0; i < n; i++) {
 		struct vcpu *o = g_vm.kvm.vcpus[i];
 		if (o != self && __atomic_load_n(&o->in_guest, __ATOMIC_SEQ_CST)) {
@@ -207,7 +200,32 @@ void run_sync_others(struct vcpu *self)
 		while (__atomic_load_n(&o->in_guest, __ATOMIC_SEQ_CST))
 			RAW4(SYS_futex, &o->in_guest, FUTEX_WAIT_PRIVATE, 1, 0);
 		__atomic_store_n(&o->kick_waiter, 0, __ATOMIC_SEQ_CST);
-		if (g_vm.run.revalidate && !o->park)
+	}
+}
+
+/* ptpage's hook: its memslot changes with the other vCPUs out of the guest. */
+static void run_quiesce(void)
+{
+	if (__atomic_load_n(&g_vm.kvm.nvcpus, __ATOMIC_ACQUIRE) > 1)
+		run_stop_others(vm_holder());
+}
+
+/*
+ * Every other vCPU out of guest code, then revalidated: whatever it runs on next (CR3, a
+ * return frame's CR3, a switch the stub was making) names only current trees. Called with the
+ * lock held by self's handler; the others cannot enter the guest again before taking it.
+ */
+void run_sync_others(struct vcpu *self)
+{
+	unsigned n = __atomic_load_n(&g_vm.kvm.nvcpus, __ATOMIC_ACQUIRE);
+
+	if (n <= 1)
+		return;
+	g_vm.run.syncs++;
+	run_stop_others(self);
+	for (unsigned i = 0; i < n; i++) {
+		struct vcpu *o = g_vm.kvm.vcpus[i];
+		if (o != self && g_vm.run.revalidate && !o->park)
 			g_vm.run.revalidate(o);
 	}
 }
@@ -272,6 +290,7 @@ static int exit_fatal(struct vcpu *v)
 
 void run_init(void)
 {
+	g_vm.ptp.quiesce = run_quiesce;
 	exit_register(KVM_EXIT_INTR, exit_intr);
 	exit_register(KVM_EXIT_SHUTDOWN, exit_fatal);
 	exit_register(KVM_EXIT_HLT, exit_fatal);
