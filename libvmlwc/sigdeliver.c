@@ -483,10 +483,15 @@ static long sys_rt_sigreturn(struct sys_call *c)
 
 static const struct sys_desc rt_sigreturn_desc = { .name = "rt_sigreturn", .fn = sys_rt_sigreturn };
 
+void sig_sigreturn_init(void)
+{
+	sys_register(__NR_rt_sigreturn, &rt_sigreturn_desc);
+}
+
 void sig_deliver_init(void)
 {
 	host_handlers_install();
-	sys_register(__NR_rt_sigreturn, &rt_sigreturn_desc);
+	sig_sigreturn_init();
 	/* a handler's vector state: the init image (the gate page holds the same one) */
 	if (!g_vm.sig.xinit && (g_vm.sig.xinit = arena_pages(&g_vm.arena, g_vm.lwc.xsave_pages)) != NULL) {
 		memcpy(g_vm.sig.xinit, (const void *)(VMLWC_GATE_VA + VMLWC_GATE_XZERO), 576);
