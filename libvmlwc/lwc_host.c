@@ -85,9 +85,19 @@ static int lwc_current(const struct lwc *l)
 
 	if (g_vm.kvm.nvcpus > 1 && self)
 		run_sync_others(self);
-	for (unsigned i = 0; i < g_vm.kvm.nvcpus; i++)
-		if (g_vm.kvm.vcpus[i]->lwc == l && !g_vm.kvm.vcpus[i]->park)
+	for (unsigned i = 0; i < g_vm.kvm.nvcpus; i++) {
+		struct vcpu *v = g_vm.kvm.vcpus[i];
+		if (v->park)
+			continue;
+		if (v->lwc == l)
 			return 1;
+		/* a return that will load l's tree: a host switch into l, or the stub's trampoline */
+		if (v->pending_cr3 && lwc_by_tag(v->pending_cr3) == l)
+			return 1;
+		const struct vmlwc_cr3_frame *b = (const void *)(v->area + VMLWC_VCPU_FRAMEB_OFF);
+		if ((v->run->s.regs.sregs.cs.selector & 3) == 0 && b->cr3 && lwc_by_tag(b->cr3) == l)
+			return 1;
+	}
 	return 0;
 }
 

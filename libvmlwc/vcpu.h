@@ -37,7 +37,7 @@ struct vcpu {
 	int ndeferred;         /* single pages replaced by transactions, freed likewise */
 	gpa_t deferred[256];
 	uint64_t nexits, nhypercalls, nsyscalls, npagefaults;
-	uint64_t retry_rip, retry_addr; /* the last fault retried as already resolved (own vCPU only) */
+	uint64_t retry_rip, retry_addr, retry_exit; /* the last fault retried as already resolved (own vCPU only) */
 	unsigned nretries;
 	void *host_stack;
 	size_t host_stack_size;
