@@ -206,12 +206,25 @@ struct lwc *lwc_root_new(void)
 
 /* ---- what an lwC's tables say about the lwCs it holds ---- */
 
-/* Lowest descriptor in owner's table that refers to lwC id: what a switch from id reports as src. */
+/* The slot owner's creation installed for its creator, while it still names lwC id; else -1. */
+static int src_installed(const struct lwc *owner, unsigned id)
+{
+	int g = owner->create_src1 - 1;
+
+	return g >= 0 && fdtab_lwc(owner->fds, (unsigned)g, NULL) == (int)id ? g : -1;
+}
+
+/*
+ * What a switch from lwC id reports as src in owner: the descriptor owner's creation installed
+ * for it while that one is there (a lower copy of the creator's own descriptor may lack the
+ * switch right), else the lowest descriptor in owner's table that refers to id.
+ */
 static void src_map_update(struct lwc *owner, unsigned id)
 {
 	unsigned used = fdtab_used(owner->fds);
 
-	owner->srcmap[id] = -1;
+	if ((owner->srcmap[id] = src_installed(owner, id)) >= 0)
+		return;
 	for (unsigned g = 0; g < used; g++)
 		if (fdtab_lwc(owner->fds, g, NULL) == (int)id) {
 			owner->srcmap[id] = (int32_t)g;
@@ -292,7 +305,9 @@ static void slot_changed(struct fdtab *t, unsigned g, int32_t old, int32_t now)
 			src_map_update(o, old & VMLWC_FD_ID_MASK);
 		if (is_lwc_entry(now) && (now & VMLWC_FD_ID_MASK) < VMLWC_MAX_LWCS) {
 			unsigned id = now & VMLWC_FD_ID_MASK;
-			if (o->srcmap[id] < 0 || (int32_t)g < o->srcmap[id])
+			if (src_installed(o, id) >= 0)
+				o->srcmap[id] = src_installed(o, id);
+			else if (o->srcmap[id] < 0 || (int32_t)g < o->srcmap[id])
 				o->srcmap[id] = (int32_t)g;
 		}
 		sw_refresh(o, g);
@@ -812,6 +827,9 @@ static long lwc_create_host(struct vcpu *v, gva_t specs, long nspecs, long flags
 	if ((r = rights_for_creator(&ss, &crights, &caux)) < 0 || (r = install_lwc(child, parent, crights, caux)) < 0)
 		goto fail;
 	creator_copies_restrict(child, parent, crights, caux);
+	/* in->src for the creator is this descriptor, not a lower copy of the creator's own */
+	child->create_src1 = r + 1;
+	child->srcmap[parent->s.id] = r;
 	struct pt_fork_ops ops = { .classify = classify, .own = fork_own, .plain = plain, .ref = pool_ref,
 				   .parent_tag = parent->s.id + 1, .child_tag = child->s.id + 1 };
 	if ((r = pt_fork(parent->root, &np, &cr, &ops, &ss)) < 0)

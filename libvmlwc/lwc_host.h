@@ -50,6 +50,7 @@ struct lwc {
 	struct lwc *fds_next; /* the next lwC using the same table (LWC_FILES | LWC_SHARE) */
 	uint64_t *priv;       /* its private page (VMLWC_PRIV_VA): resume state its gate code writes */
 	int32_t *srcmap;      /* its src map page (VMLWC_SRCMAP_VA) */
+	int create_src1;      /* 1 + the slot lwc_create installed for its creator (0: none): its in->src for it */
 	uint32_t *swtab;      /* its switch table page (VMLWC_SWTAB_VA) */
 	uint64_t brk_start;   /* initial program break, for brk bounds */
 	uint64_t brk_cur;     /* current program break as this lwC's page table knows it */

@@ -317,6 +317,36 @@ Test(lwc, ring_of_three_keeps_memory_and_fds, .timeout = 120)
 	}
 }
 
+/*
+ * in->src in a new child is the descriptor its creation installed for the creator, even when the
+ * child's table also got a lower copy of the creator's own descriptor (lwc_self) that the creator
+ * had narrowed: the child must be able to switch back through in->src. Both narrowings: no right
+ * left at all, and the overlay right only.
+ */
+Test(lwc, create_src_is_the_installed_descriptor_after_lwc_restrict, .timeout = 60)
+{
+	struct lwc_rspec overlay_only = { .flags = LWC_MEM | LWC_MAY_OVERLAY, .u.mem = { 0x10000, 0x20000 } };
+	ENTER();
+	int self = lwc_self();
+	cr_assert_geq(self, 0);
+	for (int k = 0; k < 2; k++) {
+		struct lwc_msg in;
+		cr_assert_eq(lwc_restrict(self, &overlay_only, k), 0, "lwc_restrict: %s", strerror(errno));
+		int c = lwc_create(NULL, 0, 0, &in);
+		if (c == LWC_SWITCHED) {
+			long r[2] = { 7, in.src };
+			lwc_switch_discard(in.src, r, 2);
+			cr_assert_fail("narrowing %d: switch back through in->src = %d (the creator's own copy is %d)"
+				       " failed: %s", k, in.src, self, strerror(errno));
+		}
+		cr_assert_geq(c, 0, "lwc_create: %s", strerror(errno));
+		cr_assert_eq(lwc_switch(c, NULL, 0, &in), LWC_SWITCHED);
+		cr_expect_eq(in.args[0], 7);
+		cr_expect_neq(in.args[1], self, "in->src is not the narrowed copy");
+		cr_expect_eq(lwc_close(c), 0);
+	}
+}
+
 Test(lwc, pool_returns_to_baseline_after_10000_create_close_cycles, .timeout = 600)
 {
 	static char buf[16 * 4096];
