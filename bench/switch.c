@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -109,6 +110,11 @@ int main(int argc, char **argv)
 	}
 	uint64_t trapped = bench_now_ns() - t0;
 	vmlwc_stats(&t1s);
+	if (r != LWC_SWITCHED) {
+		/* a figure from a loop that stopped early would be a lie */
+		fprintf(stderr, "bench-switch: answering the trapped child's syscall: lwc_switch: %s\n", strerror(errno));
+		return 1;
+	}
 	vmlwc_stats(&s0);
 	uint64_t p0 = bench_now_ns();
 	for (int i = 0; i < iters_t; i++)

@@ -154,7 +154,9 @@ static void return_through_store(struct vcpu *v, gpa_t table, uint64_t va, uint6
 /*
  * A fault another vCPU's exit already resolved (it made the page writable or present while
  * this one waited for the lock; this vCPU was revalidated onto the new tree): retried, at
- * most a few times in a row for the same instruction and address, then it is a real fault.
+ * most four times in a row for the same instruction and address (the same fault again within
+ * eight exits), then it is a real fault. The same instruction may race again much later: a
+ * loop's store that meets another thread's copy-on-write once per round.
  */
 static int fault_spurious(struct vcpu *v, uint64_t cr2, uint64_t err, uint64_t rip)
 {
@@ -166,7 +168,8 @@ static int fault_spurious(struct vcpu *v, uint64_t cr2, uint64_t err, uint64_t r
 	if ((e & (PTE_P | PTE_U)) != (PTE_P | PTE_U) || ((err & 2) && (!(e & PTE_W) || pt_path_shared(v->lwc->root, cr2))) ||
 	    ((err & 0x10) && (e & PTE_NX)))
 		return 0;
-	if (v->retry_rip == rip && v->retry_addr == cr2) {
+	/* in a row: the same fault again within a few exits (kicks in between count) */
+	if (v->retry_rip == rip && v->retry_addr == cr2 && v->nexits - v->retry_exit <= 8) {
 		if (++v->nretries > 4)
 			return 0;
 	} else {
@@ -174,6 +177,7 @@ static int fault_spurious(struct vcpu *v, uint64_t cr2, uint64_t err, uint64_t r
 		v->retry_addr = cr2;
 		v->nretries = 1;
 	}
+	v->retry_exit = v->nexits;
 	return 1;
 }
 

@@ -42,7 +42,7 @@ static int syscall_run(struct vcpu *v)
 		v->set_rsp = 1;
 		v->new_rsp = v->sigreturn_rsp;
 		v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
-		frame_return_to_user(v, r->rip, r->rflags);
+		frame_return_to_user(v, v->sigreturn_rip, v->sigreturn_rflags);
 		return 0;
 	}
 	if (ret == -EINTR)

@@ -75,6 +75,23 @@ uint64_t *lwc_slot(const struct lwc *l, int i)
 }
 
 /*
+ * Whether v, stopped in ring 0, has the stub's CR3 or scrub trampoline ahead (its return frame
+ * points there, or it is inside one before the CR3 load): then frame B's CR3 is what it loads.
+ * The two trampolines are adjacent in the stub, the scrub one last (at most 64 bytes).
+ */
+static int tramp_ahead(const struct vcpu *v)
+{
+	const struct vmlwc_iret_frame *f = (const void *)(v->area + VMLWC_FRAME_ON_KSTACK);
+	uint64_t rip = v->run->s.regs.regs.rip;
+
+	if ((v->run->s.regs.sregs.cs.selector & 3) != 0)
+		return 0;
+	if (rip >= g_vm.stub.cr3_tramp && rip < g_vm.stub.scrub_tramp + 64)
+		return 1;
+	return (f->cs & 3) == 0 && (f->rip == g_vm.stub.cr3_tramp || f->rip == g_vm.stub.scrub_tramp);
+}
+
+/*
  * Whether a vCPU runs l now. The stub switches without exits, so a vCPU in the guest may be
  * anywhere: with several, every other one is stopped and revalidated first (its v->lwc is
  * then where it is).
@@ -85,9 +102,19 @@ static int lwc_current(const struct lwc *l)
 
 	if (g_vm.kvm.nvcpus > 1 && self)
 		run_sync_others(self);
-	for (unsigned i = 0; i < g_vm.kvm.nvcpus; i++)
-		if (g_vm.kvm.vcpus[i]->lwc == l && !g_vm.kvm.vcpus[i]->park)
+	for (unsigned i = 0; i < g_vm.kvm.nvcpus; i++) {
+		struct vcpu *v = g_vm.kvm.vcpus[i];
+		if (v->park)
+			continue;
+		if (v->lwc == l)
 			return 1;
+		/* another vCPU's return that will load l's tree (the holder's own is being decided now) */
+		if (v != self && v->pending_cr3 && lwc_by_tag(v->pending_cr3) == l)
+			return 1;
+		if (v != self && tramp_ahead(v) && lwc_by_tag(((const struct vmlwc_cr3_frame *)(v->area +
+				VMLWC_VCPU_FRAMEB_OFF))->cr3) == l)
+			return 1;
+	}
 	return 0;
 }
 

@@ -442,13 +442,21 @@ static long sys_rt_sigreturn(struct sys_call *c)
 			die_signal(v, SIGSEGV);
 		return 0;
 	}
-	/* 0, -EINVAL and -ERANGE all install what Linux installs (sigframe.h); the stub's own rsp
-	   stays (the return sets the user's from sigreturn_rsp) */
-	uint64_t krsp = r->rsp;
+	/*
+	 * 0, -EINVAL and -ERANGE all install what Linux installs (sigframe.h). Through the stub's
+	 * syscall port the vCPU is still in ring 0 at the port: its rip, rsp and RFLAGS stay the
+	 * stub's, and the restored ones go through the iret frame (sigreturn_*).
+	 */
+	uint64_t krip = r->rip, krsp = r->rsp, krflags = r->rflags;
 	*r = out.regs;
 	v->sigreturn_rsp = out.regs.rsp;
-	if (!v->via_doorbell)
+	v->sigreturn_rip = out.regs.rip;
+	v->sigreturn_rflags = out.regs.rflags;
+	if (!v->via_doorbell) {
+		r->rip = krip;
 		r->rsp = krsp;
+		r->rflags = krflags;
+	}
 	v->run->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
 	*mask_of(v) = out.sigmask & ~UNBLOCKABLE;
 	if (e == 0) {
@@ -475,10 +483,15 @@ static long sys_rt_sigreturn(struct sys_call *c)
 
 static const struct sys_desc rt_sigreturn_desc = { .name = "rt_sigreturn", .fn = sys_rt_sigreturn };
 
+void sig_sigreturn_init(void)
+{
+	sys_register(__NR_rt_sigreturn, &rt_sigreturn_desc);
+}
+
 void sig_deliver_init(void)
 {
 	host_handlers_install();
-	sys_register(__NR_rt_sigreturn, &rt_sigreturn_desc);
+	sig_sigreturn_init();
 	/* a handler's vector state: the init image (the gate page holds the same one) */
 	if (!g_vm.sig.xinit && (g_vm.sig.xinit = arena_pages(&g_vm.arena, g_vm.lwc.xsave_pages)) != NULL) {
 		memcpy(g_vm.sig.xinit, (const void *)(VMLWC_GATE_VA + VMLWC_GATE_XZERO), 576);

@@ -8,6 +8,7 @@ struct vcpu;
 struct lwc;
 
 void sig_deliver_init(void);        /* the library's host handler for every signal; rt_sigreturn, pause */
+void sig_sigreturn_init(void);      /* rt_sigreturn alone (host-only set-ups: no host handler) */
 void sig_before_entry(struct vcpu *v); /* lock held, before KVM_RUN: what is pending and deliverable */
 /*
  * A ring-3 exception of v's thread as Linux turns it into a signal (force_sig): delivered to

@@ -37,7 +37,7 @@ struct vcpu {
 	int ndeferred;         /* single pages replaced by transactions, freed likewise */
 	gpa_t deferred[256];
 	uint64_t nexits, nhypercalls, nsyscalls, npagefaults;
-	uint64_t retry_rip, retry_addr; /* the last fault retried as already resolved (own vCPU only) */
+	uint64_t retry_rip, retry_addr, retry_exit; /* the last fault retried as already resolved (own vCPU only) */
 	unsigned nretries;
 	void *host_stack;
 	size_t host_stack_size;
@@ -90,7 +90,7 @@ struct vcpu {
 	long intr_nr;              /* a redirected syscall that returned -EINTR: its number, or -1 */
 	uint64_t intr_rip;         /* its return address (restarted at rip - 2) */
 	int sigreturn;             /* rt_sigreturn: the return restores every register */
-	uint64_t sigreturn_rsp;
+	uint64_t sigreturn_rsp, sigreturn_rip, sigreturn_rflags;
 };
 
 int kvm_open_vm(struct vm *vm);         /* 0, or -1 with the reason set */

@@ -870,8 +870,30 @@ static const char *status_str(int st, char *buf)
 	return buf;
 }
 
+/*
+ * Whether this CPU refuses reserved MXCSR bits (#GP, SIGSEGV) as hardware does. QEMU's TCG,
+ * which runs the test VM, does not: there a native sigreturn with such a frame succeeds, and the
+ * native run is no baseline for that case; the library's check stands for the hardware's.
+ */
+static int cpu_refuses_bad_mxcsr(void)
+{
+	int st;
+	pid_t p = fork();
+
+	if (p == 0) {
+		unsigned bad = 0xffffffffu;
+		__asm__ volatile("ldmxcsr %0" ::"m"(bad));
+		_exit(0);
+	}
+	if (p < 0 || waitpid(p, &st, 0) != p)
+		return 1;
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV;
+}
+
 Test(signals, forged_sigreturn_frames_as_native, .timeout = 300)
 {
+	int hw_mxcsr = cpu_refuses_bad_mxcsr();
+
 	/* which outcomes Linux gives, so that the comparison is with the right native run */
 	static const int must_die[F_COUNT] = { [F_RIP_NONCANON] = 1, [F_RIP_KERNEL] = 1, [F_CS_KERNEL] = 1,
 					       [F_CS_KERNEL8] = 1, [F_FP_UNMAPPED] = 1, [F_FP_MXCSR] = 1 };
@@ -884,6 +906,13 @@ Test(signals, forged_sigreturn_frames_as_native, .timeout = 300)
 		cr_log_info("%s: native %s, guest %s; after it rflags %#lx/%#lx mxcsr %#lx/%#lx xmm8 kept %ld/%ld",
 			    forge_name[m], status_str(sn, b1), status_str(sg, b2), n.rflags_priv, g.rflags_priv,
 			    n.mxcsr, g.mxcsr, n.xmm_kept, g.xmm_kept);
+		if (m == F_FP_MXCSR && !hw_mxcsr) {
+			cr_log_info("%s: this CPU (an emulator) takes reserved MXCSR bits: the guest must still die as on "
+				    "hardware", forge_name[m]);
+			cr_expect(WIFSIGNALED(sg) && WTERMSIG(sg) == SIGSEGV, "%s: guest %s", forge_name[m],
+				  status_str(sg, b2));
+			continue;
+		}
 		if (must_die[m])
 			cr_assert(WIFSIGNALED(sn) && WTERMSIG(sn) == SIGSEGV, "%s: native %s", forge_name[m],
 				  status_str(sn, b1));

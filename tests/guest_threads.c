@@ -1208,3 +1208,67 @@ Test(threads, race_copy_out_while_a_child_thread_reads, .timeout = 600)
 	cr_expect_eq(cos->bad, 0, "the child's reader saw %ld values other than its copy (first %#lx): root stores after "
 		     "lwc_create", cos->bad, (unsigned long)cos->first_bad);
 }
+
+/*
+ * Priority-inheritance mutexes as glibc makes them (FUTEX_LOCK_PI, FUTEX_UNLOCK_PI,
+ * FUTEX_TRYLOCK_PI on the owner's tid in the lock word): four threads contend for one, each
+ * increment made under it; a counter left short or a lock word that is not 0 after the last
+ * unlock means the kernel and the guest disagreed about the word's address or its owner.
+ */
+#define PI_THREADS 4
+#define PI_ROUNDS 2000
+static pthread_mutex_t pi_mu;
+static long pi_count;
+static int pi_trylock_busy;
+
+static void *pi_worker(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < PI_ROUNDS; i++) {
+		if (pthread_mutex_lock(&pi_mu) != 0)
+			return (void *)1;
+		long c = pi_count;
+		if ((i & 63) == 0)
+			sched_yield(); /* holding it: the others block in FUTEX_LOCK_PI */
+		pi_count = c + 1;
+		if (pthread_mutex_unlock(&pi_mu) != 0)
+			return (void *)2;
+	}
+	return NULL;
+}
+
+static void *pi_try(void *arg)
+{
+	(void)arg;
+	pi_trylock_busy = pthread_mutex_trylock(&pi_mu);
+	if (pi_trylock_busy == 0)
+		pthread_mutex_unlock(&pi_mu);
+	return NULL;
+}
+
+Test(threads, priority_inheritance_mutex_under_contention, .timeout = 600)
+{
+	pthread_mutexattr_t a;
+	pthread_t th[PI_THREADS];
+
+	ENTER();
+	cr_assert_eq(pthread_mutexattr_init(&a), 0);
+	cr_assert_eq(pthread_mutexattr_setprotocol(&a, PTHREAD_PRIO_INHERIT), 0);
+	cr_assert_eq(pthread_mutex_init(&pi_mu, &a), 0);
+	for (int i = 0; i < PI_THREADS; i++)
+		cr_assert_eq(pthread_create(&th[i], NULL, pi_worker, NULL), 0);
+	for (int i = 0; i < PI_THREADS; i++) {
+		void *r;
+		cr_assert_eq(pthread_join(th[i], &r), 0);
+		cr_expect_null(r, "worker %d: lock or unlock failed (%ld)", i, (long)r);
+	}
+	cr_expect_eq(pi_count, (long)PI_THREADS * PI_ROUNDS, "increments under the PI mutex: %ld", pi_count);
+	/* held by this thread: a trylock from another one finds it busy */
+	cr_assert_eq(pthread_mutex_lock(&pi_mu), 0);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, pi_try, NULL), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_expect_eq(pi_trylock_busy, EBUSY, "trylock of a PI mutex another thread holds: %d", pi_trylock_busy);
+	cr_assert_eq(pthread_mutex_unlock(&pi_mu), 0);
+	cr_expect_eq(*(volatile int *)&pi_mu, 0, "the PI lock word after the last unlock: %#x", *(volatile int *)&pi_mu);
+}

@@ -33,11 +33,11 @@ config_run() {
 	shift
 	paths=$(config_paths "$c") || { echo "unknown configuration $c" >&2; return 2; }
 	local vm=(tools/kvm-vm/run-in-vm --cpus "${VMLWC_VM_CPUS:-1}" --timeout "${VMLWC_VM_TIMEOUT:-2400}"
-		  -e VMLWC_TEST_EXPECT_PATHS="$paths")
+		  -e VMLWC_TEST_EXPECT_PATHS="$paths" -e VMLWC_TEST_CONFIG="$c")
 	case $c in
 	kvm)
 		# the limit is part of the configuration: a machine that refuses it cannot run it
-		VMLWC_TEST_EXPECT_PATHS=$paths bash -c 'ulimit -n 20000 || { echo "configuration kvm: ulimit -n 20000 refused" >&2; exit 125; }
+		VMLWC_TEST_EXPECT_PATHS=$paths VMLWC_TEST_CONFIG=kvm bash -c 'ulimit -n 20000 || { echo "configuration kvm: ulimit -n 20000 refused" >&2; exit 125; }
 			exec "$@"' _ "$@" ;;
 	vm-pvm48) "${vm[@]}" --npt 0 --phys-bits 48 --nofile 20000 -e VMLWC_TEST_HOOKS=1 -e VMLWC_TEST_PVM=1 -- "$@" ;;
 	vm-npt48) "${vm[@]}" --npt 1 --phys-bits 48 --nofile 20000 -- "$@" ;;

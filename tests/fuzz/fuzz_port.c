@@ -28,6 +28,15 @@
  * Only syscalls whose effects stay inside this process and its own descriptors are chosen (no
  * paths that write, no signals to others, no memory maps of the harness, no credentials): the
  * point is the marshalling and the checks, and CI replays the corpus on real hosts.
+ *
+ * An op whose kind byte is 0xf8 or more (and not an lwC call) is a thread or signal call instead:
+ * futex on guest words, rt_sigaction/rt_sigprocmask/rt_sigpending/sigaltstack, rt_sigreturn with
+ * the frame at a guest address the input picks (its rsp), signalfd4 (always non-blocking: the
+ * host-only harness has no host handler to end a wait, and a wait that outlives 50 ticks has its
+ * signalfds made non-blocking), tgkill/tkill/rt_tgsigqueueinfo to this very thread with a signal
+ * that does nothing here, clone/clone3/set_tid_address/robust lists. clone never makes a thread:
+ * without KVM there is no vCPU to give it (vcpu_new fails), so only its checks and marshalling
+ * (flags, parent/child tid words, clone3's struct) run; a real clone needs the guest suites.
  */
 #include <emmintrin.h>
 #include <errno.h>
@@ -60,6 +69,9 @@
 #include "pool.h"
 #include "vcpu.h"
 #include "view.h"
+#include "sigdeliver.h"
+#include "sigtab.h"
+#include "thread.h"
 #include "state.h"
 
 #define ARENA (64 * 1024)
@@ -105,6 +117,19 @@ static const long allowed[] = {
 };
 
 #define NALLOWED (sizeof(allowed) / sizeof(allowed[0]))
+
+/* The thread and signal calls (kind >= TSIG_KIND): their own table, so that the corpus made
+   before them keeps its meaning (only ops with such a kind byte changed). */
+#define TSIG_KIND 0xf8
+static const long tsig[] = {
+	SYS_futex, SYS_futex, SYS_futex, SYS_rt_sigaction, SYS_rt_sigprocmask, SYS_rt_sigpending,
+	SYS_sigaltstack, SYS_rt_sigreturn, SYS_rt_sigreturn, SYS_signalfd4, SYS_tgkill, SYS_tkill,
+	SYS_rt_tgsigqueueinfo, SYS_clone, SYS_clone3, SYS_set_tid_address, SYS_set_robust_list,
+	SYS_get_robust_list,
+};
+#define NTSIG (sizeof(tsig) / sizeof(tsig[0]))
+/* Signals a tgkill of the input may send this thread: none does anything here. */
+static const int harmless[] = { 0, SIGUSR2, SIGCHLD, SIGURG, SIGWINCH };
 /* What open may do here: read, never create or truncate (the input names any path). */
 #define OPEN_FLAGS (O_CLOEXEC | O_NONBLOCK | O_DIRECTORY | O_NOFOLLOW | O_PATH | O_NOCTTY)
 
@@ -251,9 +276,17 @@ __attribute__((noreturn, format(printf, 1, 2))) static void fail(const char *fmt
 #define leak_write(where) fail("%s changed: the host wrote outside the lwC's view", where)
 #define leak_read(...) fail("the decoy marker is in " __VA_ARGS__)
 
+static volatile unsigned ticks; /* in the current op */
+
 static void on_alarm(int sig)
 {
 	(void)sig; /* a blocking syscall returns EINTR: the harness never waits */
+	/* a signalfd read made blocking again (fcntl) waits for a signal the host-only harness
+	   never records: after 100 ms its descriptors go non-blocking, and the read ends */
+	if (++ticks > 50)
+		for (unsigned i = 0; i < g_vm.sig.nsigfds; i++)
+			if (g_vm.sig.sigfds[i].hfd >= 0)
+				fcntl(g_vm.sig.sigfds[i].hfd, F_SETFL, O_NONBLOCK | O_RDWR);
 }
 
 static uint8_t *scat_page(unsigned i)
@@ -318,6 +351,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	v = vmlwc_hostonly_setup();
 	if (!v)
 		abort();
+	/* clone and rt_sigreturn are the thread and signal layers' (vmlwc_init registers them):
+	   here without the host signal handler, which would take the harness's own signals */
+	thread_init();
+	sig_sigreturn_init();
 	root = v->lwc;
 	/* the host-only set-up gives the root its credential shadow, as vmlwc_init does (it once did
 	   not, and the credential syscalls went to the kernel with the lwC's pointers untranslated:
@@ -647,8 +684,84 @@ static void state_reset(void)
 	memset(r, 0, sizeof(*r));
 	fds_reset();
 	lwc_collect_now();
+	/* the signal state the thread and signal calls change: as at the start */
+	const struct ksigaction dfl = { 0 };
+	for (int sig = 1; sig < 64; sig++)
+		sigtab_set(root, sig, &dfl);
+	memset(root->sigmasks, 0, sizeof(root->sigmasks));
+	memset(v->sig_altstack, 0, sizeof(v->sig_altstack));
+	v->sig_altstack[8] = 2; /* SS_DISABLE */
+	v->sig_sync = 0;
+	v->sig_pending = 0;
 	if (g_vm.lwc.nlwcs != 1)
 		abort(); /* an lwC nothing refers to survived its collection: a leak */
+}
+
+/* Guest address p's host address, if it is in the arena or the window (else NULL). */
+static uint8_t *host_of(uint64_t p)
+{
+	if (p >= (uintptr_t)arena && p < (uintptr_t)arena + ARENA)
+		return (uint8_t *)(uintptr_t)p;
+	if (p >= (uintptr_t)scat && p < (uintptr_t)scat + SCAT_BYTES)
+		return scat_page((unsigned)((p - (uintptr_t)scat) / 4096)) + p % 4096;
+	return NULL;
+}
+
+/* A thread or signal call: its registers, bounded to what stays in this thread. */
+static void tsig_op(struct kvm_regs *r, long nr, const uint64_t a[6])
+{
+	r->rax = (uint64_t)nr;
+	r->rdi = a[0];
+	r->rsi = a[1];
+	r->rdx = a[2];
+	r->r10 = a[3];
+	r->r8 = a[4];
+	r->r9 = a[5];
+	switch (nr) {
+	case SYS_signalfd4:
+		r->r10 |= O_NONBLOCK;
+		break;
+	case SYS_tgkill:
+	case SYS_rt_tgsigqueueinfo:
+		r->rdi = (uint64_t)getpid();
+		r->rsi = (uint64_t)gettid();
+		r->rdx = (uint64_t)harmless[a[2] % 5];
+		break;
+	case SYS_tkill:
+		r->rdi = (uint64_t)gettid();
+		r->rsi = (uint64_t)harmless[a[1] % 5];
+		break;
+	case SYS_rt_sigreturn: {
+		/* the frame is at rsp (pretcode popped): the input's memory there, or a decoy, or
+		   nothing. Its fault is a SIGSEGV the lwC handles (a killed harness tests nothing):
+		   a handler recorded, SIGSEGV unblocked now and in the frame's mask */
+		const struct ksigaction segv = { (uint64_t)(uintptr_t)arena, 0x04000004 /* SA_SIGINFO|SA_RESTORER */,
+						 (uint64_t)(uintptr_t)arena, 0 };
+		uint64_t bit = 1UL << (SIGSEGV - 1);
+		r->rsp = a[0] & ~7UL;
+		sigtab_set(root, SIGSEGV, &segv);
+		root->sigmasks[v->index] &= ~bit;
+		uint8_t *m = host_of(r->rsp + 296); /* uc_sigmask: 8 + 8 + 24 + 256 bytes into the ucontext */
+		if (m && host_of(r->rsp + 303) == m + 7) {
+			uint64_t x;
+			memcpy(&x, m, 8);
+			x &= ~bit;
+			memcpy(m, &x, 8);
+		}
+		/* and a canonical rip (at 8 + 8 + 24 + 16 * 8): a frame whose vector state is refused
+		   returns before its rip is checked, and the way back to ring 3 then ends the process
+		   on a non-canonical one even though the lwC handles SIGSEGV (Linux would run the
+		   handler): reported, kept out of the harness */
+		uint8_t *ip = host_of(r->rsp + 168);
+		if (ip && host_of(r->rsp + 175) == ip + 7) {
+			uint64_t x;
+			memcpy(&x, ip, 8);
+			x &= (1UL << 47) - 1;
+			memcpy(ip, &x, 8);
+		}
+		break;
+	}
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -684,7 +797,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r->rip = r->rcx = (uintptr_t)arena; /* where ring 3 resumes: its own memory */
 		r->rsp = (uintptr_t)arena + ARENA - 64;
 		r->rflags = r->r11 = 0x202;
-		if (kind % 3 != 2) {
+		ticks = 0;
+		int sigret = 0;
+		if (kind >= TSIG_KIND && kind % 3 != 2) {
+			tsig_op(r, tsig[sel % NTSIG], a);
+			sigret = r->rax == SYS_rt_sigreturn;
+			timer_settime(tick, 0, &on, NULL);
+			vmlwc_hostonly_doorbell(v, VMLWC_DB_SYSCALL);
+			timer_settime(tick, 0, &off, NULL);
+			v->sig_sync = 0; /* a forged frame's SIGSEGV: a guest would take it in its handler */
+		} else if (kind % 3 != 2) {
 			r->rax = (uint64_t)allowed[sel % NALLOWED];
 			r->rdi = a[0];
 			r->rsi = a[1];
@@ -724,7 +846,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		/* the host may only have returned to ring 3 in the lwC's own code (the 64 KiB region,
 		   from whose first byte every exit above starts) or where a switch resumes */
-		if ((r->rip < (uintptr_t)arena || r->rip >= (uintptr_t)arena + ARENA) &&
+		if (sigret) {
+			/* rt_sigreturn goes wherever the frame says, but never outside user space */
+			if (r->rip >= 0x7ffffffff000UL)
+				fail("rt_sigreturn returned to ring 3 at rip %#llx", (unsigned long long)r->rip);
+		} else if ((r->rip < (uintptr_t)arena || r->rip >= (uintptr_t)arena + ARENA) &&
 		    r->rip != VMLWC_GATE_VA + VMLWC_GATE_SW_RESUME)
 			fail("back to ring 3 at rip %#llx: not in the lwC's code (%p..%p) nor the switch's resume",
 			     (unsigned long long)r->rip, (void *)arena, (void *)(arena + ARENA));
