@@ -707,8 +707,8 @@ static uint8_t *host_of(uint64_t p)
 	return NULL;
 }
 
-/* A thread or signal call: its registers, bounded to what stays in this thread. */
-static void tsig_op(struct kvm_regs *r, long nr, const uint64_t a[6])
+/* A syscall's number and arguments in the registers the doorbell path reads them from. */
+static void syscall_regs(struct kvm_regs *r, long nr, const uint64_t a[6])
 {
 	r->rax = (uint64_t)nr;
 	r->rdi = a[0];
@@ -717,6 +717,12 @@ static void tsig_op(struct kvm_regs *r, long nr, const uint64_t a[6])
 	r->r10 = a[3];
 	r->r8 = a[4];
 	r->r9 = a[5];
+}
+
+/* A thread or signal call: its registers, bounded to what stays in this thread. */
+static void tsig_op(struct kvm_regs *r, long nr, const uint64_t a[6])
+{
+	syscall_regs(r, nr, a);
 	switch (nr) {
 	case SYS_signalfd4:
 		r->r10 |= O_NONBLOCK;
@@ -807,13 +813,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			timer_settime(tick, 0, &off, NULL);
 			v->sig_sync = 0; /* a forged frame's SIGSEGV: a guest would take it in its handler */
 		} else if (kind % 3 != 2) {
-			r->rax = (uint64_t)allowed[sel % NALLOWED];
-			r->rdi = a[0];
-			r->rsi = a[1];
-			r->rdx = a[2];
-			r->r10 = a[3];
-			r->r8 = a[4];
-			r->r9 = a[5];
+			syscall_regs(r, allowed[sel % NALLOWED], a);
 			if (r->rax == SYS_open)
 				r->rsi &= OPEN_FLAGS;
 			if (r->rax == SYS_openat)
